@@ -1,0 +1,48 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint dev stop clean bench plan
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test,bench]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## make run: embedded PostgreSQL, demo ERP in the seed's drifted state, then the whole graph through Dagster.
+run: setup
+	$(BIN)/erp-pipelines run $(ARGS)
+
+## make test: lint, then the whole test suite against a real PostgreSQL and real Dagster.
+test: setup lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check erp_pipelines erp_pipelines_tests bench
+
+## make plan: print the SQL the schema sync would run (ERP_DATABASE_URL / PRISMA_MIGRATIONS_DIR or embedded).
+plan: setup
+	$(BIN)/erp-pipelines plan
+
+## make dev: the Dagster UI (webserver + daemon) on http://127.0.0.1:3000 against the same instance.
+dev: setup
+	eval "$$($(BIN)/erp-pipelines env)" && $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+## make stop: stop the embedded PostgreSQL server.
+stop: setup
+	$(BIN)/erp-pipelines db stop
+
+## make clean: remove local state (embedded database, Dagster history) after asking.
+clean:
+	@read -p "Delete .erp-pipelines/ (embedded database and Dagster history)? [y/N] " ok && [ "$$ok" = y ] \
+		&& { test -x $(BIN)/erp-pipelines && $(BIN)/erp-pipelines db stop; rm -rf .erp-pipelines; echo removed; } \
+		|| echo kept
+
+## make bench: performance ratios into bench/results.md (BENCH_ARGS=--small for a quick run).
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -1,0 +1,106 @@
+"""`erp-pipelines`: the command line around the Dagster graph.
+
+  erp-pipelines plan        print the SQL the schema sync would run, change nothing
+  erp-pipelines run         make run: demo ERP (first time) + the whole graph through Dagster, then a summary
+  erp-pipelines env         print `export ...` lines for the embedded (or your own) databases
+  erp-pipelines db start|stop|url
+
+User mistakes exit with status 2 and one clear message (no traceback, never a password).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+from erp_pipelines.errors import ErpPipelinesError, redact
+
+
+def _apply_env() -> dict[str, str]:
+    from erp_pipelines.embedded import resolve_env
+
+    env = resolve_env()
+    os.environ.update(env)
+    return env
+
+
+def cmd_env(_: argparse.Namespace) -> int:
+    for key, value in _apply_env().items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from erp_pipelines import embedded
+
+    if args.action == "stop":
+        print("stopped the embedded PostgreSQL" if embedded.stop() else "the embedded PostgreSQL was not running")
+        return 0
+    _, urls = embedded.start()
+    if args.action == "url":
+        print(urls.erp)
+    else:
+        print(f"embedded PostgreSQL running; ERP database: {urls.erp}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from erp_pipelines.prisma.migrations import read_migrations_folder
+    from erp_pipelines.prisma.sync import sync_schema
+    from erp_pipelines.resources import ErpDatabase, migrations_folder_from_env
+
+    if not os.environ.get("ERP_DATABASE_URL"):
+        _apply_env()
+    db = ErpDatabase(url=os.environ["ERP_DATABASE_URL"])
+    folder = read_migrations_folder(args.migrations or migrations_folder_from_env().folder())
+    result = sync_schema(db, folder.get(args.baseline), dry_run=True, log=lambda _: None)
+    print(f"-- database: {db.safe_url()}\n-- migrations: {folder.path}\n-- baseline: {args.baseline}")
+    for key, value in result.plan.summary().items():
+        print(f"-- {key}: {value}")
+    print(result.plan.markdown())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from erp_pipelines.runner import run_all
+
+    _apply_env()
+    return run_all(events=args.events, days=args.days)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from erp_pipelines.schema.assets import DEFAULT_BASELINE
+
+    parser = argparse.ArgumentParser(prog="erp-pipelines", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("env", help="print export lines for the databases").set_defaults(func=cmd_env)
+    db = sub.add_parser("db", help="the embedded PostgreSQL")
+    db.add_argument("action", choices=["start", "stop", "url"])
+    db.set_defaults(func=cmd_db)
+    plan = sub.add_parser("plan", help="print the schema sync plan; changes nothing")
+    plan.add_argument("--migrations", help="prisma/migrations folder (default: PRISMA_MIGRATIONS_DIR or the demo)")
+    plan.add_argument("--baseline", default=DEFAULT_BASELINE)
+    plan.set_defaults(func=cmd_plan)
+    run = sub.add_parser("run", help="demo ERP + the whole graph through Dagster")
+    run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data")
+    run.add_argument("--days", type=int, default=30)
+    run.set_defaults(func=cmd_run)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ErpPipelinesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: keep the traceback, but never a password
+        import traceback
+
+        print(redact("".join(traceback.format_exception(exc))), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

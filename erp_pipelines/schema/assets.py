@@ -1,0 +1,338 @@
+"""Assets of the `schema` group: `erp_schema`, `prisma_migration_history`, `system_health_config`.
+
+They repeat, safely and reviewably, the ERP's manual repair: push the schema without destroying anything,
+baseline `_prisma_migrations` so `prisma migrate deploy` works again, and initialise the singleton config row.
+"""
+
+
+import json
+from collections.abc import Iterator
+
+import dagster as dg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from pydantic import Field
+
+from erp_pipelines import health_config as hc
+from erp_pipelines.errors import ErpPipelinesError, user_errors
+from erp_pipelines.prisma.history import PRISMA_COLUMNS, applied_names, record_history
+from erp_pipelines.prisma.migrations import read_migrations_folder
+from erp_pipelines.prisma.sync import count_fk_violations, missing_tables_and_columns, sync_schema
+from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
+
+DEFAULT_BASELINE = "20251201_0000_baseline_init"
+
+ROWS_PRESERVED = "rows_preserved"
+FOREIGN_KEYS_VALIDATED = "foreign_keys_validated"
+HEALTH_CONFIG_VALID = "health_config_valid"
+MIGRATIONS_UP_TO_DATE = "migrations_up_to_date"
+TABLES_PRESENT = "tables_present"
+CHECKSUMS_MATCH = "checksums_match"
+
+
+class SchemaSyncConfig(dg.Config):
+    dry_run: bool = Field(default=False, description="Plan only: record the SQL it would run, change nothing.")
+    baseline_migration: str = Field(default=DEFAULT_BASELINE, description="The migration that creates the schema.")
+
+
+def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    group_name="schema",
+    kinds={"postgres"},
+    pool="erp_db",
+    output_required=False,
+    check_specs=[
+        dg.AssetCheckSpec(ROWS_PRESERVED, asset="erp_schema", blocking=True,
+                          description="No pre-existing table has fewer rows after the sync."),
+        dg.AssetCheckSpec(FOREIGN_KEYS_VALIDATED, asset="erp_schema",
+                          description="Every foreign key the sync added is VALID (WARN with orphan counts)."),
+    ],
+)
+def erp_schema(
+    context: dg.AssetExecutionContext,
+    config: SchemaSyncConfig,
+    erp_db: ErpDatabase,
+    migrations: PrismaMigrationsFolder,
+) -> Iterator:
+    """The live schema, synced non-destructively to what the baseline migration creates.
+
+    Adds missing tables, columns, sequences, enum types/values, indexes and constraints, and only those, in
+    one transaction under Prisma's advisory lock; never drops, renames or retypes. Differences it will not
+    touch are reported as drift. With `dry_run`, it records the plan and changes nothing (no materialization).
+    """
+    with user_errors():
+        folder = read_migrations_folder(migrations.folder())
+        baseline = folder.get(config.baseline_migration)
+        result = sync_schema(erp_db, baseline, dry_run=config.dry_run, log=context.log.info)
+    plan = result.plan
+    summary = plan.summary()
+    metadata = {
+        "dry_run": config.dry_run,
+        "plan": dg.MetadataValue.md(plan.markdown()),
+        **{k: dg.MetadataValue.int(v) for k, v in summary.items()},
+        "tables_before": dg.MetadataValue.int(len(result.live_before.tables)),
+        "foreign_keys_not_valid": dg.MetadataValue.json(result.not_validated),
+        "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+        "attempts": dg.MetadataValue.int(result.attempts),
+        "baseline_migration": baseline.name,
+        "database": erp_db.safe_url(),
+        "dagster/table_name": f"{erp_db.db_schema}.*",
+    }
+    if config.dry_run:
+        context.log.info("Dry run: nothing was changed. Plan:\n" + plan.markdown())
+        context.log_event(dg.AssetObservation(asset_key=context.asset_key, metadata=metadata))
+        for name in (ROWS_PRESERVED, FOREIGN_KEYS_VALIDATED):
+            yield dg.AssetCheckResult(check_name=name, passed=True, metadata={"skipped": "dry run"})
+        return
+
+    lowered = {
+        t: (before, result.row_counts_after.get(t, 0))
+        for t, before in result.row_counts_before.items()
+        if result.row_counts_after.get(t, 0) < before
+    }
+    metadata["row_counts"] = dg.MetadataValue.md(
+        _md_table(("table", "rows before", "rows after"),
+                  [(t, b, result.row_counts_after.get(t, b)) for t, b in sorted(result.row_counts_before.items())])
+    )
+    not_valid = _not_valid_foreign_keys(erp_db)
+    yield dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=ROWS_PRESERVED,
+                passed=not lowered,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={
+                    "tables_checked": dg.MetadataValue.int(len(result.row_counts_before)),
+                    "lowered": dg.MetadataValue.json({t: list(v) for t, v in lowered.items()}),
+                    **({"users": dg.MetadataValue.int(result.row_counts_after["users"])}
+                       if "users" in result.row_counts_after else {}),
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name=FOREIGN_KEYS_VALIDATED,
+                passed=not not_valid,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=(
+                    "Foreign keys left NOT VALID because existing rows violate them: "
+                    + ", ".join(f"{k} ({v} rows)" for k, v in not_valid.items())
+                ) if not_valid else "All foreign keys are valid.",
+                metadata={"offending_rows": dg.MetadataValue.json(not_valid)},
+            ),
+        ],
+    )
+
+
+_NOT_VALID_FKS = """
+SELECT c.relname::text, con.conname::text FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND con.contype = 'f' AND NOT con.convalidated ORDER BY 1, 2
+"""
+
+
+def _not_valid_foreign_keys(erp_db: ErpDatabase) -> dict[str, int]:
+    with erp_db.connect("fk-check", autocommit=True) as conn:
+        rows = conn.execute(_NOT_VALID_FKS, (erp_db.db_schema,)).fetchall()
+        return {f"{t}.{n}": count_fk_violations(conn, erp_db.db_schema, t, n) for t, n in rows}
+
+
+class MigrationHistoryConfig(dg.Config):
+    baseline_migration: str = Field(default=DEFAULT_BASELINE, description="Recorded as applied with all before it.")
+    mark_applied: list[str] = Field(
+        default_factory=list,
+        description="Later migrations applied by hand: record them as applied without running them "
+        "(like `prisma migrate resolve --applied`).",
+    )
+
+
+@dg.asset(
+    group_name="schema",
+    kinds={"postgres"},
+    pool="erp_db",
+    deps=[erp_schema],
+    check_specs=[
+        dg.AssetCheckSpec(MIGRATIONS_UP_TO_DATE, asset="prisma_migration_history", blocking=True,
+                          description="No unresolved failed migration; every migration of the folder applied."),
+        dg.AssetCheckSpec(TABLES_PRESENT, asset="prisma_migration_history", blocking=True,
+                          description="Every table and column the migrations create, and _prisma_migrations, exist."),
+        dg.AssetCheckSpec(CHECKSUMS_MATCH, asset="prisma_migration_history",
+                          description="Applied migrations were not edited afterwards (WARN)."),
+    ],
+)
+def prisma_migration_history(
+    context: dg.AssetExecutionContext,
+    config: MigrationHistoryConfig,
+    erp_db: ErpDatabase,
+    migrations: PrismaMigrationsFolder,
+) -> dg.MaterializeResult:
+    """`_prisma_migrations` as Prisma reads it: baseline recorded once, failed attempts resolved, later
+    migrations applied in name order (each in its own transaction), so `prisma migrate deploy` has nothing to do.
+    """
+    with user_errors():
+        folder = read_migrations_folder(migrations.folder())
+        result = record_history(erp_db, folder, config.baseline_migration, mark_applied=config.mark_applied,
+                                log=context.log.info)
+    rows = result.rows
+    done = applied_names(rows)
+    unfinished = sorted({r.name for r in rows if r.unfinished})
+    pending = [n for n in folder.names() if n not in done]
+    baseline = folder.get(config.baseline_migration)
+    with erp_db.connect("tables-check") as conn:
+        try:
+            expected = [baseline, *folder.after(config.baseline_migration)]
+            missing = missing_tables_and_columns(conn, expected, erp_db.db_schema,
+                                                 extra={"_prisma_migrations": PRISMA_COLUMNS})
+        except ErpPipelinesError as exc:  # a migration resolved by hand may not replay on an empty schema
+            context.log.warning(f"Checking tables against the baseline only: {exc}")
+            missing = missing_tables_and_columns(conn, [baseline], erp_db.db_schema,
+                                                 extra={"_prisma_migrations": PRISMA_COLUMNS})
+    history = _md_table(
+        ("migration", "applied", "rolled back", "unfinished"),
+        [(r.name, r.applied, r.rolled_back, r.unfinished) for r in rows],
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "history": dg.MetadataValue.md(history),
+            "rows": dg.MetadataValue.int(len(rows)),
+            "baselined": dg.MetadataValue.json(result.baselined),
+            "resolved_failed": dg.MetadataValue.json(result.resolved_failed),
+            "applied": dg.MetadataValue.json(result.applied),
+            "marked_applied": dg.MetadataValue.json(result.marked_applied),
+            "checksum_mismatches": dg.MetadataValue.json(result.checksum_mismatches),
+            "not_in_folder": dg.MetadataValue.json(result.not_in_folder),
+            "changed": result.changed(),
+            "dagster/table_name": f"{erp_db.db_schema}._prisma_migrations",
+            "dagster/row_count": dg.MetadataValue.int(len(rows)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=MIGRATIONS_UP_TO_DATE,
+                passed=not unfinished and not pending,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"unfinished": dg.MetadataValue.json(unfinished), "pending": dg.MetadataValue.json(pending)},
+            ),
+            dg.AssetCheckResult(
+                check_name=TABLES_PRESENT,
+                passed=not missing,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description="; ".join(missing[:20]) or "all present",
+                metadata={"missing": dg.MetadataValue.json(missing)},
+            ),
+            dg.AssetCheckResult(
+                check_name=CHECKSUMS_MATCH,
+                passed=not result.checksum_mismatches,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"modified_after_apply": dg.MetadataValue.json(result.checksum_mismatches)},
+            ),
+        ],
+    )
+
+
+class HealthConfigSettings(dg.Config):
+    """Values for a missing config row; an existing row (and an operator's edits) is never overwritten."""
+
+    thresholds_json: str = Field(default=json.dumps(hc.DEFAULT_THRESHOLDS),
+                                 description="JSON object {metric: {warning, critical}}.")
+    backup_location: str = hc.DEFAULT_BACKUP_LOCATION
+    refresh_interval: int = hc.DEFAULT_REFRESH_INTERVAL_MS
+    metrics_retention_days: int = hc.DEFAULT_METRICS_RETENTION_DAYS
+    aggregate_retention_days: int = hc.DEFAULT_AGGREGATE_RETENTION_DAYS
+
+
+INSERT_CONFIG = """
+INSERT INTO {table} (id, thresholds, "backupLocation", "refreshInterval", "metricsRetentionDays",
+                     "aggregateRetentionDays")
+VALUES (1, %(thresholds)s, %(backup)s, %(refresh)s, %(metrics)s, %(aggregate)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+SEQUENCE_STATE = """
+SELECT pg_get_serial_sequence(%(table)s, 'id') AS seq
+"""
+
+
+@dg.asset(
+    group_name="schema",
+    kinds={"postgres"},
+    pool="erp_db",
+    deps=[erp_schema],
+    check_specs=[dg.AssetCheckSpec(HEALTH_CONFIG_VALID, asset="system_health_config",
+                                   description="Thresholds ordered, retention days in range (ERROR names the key).")],
+)
+def system_health_config(
+    context: dg.AssetExecutionContext, config: HealthConfigSettings, erp_db: ErpDatabase
+) -> dg.MaterializeResult:
+    """The singleton `system_health_config` row (id 1), inserted only if missing.
+
+    The id sequence is moved past the existing ids so the app's own inserts never collide with row 1.
+    """
+    with user_errors():
+        return _materialize_health_config(context, config, erp_db)
+
+
+def _materialize_health_config(
+    context: dg.AssetExecutionContext, config: HealthConfigSettings, erp_db: ErpDatabase
+) -> dg.MaterializeResult:
+    try:
+        thresholds = json.loads(config.thresholds_json)
+    except ValueError as exc:
+        raise ErpPipelinesError(f"thresholds_json is not valid JSON: {exc}.", where="run config of system_health_config",
+                                fix="Pass a JSON object like {\"latency\": {\"warning\": 500, \"critical\": 1000}}.") from None
+    wanted = hc.HealthConfig(thresholds, config.backup_location, config.refresh_interval,
+                             config.metrics_retention_days, config.aggregate_retention_days)
+    problems = hc.validate_config(wanted)
+    if problems:
+        raise ErpPipelinesError(
+            "Invalid health-config values: " + "; ".join(f"{k} {m}" for k, m in problems) + ".",
+            where="run config of system_health_config",
+            fix="Correct the values; nothing was written.",
+        )
+    schema = erp_db.db_schema
+    table = sql.Identifier(schema, "system_health_config")
+    with erp_db.connect("health-config") as conn, conn.transaction():
+        qualified = table.as_string(conn)
+        inserted = conn.execute(
+            sql.SQL(INSERT_CONFIG).format(table=table),
+            {"thresholds": Jsonb(thresholds), "backup": config.backup_location, "refresh": config.refresh_interval,
+             "metrics": config.metrics_retention_days, "aggregate": config.aggregate_retention_days},
+        ).fetchone() is not None
+        seq = conn.execute(SEQUENCE_STATE, {"table": qualified}).fetchone()[0]
+        sequence_moved = False
+        if seq:
+            max_id = conn.execute(sql.SQL("SELECT max(id) FROM {}").format(table)).fetchone()[0] or 1
+            last_value, is_called = conn.execute(
+                sql.SQL("SELECT last_value, is_called FROM {}").format(sql.SQL(seq))
+            ).fetchone()
+            if not is_called or last_value < max_id:
+                conn.execute("SELECT setval(%s, %s, true)", (seq, max(max_id, last_value)))
+                sequence_moved = True
+        row = hc.read_config(conn, schema)
+    context.log.info("Inserted the config row." if inserted else "The config row exists; left as it is.")
+    problems = hc.validate_config(row) if row else [("id", "row 1 is missing")]
+    return dg.MaterializeResult(
+        metadata={
+            "inserted": inserted,
+            "sequence_moved": sequence_moved,
+            "metricsRetentionDays": row.metrics_retention_days if row else None,
+            "aggregateRetentionDays": row.aggregate_retention_days if row else None,
+            "backupLocation": row.backup_location if row else None,
+            "dagster/table_name": f"{schema}.system_health_config",
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=HEALTH_CONFIG_VALID,
+                passed=not problems,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description="; ".join(f"{k}: {m}" for k, m in problems) or "valid",
+                metadata={"bad_keys": dg.MetadataValue.json([k for k, _ in problems])},
+            )
+        ],
+    )
+
+
+__all__ = ["erp_schema", "prisma_migration_history", "system_health_config", "SchemaSyncConfig"]

@@ -1,0 +1,16 @@
+"""The schema domain's definitions: its three assets and `schema_sync_job`."""
+
+import dagster as dg
+
+from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
+
+schema_sync_job = dg.define_asset_job(
+    "schema_sync_job",
+    selection=dg.AssetSelection.groups("schema"),
+    description="Sync the schema to the baseline, record Prisma's migration history, initialise the config row.",
+)
+
+defs = dg.Definitions(
+    assets=[erp_schema, prisma_migration_history, system_health_config],
+    jobs=[schema_sync_job],
+)
