@@ -55,7 +55,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
         _apply_env()
     db = ErpDatabase(url=os.environ["ERP_DATABASE_URL"])
     folder = read_migrations_folder(args.migrations or migrations_folder_from_env().folder())
-    result = sync_schema(db, folder.get(args.baseline), dry_run=True, log=lambda _: None)
+    from erp_pipelines.prisma.history import applied_names, read_history
+
+    with db.connect("plan", autocommit=True) as conn:
+        done = applied_names(read_history(conn, db.db_schema))
+    later = [m for m in folder.after(args.baseline) if m.name in done]
+    result = sync_schema(db, folder.get(args.baseline), dry_run=True, applied_later=later, log=lambda _: None)
     print(f"-- database: {db.safe_url()}\n-- migrations: {folder.path}\n-- baseline: {args.baseline}")
     for key, value in result.plan.summary().items():
         print(f"-- {key}: {value}")

@@ -21,13 +21,14 @@ Summary = list[tuple[str, str]]
 
 def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
     lines = []
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            ev = event.event_specific_data.evaluation
-            status = "passed" if ev.passed else f"FAILED ({ev.severity.value})"
-            partition = f" [{ev.partition}]" if getattr(ev, "partition", None) else ""
-            lines.append(f"{ev.asset_key.to_user_string()}.{ev.check_name}{partition}: {status}")
+    for ev in result.get_asset_check_evaluations():
+        status = "passed" if ev.passed else f"FAILED ({ev.severity.value})"
+        partition = f" [{ev.partition}]" if getattr(ev, "partition", None) else ""
+        lines.append(f"{ev.asset_key.to_user_string()}.{ev.check_name}{partition}: {status}")
     return lines
+
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -57,7 +58,7 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
         summary.append(("demo data generated", ", ".join(f"{k} {v:,}" for k, v in generated.items())))
 
     print("Running schema_sync_job through Dagster ...")
-    sync = defs.get_job_def("schema_sync_job").execute_in_process(instance=instance, raise_on_error=False)
+    sync = defs.get_job_def("schema_sync_job").execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
     if not sync.success:
         print("schema_sync_job failed; see the run in the UI (make dev).")
         return 1
@@ -123,6 +124,7 @@ def _run_rollups(defs: dg.Definitions, instance: dg.DagsterInstance, days: int, 
     print(f"Backfilling the rollups {start} .. {end} as one run ...")
     result = job.execute_in_process(
         instance=instance,
+        run_config=QUIET,
         tags={"dagster/asset_partition_range_start": start.isoformat(),
               "dagster/asset_partition_range_end": end.isoformat()},
         raise_on_error=False,

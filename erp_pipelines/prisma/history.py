@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from erp_pipelines.errors import ErpPipelinesError, redact
+from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost, redact
 from erp_pipelines.prisma.catalog import set_search_path
 from erp_pipelines.prisma.migrations import MigrationsFolder
 from erp_pipelines.prisma.sync import PRISMA_ADVISORY_LOCK
@@ -177,6 +177,14 @@ def record_history(
                         conn.execute(stmt.text)
                     except psycopg.Error as exc:
                         message = redact(exc.diag.message_primary or str(exc))
+                        if is_connection_lost(exc):
+                            raise DatabaseUnavailable(
+                                f"The connection was lost while applying migration {migration.name}: "
+                                f"{message.strip()}. The server rolled it back: no change and no "
+                                "_prisma_migrations row.",
+                                where=f"{migration.path}, statement {stmt.number}",
+                                fix="Run again once the server is back (a RetryPolicy does this by itself).",
+                            ) from None
                         raise ErpPipelinesError(
                             f"Migration {migration.name} failed at statement {stmt.number}: {message}. It was rolled "
                             "back completely: no change and no _prisma_migrations row.",

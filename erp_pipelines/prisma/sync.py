@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import errors, sql
 
-from erp_pipelines.errors import ErpPipelinesError, redact
+from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost, redact
 from erp_pipelines.prisma.catalog import Catalog, has_rows, inspect, row_counts, set_search_path
 from erp_pipelines.prisma.migrations import Migration
 from erp_pipelines.prisma.plan import PRISMA_TABLE, Plan, build_plan
@@ -103,8 +103,17 @@ def missing_tables_and_columns(
     return missing
 
 
-def plan_in_transaction(conn: psycopg.Connection, baseline: Migration, schema: str) -> tuple[Plan, Catalog]:
+def plan_in_transaction(
+    conn: psycopg.Connection, baseline: Migration, schema: str, applied_later: Sequence[Migration] = ()
+) -> tuple[Plan, Catalog]:
+    """Plan against the baseline plus the later migrations already recorded as applied (so the tables they
+    created are expected, not drift). A later migration that no longer replays is left out of the target."""
     wanted = build_wanted(conn, [baseline], schema)
+    if applied_later:
+        try:
+            wanted = build_wanted(conn, [baseline, *applied_later], schema)
+        except ErpPipelinesError:
+            pass
     live = inspect(conn, schema)
     return build_plan(wanted, live, conn, lambda table: has_rows(conn, schema, table)), live
 
@@ -152,6 +161,7 @@ def sync_schema(
     baseline: Migration,
     *,
     dry_run: bool = False,
+    applied_later: Sequence[Migration] = (),
     max_attempts: int = 3,
     backoff_s: float = 1.0,
     log: Log = print,
@@ -165,7 +175,7 @@ def sync_schema(
             with db.connect("schema-sync") as conn:
                 with conn.transaction() as tx:
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (PRISMA_ADVISORY_LOCK,))
-                    plan, live = plan_in_transaction(conn, baseline, schema)
+                    plan, live = plan_in_transaction(conn, baseline, schema, applied_later)
                     counts_before = row_counts(conn, schema, sorted(live.tables))
                     log(f"Planned {len(plan.steps)} statement(s); {len(plan.drift)} drift item(s) reported only.")
                     for step in plan.ordered():
@@ -202,6 +212,13 @@ def sync_schema(
             raise
         except psycopg.Error as exc:
             message = redact(exc.diag.message_primary or str(exc))
+            if is_connection_lost(exc):
+                raise DatabaseUnavailable(
+                    f"The connection to the ERP database was lost during the schema sync: {message.strip()}. "
+                    "The transaction was rolled back by the server: nothing was changed.",
+                    where=f"database {db.safe_url()}" + (f", statement: {step_sql}" if step_sql else ""),
+                    fix="Run again once the server is back (a RetryPolicy does this by itself).",
+                ) from None
             raise ErpPipelinesError(
                 f"The schema sync failed and was rolled back completely: {message}.",
                 where=f"statement: {step_sql}" if step_sql else f"database {db.safe_url()}",

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from erp_pipelines import health_config as hc
 from erp_pipelines.errors import ErpPipelinesError, user_errors
-from erp_pipelines.prisma.history import PRISMA_COLUMNS, applied_names, record_history
+from erp_pipelines.prisma.history import PRISMA_COLUMNS, applied_names, read_history, record_history
 from erp_pipelines.prisma.migrations import read_migrations_folder
 from erp_pipelines.prisma.sync import count_fk_violations, missing_tables_and_columns, sync_schema
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
@@ -68,7 +68,11 @@ def erp_schema(
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
         baseline = folder.get(config.baseline_migration)
-        result = sync_schema(erp_db, baseline, dry_run=config.dry_run, log=context.log.info)
+        with erp_db.connect("history-read", autocommit=True) as conn:
+            done = applied_names(read_history(conn, erp_db.db_schema))
+        applied_later = [m for m in folder.after(baseline.name) if m.name in done]
+        result = sync_schema(erp_db, baseline, dry_run=config.dry_run, applied_later=applied_later,
+                             log=context.log.info)
     plan = result.plan
     summary = plan.summary()
     metadata = {
