@@ -26,6 +26,31 @@ class ErpPipelinesError(Exception):
         super().__init__(" ".join(parts))
 
 
+class DatabaseUnavailable(ErpPipelinesError):
+    """The database cannot be reached or dropped the connection (restart, failover, terminated backend).
+
+    Unlike other user errors this one may fix itself: `user_errors` turns it into a *retryable* Failure, so a
+    Dagster `RetryPolicy` gets the step through once the server is back.
+    """
+
+
+# SQLSTATEs meaning "the connection is gone", not "the SQL is wrong": class 08 (connection exception),
+# 57P01 admin_shutdown (pg_terminate_backend, fast shutdown), 57P02 crash_shutdown, 57P03 cannot_connect_now.
+_CONNECTION_LOST_STATES = ("57P01", "57P02", "57P03")
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """True for a psycopg OperationalError caused by losing the server, not by the statement itself."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = getattr(exc, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _CONNECTION_LOST_STATES
+
+
 _PASSWORD_IN_URL = re.compile(r"(?P<head>[a-z][a-z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<tail>@)", re.I)
 _PASSWORD_KV = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'[^']*'|\S+)", re.I)
 _known_secrets: set[str] = set()
@@ -64,7 +89,8 @@ def display_url(url: str) -> str:
 class user_errors:  # noqa: N801 - used as a context manager: `with user_errors():`
     """Inside an asset: turn an ErpPipelinesError into `dg.Failure`, so the UI shows the message, not a traceback.
 
-    Failure(allow_retries=False): a bad migration or setting will not fix itself on retry.
+    Failure(allow_retries=False): a bad migration or setting will not fix itself on retry. The exception is
+    DatabaseUnavailable (server down or restarting): Failure(allow_retries=True), so a RetryPolicy applies.
     """
 
     def __enter__(self) -> None:
@@ -74,5 +100,6 @@ class user_errors:  # noqa: N801 - used as a context manager: `with user_errors(
         if exc is not None and isinstance(exc, ErpPipelinesError):
             import dagster as dg
 
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
+            retryable = isinstance(exc, DatabaseUnavailable)
+            raise dg.Failure(description=str(exc), allow_retries=retryable) from None
         return False

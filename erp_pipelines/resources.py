@@ -16,7 +16,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.errors import ErpPipelinesError, display_url, redact, remember_secret
+from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, display_url, redact, remember_secret
 
 DEMO_MIGRATIONS_DIR = Path(__file__).resolve().parent / "demo" / "prisma" / "migrations"
 
@@ -46,7 +46,8 @@ class ErpDatabase(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, purpose: str = "", autocommit: bool = False) -> Iterator[psycopg.Connection]:
-        """A psycopg connection; raises ErpPipelinesError (no password in it) if the server cannot be reached."""
+        """A psycopg connection; raises DatabaseUnavailable (an ErpPipelinesError, no password
+        in it) if the server cannot be reached."""
         conninfo = psycopg_conninfo(self.url)
         safe = self.safe_url()
         try:
@@ -67,7 +68,7 @@ class ErpDatabase(dg.ConfigurableResource):
                 connect_timeout=self.connect_timeout_s,
             )
         except psycopg.OperationalError as exc:
-            raise ErpPipelinesError(
+            raise DatabaseUnavailable(
                 f"Cannot connect to the ERP database: {redact(str(exc)).strip()}",
                 where=f"ERP_DATABASE_URL = {safe}",
                 fix="Check that the server is running and reachable and that the user, password and "

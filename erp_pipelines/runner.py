@@ -8,21 +8,24 @@ instance under DAGSTER_HOME (dagster-postgres), so they are all visible in the U
 from __future__ import annotations
 
 import os
+import warnings
 import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
 from erp_pipelines.demo.state import load_drifted_state
 
 Summary = list[tuple[str, str]]
+DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily")
 
 
 def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
     lines = []
     for ev in result.get_asset_check_evaluations():
-        status = "passed" if ev.passed else f"FAILED ({ev.severity.value})"
+        status = "passed" if ev.passed else f"FAILED ({ev.severity.value}): {ev.description or ''}"
         partition = f" [{ev.partition}]" if getattr(ev, "partition", None) else ""
         lines.append(f"{ev.asset_key.to_user_string()}.{ev.check_name}{partition}: {status}")
     return lines
@@ -40,6 +43,7 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
 
 
 def run_all(events: int = 1_000_000, days: int = 30) -> int:
+    warnings.filterwarnings("ignore")  # Dagster's beta/supersession notices; the summary is what matters here
     from erp_pipelines.definitions import defs
 
     started = time.monotonic()
@@ -58,7 +62,7 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
         summary.append(("demo data generated", ", ".join(f"{k} {v:,}" for k, v in generated.items())))
 
     print("Running schema_sync_job through Dagster ...")
-    sync = defs.get_job_def("schema_sync_job").execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
+    sync = defs.resolve_job_def("schema_sync_job").execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
     if not sync.success:
         print("schema_sync_job failed; see the run in the UI (make dev).")
         return 1
@@ -86,6 +90,10 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
     ]
     checks = _check_lines(sync)
     checks += _run_rollups(defs, instance, days, summary)
+    with psycopg.connect(url, autocommit=True) as conn:
+        counts = {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+                  for t in DEMO_TABLES}
+    summary.append(("row counts now", ", ".join(f"{t} {n:,}" for t, n in counts.items())))
     summary.append(("checks", f"{sum('passed' in c for c in checks)} passed, "
                               f"{sum('FAILED' in c for c in checks)} failed"))
     print()
@@ -96,7 +104,7 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
         print(f"  {key.ljust(width)}  {value}")
     for line in checks:
         if "FAILED" in line:
-            print(f"  check {line}")
+            print(f"    check {line}")
     print(f"  {'time taken'.ljust(width)}  {time.monotonic() - started:.1f} s")
     print("\nNext: `make dev`, then open http://127.0.0.1:3000 to see these runs, the asset graph and the checks.")
     return 0
@@ -114,27 +122,46 @@ def _maybe_generate(conn: psycopg.Connection, events: int, days: int) -> dict[st
 
 
 def _run_rollups(defs: dg.Definitions, instance: dg.DagsterInstance, days: int, summary: Summary) -> list[str]:
-    """A single-run backfill of both rollups over the demo's days, then retention (when defined)."""
-    try:
-        job = defs.get_job_def("rollup_backfill_job")
-    except Exception:
-        return []
+    """Materialize the demo days' missing rollup partitions as ONE run (single-run backfill), then retention.
+
+    Partitions already materialized are not re-aggregated (late rows for them are the late-data sensor's
+    job under `make dev`), so a second `make run` only runs retention, which finds nothing to delete.
+    """
+    from erp_pipelines.automation.jobs import ROLLUP_KEYS
+
     end = datetime.now(UTC).date() - timedelta(days=1)
-    start = end - timedelta(days=days - 1)
-    print(f"Backfilling the rollups {start} .. {end} as one run ...")
-    result = job.execute_in_process(
-        instance=instance,
-        run_config=QUIET,
-        tags={"dagster/asset_partition_range_start": start.isoformat(),
-              "dagster/asset_partition_range_end": end.isoformat()},
-        raise_on_error=False,
-    )
+    wanted = [(end - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+    done = set.intersection(*(set(instance.get_materialized_partitions(dg.AssetKey(k))) for k in ROLLUP_KEYS))
+    missing = [key for key in wanted if key not in done]
+    if missing:
+        print(f"Backfilling both rollups for {missing[0]} .. {missing[-1]} ({len(missing)} days) as one run, "
+              "then retention ...", flush=True)
+        result = defs.resolve_job_def("nightly_rollup_job").execute_in_process(
+            instance=instance,
+            run_config=QUIET,
+            tags={"dagster/asset_partition_range_start": missing[0],
+                  "dagster/asset_partition_range_end": missing[-1]},
+            raise_on_error=False,
+        )
+    else:
+        print("Every rollup partition is already materialized: nothing to re-aggregate. Running retention ...",
+              flush=True)
+        result = defs.resolve_job_def("retention_job").execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False
+        )
     mats = _materialized(result)
-    summary.append(("partitions materialized", f"{(end - start).days + 1} days x {len(mats)} rollups "
-                                               f"({'ok' if result.success else 'FAILED'})"))
-    for key, md in mats.items():
-        written = md.get("rows_written", md.get("dagster/row_count"))
-        summary.append((f"{key} rows written", str(written)))
+    summary.append(("partitions materialized", f"{len(missing)} days x {len(ROLLUP_KEYS)} rollups in this run "
+                                               f"({len(wanted) - len(missing)} days already done)"))
+    for key in ROLLUP_KEYS:
+        md = mats.get(key)
+        if md:
+            read = md.get("samples_read", md.get("events_read"))
+            summary.append((f"{key}", f"{read:,} raw rows read, {md.get('rows_written', 0):,} rows written"))
+    retention = mats.get("retention_pruning", {})
+    pruned = {k.removeprefix("deleted_"): v for k, v in retention.items() if k.startswith("deleted_")}
+    if retention:
+        summary.append(("rows pruned", ", ".join(f"{t} {v:,}" for t, v in pruned.items()) or "none"))
+        summary.append(("days kept (not reconciled)", str(retention.get("days_skipped", 0))))
+    if not result.success:
+        summary.append(("rollup run", "FAILED: open the run in the UI (make dev) for details"))
     return _check_lines(result)
-
-

@@ -1,0 +1,1 @@
+"""Jobs, schedules and sensors that keep the rollups and retention running without anyone asking."""

@@ -1,0 +1,71 @@
+"""The one daily partitioning shared by both rollups: a partition is one UTC day.
+
+The ERP stores `timestamp without time zone` columns holding UTC, so a partition `2025-03-01` is exactly
+the rows with `'2025-03-01 00:00' <= ts < '2025-03-02 00:00'`, whatever the server's or the session's
+`TimeZone`. `day_bounds` turns a partition key or time window into the naive UTC datetimes that are
+passed as SQL parameters (psycopg sends naive datetimes as `timestamp`, so no time-zone conversion can
+happen on either side of the comparison).
+
+The first partition is `ERP_ROLLUP_START_DATE` (YYYY-MM-DD, default 2025-01-01): set it to the day the
+ERP started writing usage events and metric samples, so a full backfill covers exactly the history.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from erp_pipelines.errors import ErpPipelinesError
+
+DEFAULT_START_DATE = "2025-01-01"
+START_DATE_ENV = "ERP_ROLLUP_START_DATE"
+
+
+def rollup_start_date() -> str:
+    """The first partition day, validated, from ERP_ROLLUP_START_DATE."""
+    value = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE).strip()
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise ErpPipelinesError(
+            f"The rollup start date {value!r} is not a date.",
+            where=f"environment variable {START_DATE_ENV}",
+            fix="Use the ISO form YYYY-MM-DD, e.g. 2025-01-01 (the first day the ERP has data for).",
+        ) from None
+    return value
+
+
+def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinition:
+    return dg.DailyPartitionsDefinition(start_date=start_date or rollup_start_date(), timezone="UTC")
+
+
+DAILY_PARTITIONS = daily_partitions()
+
+
+def to_naive_utc(moment: datetime) -> datetime:
+    """A naive datetime holding UTC (the ERP's convention), from an aware or naive-UTC datetime."""
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def partition_day(key: str) -> date:
+    return date.fromisoformat(key)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a UTC day as naive datetimes, the parameters of every per-day statement."""
+    start = datetime(day.year, day.month, day.day)
+    return start, start + timedelta(days=1)
+
+
+def days_in_window(window: dg.TimeWindow) -> Iterator[date]:
+    """The UTC days of a partition time window (one for a single partition, N for a backfill)."""
+    day = to_naive_utc(window.start).date()
+    end = to_naive_utc(window.end).date()
+    while day < end:
+        yield day
+        day += timedelta(days=1)

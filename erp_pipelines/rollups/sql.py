@@ -1,0 +1,254 @@
+"""Every SQL statement of the daily rollups, one UTC day per statement.
+
+Why one day per statement: measured on PG18, a 30-day rollup written as ONE statement gets a bad plan (it
+walks the client_id index in random uuid order), while a one-day statement uses the `occurred_at` /
+`collected_at` index range. So a backfill iterates these statements day by day (see assets.py).
+
+Conventions shared by all statements:
+- `%(day_start)s` / `%(day_end)s` are naive `datetime`s holding UTC midnight of the day and of the next
+  day; psycopg sends them as `timestamp`, so comparing them with the `timestamp without time zone`
+  columns involves no time zone at all: the session `TimeZone` cannot move a row to another day. The
+  columns are never wrapped (`date(ts)`, `AT TIME ZONE`), so the index range is used.
+- Tables are unqualified; the caller sets `search_path` to `ErpDatabase.db_schema` for the transaction.
+- Values are always parameters, never formatted into the text.
+
+Benchmarks import these constants and time them; another test EXPLAINs them. Keep them self-contained.
+"""
+
+from __future__ import annotations
+
+# -- system_metric_daily ----------------------------------------------------------------------------------
+#
+# Weighted by requests: w = greatest("reqCount", 1), so a sample that served 1000 requests counts 1000
+# times as much as an idle one, and an idle (reqCount 0 or NULL) sample still counts once.
+#   avgLatencyMs    = round(sum(latencyMs * w) / sum(w)) over samples with a latency
+#   reqCount        = sum(reqCount); errCount = sum(errCount)            (NULL counts as 0)
+#   avgErrorRatePct = round(100 * errCount / reqCount, 2), or avg(errorRatePct) if no request was counted
+# The ERP's own rollup divides a request-weighted sum of latencies by the NUMBER of samples and averages
+# the sample error rates without weights, so it can report an average latency above the largest sample
+# (e.g. two samples 100 ms x 1000 requests and 200 ms x 0 requests: (100*1000 + 200) / 2 = 50100 ms),
+# and an error rate that disagrees with errCount/reqCount. Here both are true weighted means, so
+# min(latency) <= avgLatencyMs <= max(latency) and avgErrorRatePct is exactly the share of failed requests.
+#
+# Upserted on the unique `day`; the row is only rewritten when a value changed, so a re-run without new
+# data leaves the row (including created_at) byte-for-byte identical. A day without samples (none yet, or
+# pruned by retention) gets no row and keeps the one it has: `WHERE t.samples > 0`.
+METRIC_DAY_UPSERT = """
+WITH t AS (
+    SELECT count(*) AS samples,
+           sum("latencyMs"::numeric * greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL)
+               AS latency_weighted,
+           sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
+           coalesce(sum("reqCount"), 0) AS req,
+           coalesce(sum("errCount"), 0) AS err,
+           avg("errorRatePct") AS plain_error_rate
+    FROM system_metric_samples
+    WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+)
+INSERT INTO system_metric_daily AS d (day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", created_at)
+SELECT %(day_start)s,
+       round(t.latency_weighted / t.latency_weight)::int,
+       CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE t.plain_error_rate END,
+       t.req::int,
+       t.err::int,
+       %(now)s
+FROM t
+WHERE t.samples > 0
+ON CONFLICT (day) DO UPDATE SET
+    "avgLatencyMs" = EXCLUDED."avgLatencyMs",
+    "avgErrorRatePct" = EXCLUDED."avgErrorRatePct",
+    "reqCount" = EXCLUDED."reqCount",
+    "errCount" = EXCLUDED."errCount"
+WHERE (d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount")
+      IS DISTINCT FROM (EXCLUDED."avgLatencyMs", EXCLUDED."avgErrorRatePct", EXCLUDED."reqCount", EXCLUDED."errCount")
+RETURNING (xmax = 0) AS inserted
+"""
+
+# Raw totals of one day next to that day's aggregate: the reconciliation check, the late-data
+# fingerprint (samples, max_id) and retention's "may this day's raw rows go?" all read this.
+METRIC_DAY_RECONCILE = """
+SELECT r.samples, r.req, r.err, r.min_id, r.max_id,
+       d."reqCount" AS agg_req, d."errCount" AS agg_err, d.day IS NOT NULL AS has_aggregate
+FROM (
+    SELECT count(*) AS samples,
+           coalesce(sum("reqCount"), 0) AS req,
+           coalesce(sum("errCount"), 0) AS err,
+           min(id) AS min_id,
+           max(id) AS max_id
+    FROM system_metric_samples
+    WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+) AS r
+LEFT JOIN system_metric_daily AS d ON d.day = %(day_start)s
+"""
+
+# -- client_daily_usage -----------------------------------------------------------------------------------
+#
+# Categories are matched on lower(event_type) against four text[] parameters (lower-cased by the caller),
+# so the mapping is configuration, not code. active_users = distinct non-null user_id over ALL the
+# client/module/day's events (categorized or not).
+#
+# count(DISTINCT user_id) sorts every group and costs ~10x a scan of the day; instead `per_user` groups
+# by (client, module, user) with a hash aggregate and `fresh` counts the non-null user rows: the same
+# number, one hash aggregate more, no sort.
+#
+# Written as "replace the day": rows for (client, module) pairs that no longer have events are deleted,
+# the others inserted or updated only when a number changed (updated_at moves only then, so a re-run
+# without changes yields identical rows). This is delete-and-insert of the day with the untouched rows
+# skipped. A day with no raw events at all (pruned, or never had any) is left as it is
+# (`day_has_raw`): an aggregate is never deleted for lack of raw data. Events with a NULL module_id
+# cannot enter the primary key and are left out (counted by USAGE_DAY_STATS).
+USAGE_DAY_REPLACE = """
+WITH per_user AS (
+    SELECT client_id, module_id, user_id,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(view_types)s::text[])) AS views,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(create_types)s::text[])) AS creates,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(edit_types)s::text[])) AS edits,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[])) AS deletes
+    FROM client_usage_events
+    WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
+    GROUP BY client_id, module_id, user_id
+),
+fresh AS (
+    SELECT client_id, module_id,
+           sum(views)::int AS view_count,
+           sum(creates)::int AS create_count,
+           sum(edits)::int AS edit_count,
+           sum(deletes)::int AS delete_count,
+           count(user_id)::int AS active_users
+    FROM per_user
+    GROUP BY client_id, module_id
+),
+day_has_raw AS (
+    -- min() over the range is answered from the occurred_at index (first entry of the range); an
+    -- EXISTS here gets planned as a sequential scan, which reads the whole table for a pruned day.
+    SELECT min(occurred_at) IS NOT NULL AS has_raw
+    FROM client_usage_events
+    WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
+),
+removed AS (
+    DELETE FROM client_daily_usage AS d
+    WHERE d.date = %(day)s
+      AND (SELECT has_raw FROM day_has_raw)
+      AND NOT EXISTS (SELECT 1 FROM fresh AS f WHERE f.client_id = d.client_id AND f.module_id = d.module_id)
+    RETURNING 1
+),
+written AS (
+    INSERT INTO client_daily_usage AS d
+        (date, client_id, module_id, view_count, create_count, edit_count, delete_count, active_users, updated_at)
+    SELECT %(day)s, client_id, module_id, view_count, create_count, edit_count, delete_count, active_users,
+           %(now)s
+    FROM fresh
+    ON CONFLICT (date, client_id, module_id) DO UPDATE SET
+        view_count = EXCLUDED.view_count,
+        create_count = EXCLUDED.create_count,
+        edit_count = EXCLUDED.edit_count,
+        delete_count = EXCLUDED.delete_count,
+        active_users = EXCLUDED.active_users,
+        updated_at = EXCLUDED.updated_at
+    WHERE (d.view_count, d.create_count, d.edit_count, d.delete_count, d.active_users)
+          IS DISTINCT FROM
+          (EXCLUDED.view_count, EXCLUDED.create_count, EXCLUDED.edit_count, EXCLUDED.delete_count,
+           EXCLUDED.active_users)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT (SELECT count(*) FROM fresh) AS rollup_rows,
+       (SELECT count(*) FROM written WHERE inserted) AS inserted,
+       (SELECT count(*) FROM written WHERE NOT inserted) AS updated,
+       (SELECT count(*) FROM removed) AS deleted
+"""
+
+# What the day's raw events were, per lower-cased type: total, NULL-module events, highest id. Feeds the
+# metadata (events read, uncategorized per type, NULL-module count) and the late-data fingerprint.
+USAGE_DAY_STATS = """
+SELECT lower(event_type) AS event_type,
+       count(*) AS events,
+       count(*) FILTER (WHERE module_id IS NULL) AS null_module,
+       max(id) AS max_id
+FROM client_usage_events
+WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
+GROUP BY lower(event_type)
+"""
+
+# (client, module) pairs of one day whose four counts differ between client_daily_usage and the raw
+# categorized events with a module_id (a pair present on one side only counts too). 0 means reconciled.
+# Written independently of USAGE_DAY_REPLACE (no per-user step, a FULL JOIN) so a mistake in one shows.
+USAGE_DAY_MISMATCHES = """
+WITH raw AS (
+    SELECT client_id, module_id,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(view_types)s::text[])) AS view_count,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(create_types)s::text[])) AS create_count,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(edit_types)s::text[])) AS edit_count,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[])) AS delete_count
+    FROM client_usage_events
+    WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
+    GROUP BY client_id, module_id
+),
+agg AS (
+    SELECT client_id, module_id, view_count, create_count, edit_count, delete_count
+    FROM client_daily_usage
+    WHERE date = %(day)s
+)
+SELECT count(*) AS mismatched_pairs,
+       (SELECT count(*) FROM agg) AS aggregate_rows,
+       (SELECT count(*) FROM raw) AS raw_pairs
+FROM raw FULL JOIN agg USING (client_id, module_id)
+WHERE (raw.view_count, raw.create_count, raw.edit_count, raw.delete_count)
+      IS DISTINCT FROM (agg.view_count, agg.create_count, agg.edit_count, agg.delete_count)
+"""
+
+# Rows of a window in the aggregates (dagster/row_count of a materialization).
+METRIC_WINDOW_ROWS = """
+SELECT count(*) FROM system_metric_daily WHERE day >= %(window_start)s AND day < %(window_end)s
+"""
+USAGE_WINDOW_ROWS = """
+SELECT count(*) FROM client_daily_usage WHERE date >= %(first_day)s AND date < %(end_day)s
+"""
+
+# One day's aggregate row, for the health-threshold check.
+METRIC_DAY_ROW = """
+SELECT "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount" FROM system_metric_daily WHERE day = %(day_start)s
+"""
+
+# -- late-data fingerprints (sensor) ----------------------------------------------------------------------
+# Cheap: the PK index gives the newest id; the new-rows scan is an id range (bounded by the caller); the
+# per-day fingerprint is an index range on the timestamp. Grouping by date_trunc('day', ts) on a
+# `timestamp without time zone` is pure arithmetic (no TimeZone involved).
+RAW_MAX_ID = {
+    "system_metric_samples": "SELECT coalesce(max(id), 0) FROM system_metric_samples",
+    "client_usage_events": "SELECT coalesce(max(id), 0) FROM client_usage_events",
+}
+RAW_DAYS_OF_ID_RANGE = {
+    "system_metric_samples": """
+        SELECT date_trunc('day', collected_at)::date AS day, count(*) AS rows
+        FROM system_metric_samples
+        WHERE id > %(after_id)s AND id <= %(upto_id)s AND collected_at IS NOT NULL
+        GROUP BY 1 ORDER BY 1
+    """,
+    "client_usage_events": """
+        SELECT date_trunc('day', occurred_at)::date AS day, count(*) AS rows
+        FROM client_usage_events
+        WHERE id > %(after_id)s AND id <= %(upto_id)s
+        GROUP BY 1 ORDER BY 1
+    """,
+}
+RAW_DAY_FINGERPRINT = {
+    "system_metric_samples": """
+        SELECT count(*) AS rows, coalesce(max(id), 0) AS max_id FROM system_metric_samples
+        WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+    """,
+    "client_usage_events": """
+        SELECT count(*) AS rows, coalesce(max(id), 0) AS max_id FROM client_usage_events
+        WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
+    """,
+}
+
+# Observation of the external raw tables: row count estimate is not good enough for tests and the UI
+# plot, so count(*) (an index-only scan) plus the newest timestamp (index) and highest id (PK).
+RAW_TABLE_OBSERVATION = {
+    "system_metric_samples": """
+        SELECT count(*), max(collected_at), coalesce(max(id), 0) FROM system_metric_samples
+    """,
+    "client_usage_events": """
+        SELECT count(*), max(occurred_at), coalesce(max(id), 0) FROM client_usage_events
+    """,
+}
