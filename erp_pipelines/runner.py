@@ -8,8 +8,8 @@ instance under DAGSTER_HOME (dagster-postgres), so they are all visible in the U
 from __future__ import annotations
 
 import os
-import warnings
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
