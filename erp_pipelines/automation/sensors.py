@@ -186,6 +186,9 @@ def migrations_folder_sensor(
         run_requests=[
             dg.RunRequest(
                 run_config=DRY_RUN_CONFIG,
+                # Only the sync: a dry run materializes nothing, so the downstream schema assets (and their
+                # checks) would otherwise show up as skipped in the UI.
+                asset_selection=[dg.AssetKey("erp_schema")],
                 tags={"erp/trigger": "migrations_changed", "erp/migrations_digest": digest[:16]},
             )
         ],

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -187,7 +188,15 @@ class UiTour:
 
         body = self.page.locator("body")
         for text in texts:
-            expect(body).to_contain_text(text, timeout=TEXT_TIMEOUT_MS)
+            try:
+                expect(body).to_contain_text(text, timeout=TEXT_TIMEOUT_MS)
+            except AssertionError as exc:
+                shot = self.out_dirs[0] / f"{SCREENSHOT_PREFIX}FAILED_{len(self.screenshots) + 1:02d}.png"
+                self.page.screenshot(path=str(shot))
+                for other in self.out_dirs[1:]:
+                    shutil.copyfile(shot, other / shot.name)
+                raise AssertionError(f"{self.page.url} does not show {text!r} (screenshot {shot}). "
+                                     f"It shows:\n{self.page.inner_text('body')[:3000]}") from exc
         self.page.wait_for_load_state("networkidle", timeout=PAGE_TIMEOUT_MS)
         shown = self.page.inner_text("body")
         for marker in UI_ERROR_MARKERS:
@@ -230,6 +239,7 @@ def test_ui_pages_in_headless_chromium(dagster_stack: DagsterStack, pipeline: Pi
     stack = dagster_stack
     first, last = pipeline.partitions[0], pipeline.partitions[-1]
     out_dirs = screenshot_dirs(tmp_path)
+    t0 = time.monotonic()
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(chromium), headless=True, args=CHROMIUM_ARGS)
@@ -282,7 +292,8 @@ def test_ui_pages_in_headless_chromium(dagster_stack: DagsterStack, pipeline: Pi
         finally:
             browser.close()
 
-    print(f"\n[e2e] screenshots in {out_dirs[0]} and {out_dirs[1]}:")
+    print(f"\n[e2e] {len(tour.screenshots)} pages checked in {time.monotonic() - t0:.0f} s; "
+          f"screenshots in {out_dirs[0]} and {out_dirs[1]}:")
     for shot in tour.screenshots:
         print(f"[e2e]   {shot.name}")
     if tour.console_errors:
