@@ -307,3 +307,25 @@ def test_health_config_check_names_the_bad_key_of_an_operator_edited_row(erp_url
     evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "health_config_valid")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert evaluation.metadata["bad_keys"].value == ["thresholds.cacheHitRate"]
+
+
+def test_migrations_sensor_request_runs_a_dry_sync_only_and_changes_nothing(erp_url, conn):
+    from erp_pipelines.automation.sensors import migrations_folder_sensor
+    from erp_pipelines.schema.definitions import schema_sync_job
+
+    load_drifted_state(conn)
+    before = snapshot(erp_url)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"migrations": PrismaMigrationsFolder()})
+        request = migrations_folder_sensor(context).run_requests[0]
+        defs = dg.Definitions(
+            assets=SCHEMA_ASSETS, jobs=[schema_sync_job],
+            resources={"erp_db": ErpDatabase(url=erp_url), "migrations": PrismaMigrationsFolder()},
+        )
+        result = defs.resolve_job_def("schema_sync_job").execute_in_process(
+            run_config=request.run_config, asset_selection=request.asset_selection, instance=instance
+        )
+    assert result.success
+    assert snapshot(erp_url) == before
+    assert result.get_asset_materialization_events() == []
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {"rows_preserved", "foreign_keys_validated"}
