@@ -20,9 +20,20 @@ left half-pruned (a half-pruned day would no longer match its aggregate, and a r
 overwrite the aggregate with the remainder). DELETE takes only ROW EXCLUSIVE on the table, which does not
 conflict with the app's INSERTs; `lock_timeout` (ErpDatabase) bounds any wait, and a day that hits it is
 skipped and retried on the next run.
+
+Advisory locks: every transaction that deletes (a raw day, a batch of aggregates) first takes the
+transaction-level advisory lock of the aggregate table concerned, `pg_advisory_xact_lock(hashtext(
+'erp_pipelines:system_metric_daily' | 'erp_pipelines:client_daily_usage'))` (rollups/sql.py
+`ADVISORY_XACT_LOCK`), the one the rollups hold while they write. So a day is never reconciled and pruned
+while a rollup is rewriting its aggregate. The wait is bounded by `lock_timeout`: a raw day that hits it
+is skipped (retried next run); an aggregate batch that hits it fails the step, which the RetryPolicy retries.
+
+"Today" is the wall clock's UTC day unless the run config sets `today` (replays and tests only).
+Errors: a lost connection is `DatabaseUnavailable` (retried), a missing privilege names the GRANT to run
+(rollups/assets.py `erp_connection`).
 """
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -39,15 +50,37 @@ from erp_pipelines.rollups.assets import (
     CLIENT_USAGE_EVENTS,
     DEFAULT_EVENT_CATEGORIES,
     ERP_DB_POOL,
+    RETRY_POLICY,
     SYSTEM_METRIC_SAMPLES,
     category_params,
     client_daily_usage,
     erp_connection,
+    guard_today,
+    step_errors,
     system_metric_daily,
 )
 
 GROUP = "retention"
 USAGE_RETENTION_RANGE = (1, 1825)
+# Privileges retention needs, per table (named in the error when one is missing).
+RETENTION_PRIVILEGES = {
+    "system_health_config": "SELECT",
+    "system_metric_samples": "SELECT, DELETE",
+    "client_usage_events": "SELECT, DELETE",
+    "system_metric_daily": "SELECT, DELETE",
+    "client_daily_usage": "SELECT, DELETE",
+}
+# The advisory lock each deleted table is guarded by: its aggregate's (see the module docstring).
+LOCK_OF = {
+    "system_metric_samples": "system_metric_daily",
+    "client_usage_events": "client_daily_usage",
+    "system_metric_daily": "system_metric_daily",
+    "client_daily_usage": "client_daily_usage",
+}
+
+
+def _lock(conn: psycopg.Connection, table: str) -> None:
+    conn.execute(rollup_sql.ADVISORY_XACT_LOCK, {"lock_key": rollup_sql.LOCK_KEY_PREFIX + LOCK_OF[table]})
 
 
 class RetentionConfig(dg.Config):
@@ -62,6 +95,11 @@ class RetentionConfig(dg.Config):
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
         description="The event_type mapping client_daily_usage was built with (its reconciliation uses it).",
+    )
+    today: str | None = Field(
+        default=None,
+        description="The UTC day (YYYY-MM-DD) the retention windows count back from. Unset (the default): "
+        "the wall clock's current UTC day. For replays and tests only.",
     )
 
 
@@ -144,6 +182,7 @@ def _prune_raw_days(
         from_start = day_end
         try:
             with conn.transaction():
+                _lock(conn, table)
                 n = reconcile_and_delete(day, {"day": day, "day_start": day_start, "day_end": day_end})
         except _Skip as why:
             skipped[str(day)] = str(why)
@@ -171,15 +210,21 @@ def _prune_raw_days(
     kinds={"postgres"},
     pool=ERP_DB_POOL,
     group_name=GROUP,
+    retry_policy=RETRY_POLICY,
 )
 def retention_pruning(
     context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: ErpDatabase
 ) -> dg.MaterializeResult:
     """Delete what the retention settings allow, never a raw row whose day lacks a reconciled aggregate."""
+    with step_errors():
+        return _prune(context, config, erp_db)
+
+
+def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: ErpDatabase) -> dg.MaterializeResult:
     categories = category_params(config.event_categories)
-    today = datetime.now(UTC).date()
+    today = guard_today(config.today)
     batch = config.batch_size
-    with erp_connection(erp_db, "retention") as conn:
+    with erp_connection(erp_db, "retention", RETENTION_PRIVILEGES) as conn:
         metrics_days, aggregate_days = _load_settings(conn, erp_db.db_schema, config)
         conn.rollback()
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
@@ -269,6 +314,7 @@ def _prune_aggregates(
     if lo is not None:
         for start in range(lo, hi + 1, batch):
             with conn.transaction():
+                _lock(conn, "system_metric_daily")
                 metric_deleted += conn.execute(
                     sql.DELETE_METRIC_DAILY_BATCH, {"lo": start, "hi": start + batch, "cutoff": cutoff}
                 ).rowcount
@@ -276,6 +322,7 @@ def _prune_aggregates(
     usage_deleted = 0
     while True:
         with conn.transaction():
+            _lock(conn, "client_daily_usage")
             day = conn.execute(sql.OLDEST_USAGE_DAY, {"cutoff_day": cutoff_day}).fetchone()[0]
             if day is None:
                 break

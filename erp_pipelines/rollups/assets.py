@@ -5,7 +5,11 @@ PostgreSQL, one set-based statement per day (see sql.py for why one statement pe
 window). A run covers `context.partition_time_window`: one day for the nightly run, N days for a backfill,
 which `BackfillPolicy.single_run()` makes ONE run.
 
-Transactions: the whole window is written in ONE transaction, one statement per day. The run then either
+Transactions: the whole window is written in ONE REPEATABLE READ transaction, one statement per day.
+All its statements see one snapshot, so the reconciliation compares each day's aggregate with exactly the
+raw rows it was computed from: a row the app commits meanwhile (late data) is not half-seen (with READ
+COMMITTED it made the blocking reconciliation check fail the run; found by the concurrency test), it is
+picked up by the late-data sensor. The run then either
 changes every partition it reports as materialized or none (a failure on day 200 of a backfill rolls back
 days 1-199, and Dagster marks all of them failed, so the database and the UI never disagree). The cost is
 one long transaction for a big backfill; it only holds row locks on the aggregate rows it rewrites (the app
@@ -14,9 +18,32 @@ day's result is exactly the rollup of that day's raw rows, whatever was there be
 
 A day whose raw rows are gone (pruned by `retention_pruning`) keeps its aggregate untouched; the run says
 so in the log and in the `days_kept_without_raw_rows` metadata.
+
+Data-loss guard: a day whose raw rows are only PARTLY there must not be re-aggregated either (late rows that
+arrive for a pruned day would otherwise replace the day's aggregate with the rollup of the late rows
+alone). So a day that already has an aggregate keeps it when the day is older than the raw retention cutoff
+(today - metricsRetentionDays for samples; today - `usage_event_retention_days` for events, if set), or when
+its raw totals are LOWER than the aggregate's (reqCount/errCount; the total categorized event count). Such
+days are logged and listed in the `days_kept_raw_incomplete` metadata, and left out of the reconciliation
+(they cannot reconcile: their raw rows are incomplete). "today" is the wall clock's UTC day unless the
+run config sets `today` (replays and tests).
+
+Locks: each rollup's write transaction is wrapped in the advisory lock
+`pg_advisory_lock(hashtext('erp_pipelines:<table>'))` (rollups/sql.py, taken just before the transaction
+and released just after it, so the snapshot starts after the wait), so two runs writing the same table
+(overlapping backfills, a backfill and the nightly run) serialize: the second waits for the first to
+commit, then rewrites the days with what is committed, and the result equals one run. That one wait is not
+bounded by `lock_timeout` (the other run may legitimately hold it for a whole backfill) but by
+`statement_timeout`. Retention takes the same locks (transaction-level, with `lock_timeout`) before it
+reconciles and deletes.
+
+Errors: a lost connection (server restart, terminated backend) becomes `DatabaseUnavailable` (the Failure
+is retryable, and the asset's RetryPolicy retries it; the transaction was rolled back, so nothing was
+half-written); a missing privilege becomes an ErpPipelinesError naming the GRANT to run (not retried).
 """
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,13 +52,18 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.errors import ErpPipelinesError
+from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost
 from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, sql
 
 GROUP = "rollups"
 ERP_DB_POOL = "erp_db"
+# What every asset of the domain declares: a lost connection (DatabaseUnavailable) is retried with backoff;
+# user errors are Failure(allow_retries=False) and are not.
+RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
     "system_metric_samples",
@@ -67,7 +99,25 @@ DEFAULT_EVENT_CATEGORIES: dict[str, list[str]] = {
 CATEGORIES = ("view", "create", "edit", "delete")
 
 
+class MetricRollupConfig(dg.Config):
+    today: str | None = Field(
+        default=None,
+        description="The UTC day (YYYY-MM-DD) taken as 'today' by the data-loss guard's retention cutoff. "
+        "Unset (the default): the wall clock. For replays and tests only.",
+    )
+
+
 class UsageRollupConfig(dg.Config):
+    today: str | None = Field(
+        default=None,
+        description="The UTC day (YYYY-MM-DD) taken as 'today' by the data-loss guard's retention cutoff. "
+        "Unset (the default): the wall clock. For replays and tests only.",
+    )
+    usage_event_retention_days: int | None = Field(
+        default=None,
+        description="Set it to retention_pruning's usage_event_retention_days when raw events are pruned: "
+        "days older than that keep their aggregate instead of being re-aggregated from partial raw rows.",
+    )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
         description="event_type values (matched case-insensitively) counted as view, create, edit and "
@@ -100,13 +150,130 @@ def category_params(event_categories: dict[str, list[str]]) -> dict[str, list[st
     return params
 
 
+# Privileges each writer needs, per table: named in the error when the role lacks one (docs/privileges.md).
+ROLLUP_PRIVILEGES = {
+    "system_metric_samples": "SELECT",
+    "client_usage_events": "SELECT",
+    "system_health_config": "SELECT",
+    "system_metric_daily": "SELECT, INSERT, UPDATE, DELETE",
+    "client_daily_usage": "SELECT, INSERT, UPDATE, DELETE",
+}
+_PERMISSION_DENIED = re.compile(r'permission denied for (table|relation|schema|sequence|view) "?([\w.$]+)"?')
+
+
+class MissingGrant(ErpPipelinesError):
+    """The database role lacks a privilege; the message names the GRANT that fixes it."""
+
+
+def missing_grant(
+    exc: psycopg.Error, role: str | None, purpose: str, erp_db: ErpDatabase, needs: Mapping[str, str]
+) -> MissingGrant:
+    message = (exc.diag.message_primary or str(exc)).strip()
+    who = role or "<role>"
+    found = _PERMISSION_DENIED.search(message)
+    if found is None:
+        grant = f"grant {who} the privileges listed in docs/privileges.md"
+        where = f"database role {who} ({erp_db.safe_url()})"
+    else:
+        kind, name = found.group(1), found.group(2)
+        if kind == "schema":
+            grant = f"GRANT USAGE ON SCHEMA {name} TO {who}"
+        elif kind == "sequence":
+            grant = f"GRANT USAGE ON SEQUENCE {name} TO {who}"
+        else:
+            grant = f"GRANT {needs.get(name.split('.')[-1], 'SELECT')} ON {name} TO {who}"
+        where = f"{kind} {erp_db.db_schema}.{name.split('.')[-1]}, database role {who}"
+    return MissingGrant(
+        f"The database role {who} lacks a privilege {purpose} needs: {message}.",
+        where=where,
+        fix=f"Run `{grant};` as the table owner (the full list of grants is in docs/privileges.md).",
+    )
+
+
 @contextmanager
-def erp_connection(erp_db: ErpDatabase, purpose: str) -> Iterator[psycopg.Connection]:
-    """A connection whose search_path is the ERP schema, so the SQL constants can stay unqualified."""
-    with erp_db.connect(purpose) as conn:
-        conn.execute("SELECT set_config('search_path', quote_ident(%s), false)", (erp_db.db_schema,))
-        conn.commit()
-        yield conn
+def erp_connection(
+    erp_db: ErpDatabase, purpose: str, needs: Mapping[str, str] = ROLLUP_PRIVILEGES
+) -> Iterator[psycopg.Connection]:
+    """A connection whose search_path is the ERP schema, so the SQL constants can stay unqualified.
+
+    A lost connection raises DatabaseUnavailable (retryable) and a missing privilege MissingGrant (naming
+    the GRANT); the open transaction, if any, is rolled back by the server either way.
+    """
+    role: str | None = None
+    try:
+        with erp_db.connect(purpose) as conn:
+            role = conn.info.user
+            conn.execute("SELECT set_config('search_path', quote_ident(%s), false)", (erp_db.db_schema,))
+            conn.commit()
+            yield conn
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise missing_grant(exc, role, purpose, erp_db, needs) from None
+    except psycopg.OperationalError as exc:
+        if not is_connection_lost(exc):
+            raise
+        raise DatabaseUnavailable(
+            f"The connection to the ERP database was lost during {purpose} ({str(exc).strip()}); its "
+            "transaction was rolled back, so nothing of it was written.",
+            where=f"ERP_DATABASE_URL = {erp_db.safe_url()}",
+            fix="Nothing, if the server is back: the step is retried. Otherwise check the server.",
+        ) from None
+
+
+@contextmanager
+def step_errors() -> Iterator[None]:
+    """`errors.user_errors` for this domain's steps: an ErpPipelinesError becomes a dg.Failure carrying its
+    message, retryable only for DatabaseUnavailable; chained to the error so the UI shows which one it was."""
+    try:
+        yield
+    except ErpPipelinesError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=isinstance(exc, DatabaseUnavailable)) from exc
+
+
+@contextmanager
+def write_transaction(conn: psycopg.Connection, table: str) -> Iterator[None]:
+    """The one REPEATABLE READ transaction writing `table`, once no other writer of it is left (module
+    docstring). The wait is unbounded by lock_timeout (statement_timeout still applies)."""
+    key = {"lock_key": sql.LOCK_KEY_PREFIX + table}
+    with conn.transaction():
+        conn.execute("SELECT set_config('lock_timeout', '0', true)")  # this short transaction only
+        conn.execute(sql.ADVISORY_LOCK, key)
+    try:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            yield
+    finally:
+        if not conn.broken and not conn.closed:
+            conn.isolation_level = None
+            with conn.transaction():
+                conn.execute(sql.ADVISORY_UNLOCK, key)
+
+
+def guard_today(override: str | None) -> date:
+    """'today' for the data-loss guard and retention: the override (YYYY-MM-DD) or the wall clock's UTC day."""
+    if override is None:
+        return datetime.now(UTC).date()
+    try:
+        return date.fromisoformat(override)
+    except ValueError:
+        raise ErpPipelinesError(
+            f"today {override!r} is not a date.",
+            where="run config `today`",
+            fix="Use YYYY-MM-DD, or leave it unset to use the current UTC day.",
+        ) from None
+
+
+READ_METRICS_RETENTION = 'SELECT "metricsRetentionDays" FROM system_health_config WHERE id = 1'
+
+
+def _samples_cutoff(conn: psycopg.Connection, today: date) -> date | None:
+    """today - metricsRetentionDays (days before it may have lost samples), None if not configured."""
+    try:
+        with conn.transaction():
+            row = conn.execute(READ_METRICS_RETENTION).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    days = row[0] if row else None
+    return today - timedelta(days=days) if isinstance(days, int) and days > 0 else None
 
 
 def _now() -> datetime:
@@ -130,6 +297,7 @@ def _table_name(erp_db: ErpDatabase, table: str) -> dg.MetadataValue:
     kinds={"postgres"},
     pool=ERP_DB_POOL,
     group_name=GROUP,
+    retry_policy=RETRY_POLICY,
     check_specs=[
         dg.AssetCheckSpec(
             METRIC_RECONCILIATION_CHECK,
@@ -147,20 +315,44 @@ def _table_name(erp_db: ErpDatabase, table: str) -> dg.MetadataValue:
         ),
     ],
 )
-def system_metric_daily(context: dg.AssetExecutionContext, erp_db: ErpDatabase) -> dg.MaterializeResult:
+def system_metric_daily(
+    context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
+) -> dg.MaterializeResult:
     """One row per UTC day of `system_metric_samples`, request-weighted (formula and why in sql.py)."""
+    with step_errors():
+        return _roll_up_metrics(context, config, erp_db)
+
+
+def _roll_up_metrics(
+    context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
+) -> dg.MaterializeResult:
     days, window_start, window_end = _window(context)
     now = _now()
+    today = guard_today(config.today)
     inserted = updated = samples_read = 0
     kept: list[str] = []
+    kept_incomplete: dict[str, str] = {}
     mismatched: dict[date, str] = {}
     fingerprints: dict[str, dict[str, int]] = {}
     days_with_raw = 0
     with erp_connection(erp_db, "rollup:system_metric_daily") as conn:
-        with conn.transaction():
+        cutoff = _samples_cutoff(conn, today)
+        with write_transaction(conn, "system_metric_daily"):
             for day in days:
                 day_start, day_end = day_bounds(day)
                 params = {"day_start": day_start, "day_end": day_end, "now": now}
+                samples, req, err, _min_id, max_id, agg_req, agg_err, has_aggregate = conn.execute(
+                    sql.METRIC_DAY_RECONCILE, params
+                ).fetchone()
+                if has_aggregate and samples > 0:
+                    why = _incomplete_reason(
+                        day, cutoff, [("reqCount", req, agg_req), ("errCount", err, agg_err)]
+                    )
+                    if why:
+                        kept_incomplete[str(day)] = why
+                        fingerprints[str(day)] = {"rows": int(samples), "max_id": int(max_id or 0)}
+                        samples_read += samples
+                        continue
                 written = conn.execute(sql.METRIC_DAY_UPSERT, params).fetchall()
                 inserted += sum(1 for (was_insert,) in written if was_insert)
                 updated += sum(1 for (was_insert,) in written if not was_insert)
@@ -181,8 +373,10 @@ def system_metric_daily(context: dg.AssetExecutionContext, erp_db: ErpDatabase) 
             row_count = conn.execute(
                 sql.METRIC_WINDOW_ROWS, {"window_start": window_start, "window_end": window_end}
             ).fetchone()[0]
-            day_rows = {day: conn.execute(sql.METRIC_DAY_ROW, {"day_start": day_bounds(day)[0]}).fetchone()
-                        for day in days}
+            day_rows = {
+                day: conn.execute(sql.METRIC_DAY_ROW, {"day_start": day_bounds(day)[0]}).fetchone()
+                for day in days
+            }
         thresholds = _read_thresholds(conn)
     if kept:
         context.log.info(
@@ -190,6 +384,7 @@ def system_metric_daily(context: dg.AssetExecutionContext, erp_db: ErpDatabase) 
             + ", ".join(kept[:20])
             + (" ..." if len(kept) > 20 else "")
         )
+    _log_incomplete(context, "system_metric_daily", kept_incomplete)
     context.log.info(
         f"system_metric_daily {days[0]}..{days[-1]}: {samples_read} samples read, {inserted} rows inserted, "
         f"{updated} updated, {len(kept)} day(s) kept without raw rows."
@@ -205,6 +400,7 @@ def system_metric_daily(context: dg.AssetExecutionContext, erp_db: ErpDatabase) 
             "days_in_window": dg.MetadataValue.int(len(days)),
             "days_with_raw_rows": dg.MetadataValue.int(days_with_raw),
             "days_kept_without_raw_rows": dg.MetadataValue.int(len(kept)),
+            "days_kept_raw_incomplete": dg.MetadataValue.json(kept_incomplete),
             "raw_fingerprints": dg.MetadataValue.json(fingerprints),
         },
         check_results=[
@@ -241,6 +437,7 @@ def _read_thresholds(conn: psycopg.Connection) -> Any:
     kinds={"postgres"},
     pool=ERP_DB_POOL,
     group_name=GROUP,
+    retry_policy=RETRY_POLICY,
     check_specs=[
         dg.AssetCheckSpec(
             USAGE_RECONCILIATION_CHECK,
@@ -260,7 +457,21 @@ def client_daily_usage(
     context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
 ) -> dg.MaterializeResult:
     """One row per UTC day, client and module with events: counts per category and active users."""
+    with step_errors():
+        return _roll_up_usage(context, config, erp_db)
+
+
+def _roll_up_usage(
+    context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
+) -> dg.MaterializeResult:
     categories = category_params(config.event_categories)
+    today = guard_today(config.today)
+    events_cutoff = (
+        today - timedelta(days=config.usage_event_retention_days)
+        if config.usage_event_retention_days
+        else None
+    )
+    kept_incomplete: dict[str, str] = {}
     categorized = {t for types in categories.values() for t in types}
     days, _window_start, _window_end = _window(context)
     now = _now()
@@ -272,7 +483,7 @@ def client_daily_usage(
     fingerprints: dict[str, dict[str, int]] = {}
     days_with_raw = 0
     with erp_connection(erp_db, "rollup:client_daily_usage") as conn:
-        with conn.transaction():
+        with write_transaction(conn, "client_daily_usage"):
             for day in days:
                 day_start, day_end = day_bounds(day)
                 params = {"day": day, "day_start": day_start, "day_end": day_end, "now": now, **categories}
@@ -283,6 +494,16 @@ def client_daily_usage(
                     "max_id": int(max((m for _, _, _, m in stats), default=0)),
                 }
                 events_read += day_events
+                if day_events > 0:
+                    raw_total, agg_total, agg_rows = conn.execute(sql.USAGE_DAY_TOTALS, params).fetchone()
+                    why = (
+                        _incomplete_reason(day, events_cutoff, [("categorized events", raw_total, agg_total)])
+                        if agg_rows
+                        else None
+                    )
+                    if why:
+                        kept_incomplete[str(day)] = why
+                        continue
                 null_module += sum(nm for _, _, nm, _ in stats)
                 for event_type, n, _, _ in stats:
                     if event_type not in categorized:
@@ -309,6 +530,7 @@ def client_daily_usage(
             + ", ".join(kept[:20])
             + (" ..." if len(kept) > 20 else "")
         )
+    _log_incomplete(context, "client_daily_usage", kept_incomplete)
     n_uncategorized = sum(uncategorized.values())
     if n_uncategorized:
         context.log.warning(
@@ -334,6 +556,7 @@ def client_daily_usage(
             "days_in_window": dg.MetadataValue.int(len(days)),
             "days_with_raw_rows": dg.MetadataValue.int(days_with_raw),
             "days_kept_without_raw_rows": dg.MetadataValue.int(len(kept)),
+            "days_kept_raw_incomplete": dg.MetadataValue.json(kept_incomplete),
             "raw_fingerprints": dg.MetadataValue.json(fingerprints),
         },
         check_results=[
@@ -347,6 +570,27 @@ def client_daily_usage(
             checks.null_module_result(USAGE_NULL_MODULE_CHECK, "client_daily_usage", int(null_module)),
         ],
     )
+
+
+def _incomplete_reason(
+    day: date, cutoff: date | None, totals: list[tuple[str, int, int | None]]
+) -> str | None:
+    """Why a day that has an aggregate must keep it (its raw rows may be incomplete), or None."""
+    if cutoff is not None and day < cutoff:
+        return f"older than the raw retention cutoff {cutoff}: its raw rows may have been pruned"
+    for name, raw, aggregate in totals:
+        if aggregate is not None and raw < aggregate:
+            return f"raw {name} {raw} < aggregate {aggregate}: raw rows are missing"
+    return None
+
+
+def _log_incomplete(context: dg.AssetExecutionContext, table: str, kept: dict[str, str]) -> None:
+    if kept:
+        context.log.warning(
+            f"{table}: {len(kept)} day(s) keep their aggregate because their raw rows may be incomplete "
+            "(re-aggregating would lose the pruned rows): "
+            + "; ".join(f"{d}: {why}" for d, why in sorted(kept.items())[:20])
+        )
 
 
 ROLLUP_ASSETS = (system_metric_daily, client_daily_usage)

@@ -252,3 +252,31 @@ RAW_TABLE_OBSERVATION = {
         SELECT count(*), max(occurred_at), coalesce(max(id), 0) FROM client_usage_events
     """,
 }
+
+# -- serialization of writers -----------------------------------------------------------------------------
+# Every transaction that writes an aggregate table (a rollup's window, retention's raw-day and aggregate
+# deletes) holds an advisory lock keyed per aggregate table (`hashtext('erp_pipelines:' || table)`; the
+# key text is a parameter). Two overlapping backfills, or a backfill and the nightly run, then write one
+# after the other instead of interleaving their upserts (rows inserted in different orders by two
+# transactions can deadlock) and retention never reconciles a day against an aggregate another
+# transaction is rewriting. Retention takes the transaction-level form (released at COMMIT/ROLLBACK). A
+# rollup takes the session-level form just BEFORE its REPEATABLE READ write transaction and releases it
+# right after, because its snapshot must start after the wait (a snapshot taken while waiting would not
+# see the other run's rows, and rewriting them would be a serialization failure). Both are released by the
+# server when the session dies (kill -9, pg_terminate_backend), so a crash never leaves one held.
+ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%(lock_key)s))"
+ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(lock_key)s))"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(lock_key)s))"
+LOCK_KEY_PREFIX = "erp_pipelines:"
+
+# Raw totals of one day's usage events next to the day's aggregate totals (the data-loss guard: a day
+# whose raw events add up to LESS than its aggregate has lost raw rows, and is not re-aggregated).
+USAGE_DAY_TOTALS = """
+SELECT (SELECT count(*) FROM client_usage_events
+        WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
+          AND lower(event_type) = ANY(%(view_types)s::text[] || %(create_types)s::text[]
+                                      || %(edit_types)s::text[] || %(delete_types)s::text[])) AS raw_total,
+       (SELECT coalesce(sum(view_count + create_count + edit_count + delete_count), 0)
+        FROM client_daily_usage WHERE date = %(day)s) AS agg_total,
+       (SELECT count(*) FROM client_daily_usage WHERE date = %(day)s) AS agg_rows
+"""
