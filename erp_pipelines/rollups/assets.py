@@ -310,8 +310,9 @@ def _table_name(erp_db: ErpDatabase, table: str) -> dg.MetadataValue:
             METRIC_HEALTH_CHECK,
             asset="system_metric_daily",
             additional_deps=["system_health_config"],
-            description="The newest day's avgLatencyMs and avgErrorRatePct against "
-            "system_health_config.thresholds (latency, errorRate): WARN at warning, ERROR at critical.",
+            description="The day's avgLatencyMs and avgErrorRatePct (for a backfill: its worst day, every "
+            "breaching day listed) against system_health_config.thresholds (latency, errorRate): WARN at "
+            "warning, ERROR at critical.",
         ),
     ],
 )
