@@ -496,7 +496,9 @@ def _roll_up_usage(
                 }
                 events_read += day_events
                 if day_events > 0:
-                    raw_total, agg_total, agg_rows = conn.execute(sql.USAGE_DAY_TOTALS, params).fetchone()
+                    # The day's categorized events with a module, from the stats just read (no second scan).
+                    raw_total = sum(n - nm for t, n, nm, _ in stats if t in categorized)
+                    agg_total, agg_rows = conn.execute(sql.USAGE_DAY_AGGREGATE_TOTALS, params).fetchone()
                     why = (
                         _incomplete_reason(day, events_cutoff, [("categorized events", raw_total, agg_total)])
                         if agg_rows

@@ -269,14 +269,11 @@ ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(lock_key)s))"
 ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(lock_key)s))"
 LOCK_KEY_PREFIX = "erp_pipelines:"
 
-# Raw totals of one day's usage events next to the day's aggregate totals (the data-loss guard: a day
-# whose raw events add up to LESS than its aggregate has lost raw rows, and is not re-aggregated).
-USAGE_DAY_TOTALS = """
-SELECT (SELECT count(*) FROM client_usage_events
-        WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
-          AND lower(event_type) = ANY(%(view_types)s::text[] || %(create_types)s::text[]
-                                      || %(edit_types)s::text[] || %(delete_types)s::text[])) AS raw_total,
-       (SELECT coalesce(sum(view_count + create_count + edit_count + delete_count), 0)
-        FROM client_daily_usage WHERE date = %(day)s) AS agg_total,
-       (SELECT count(*) FROM client_daily_usage WHERE date = %(day)s) AS agg_rows
+# One day's aggregate totals, for the data-loss guard: a day whose raw categorized events (summed from
+# USAGE_DAY_STATS, no second scan) add up to LESS than its aggregate has lost raw rows and is not
+# re-aggregated.
+USAGE_DAY_AGGREGATE_TOTALS = """
+SELECT coalesce(sum(view_count + create_count + edit_count + delete_count), 0) AS agg_total,
+       count(*) AS agg_rows
+FROM client_daily_usage WHERE date = %(day)s
 """
