@@ -32,6 +32,7 @@ def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # the assets' per-day progress lines
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -138,7 +139,7 @@ def _run_rollups(defs: dg.Definitions, instance: dg.DagsterInstance, days: int, 
               "then retention ...", flush=True)
         result = defs.resolve_job_def("nightly_rollup_job").execute_in_process(
             instance=instance,
-            run_config=QUIET,
+            run_config=PROGRESS,
             tags={"dagster/asset_partition_range_start": missing[0],
                   "dagster/asset_partition_range_end": missing[-1]},
             raise_on_error=False,

@@ -485,7 +485,9 @@ def _roll_up_usage(
     days_with_raw = 0
     with erp_connection(erp_db, "rollup:client_daily_usage") as conn:
         with write_transaction(conn, "client_daily_usage"):
-            for day in days:
+            for n_day, day in enumerate(days, start=1):
+                if len(days) > 1:
+                    context.log.info(f"client_daily_usage: day {n_day}/{len(days)} ({day})")
                 day_start, day_end = day_bounds(day)
                 params = {"day": day, "day_start": day_start, "day_end": day_end, "now": now, **categories}
                 stats = conn.execute(sql.USAGE_DAY_STATS, params).fetchall()
