@@ -87,9 +87,10 @@ LEFT JOIN system_metric_daily AS d ON d.day = %(day_start)s
 # so the mapping is configuration, not code. active_users = distinct non-null user_id over ALL the
 # client/module/day's events (categorized or not).
 #
-# count(DISTINCT user_id) sorts every group and costs ~10x a scan of the day; instead `per_user` groups
-# by (client, module, user) with a hash aggregate and `fresh` counts the non-null user rows: the same
-# number, one hash aggregate more, no sort.
+# count(DISTINCT user_id) sorts every group, and a per-(client, module, user) pre-aggregate carrying the
+# four category counts through ~235k groups spills its hash table (both measured ~10-14x a scan of the
+# day). Instead `counts` aggregates the categories over only the (client, module) groups, and `users`
+# hashes bare (client, module, user) triples: two index-range reads of the day, ~1.3x faster in all.
 #
 # Written as "replace the day": rows for (client, module) pairs that no longer have events are deleted,
 # the others inserted or updated only when a number changed (updated_at moves only then, so a re-run
@@ -98,25 +99,30 @@ LEFT JOIN system_metric_daily AS d ON d.day = %(day_start)s
 # (`day_has_raw`): an aggregate is never deleted for lack of raw data. Events with a NULL module_id
 # cannot enter the primary key and are left out (counted by USAGE_DAY_STATS).
 USAGE_DAY_REPLACE = """
-WITH per_user AS (
-    SELECT client_id, module_id, user_id,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(view_types)s::text[])) AS views,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(create_types)s::text[])) AS creates,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(edit_types)s::text[])) AS edits,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[])) AS deletes
+WITH counts AS (
+    SELECT client_id, module_id,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(view_types)s::text[]))::int AS view_count,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(create_types)s::text[]))::int AS create_count,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(edit_types)s::text[]))::int AS edit_count,
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[]))::int AS delete_count
     FROM client_usage_events
     WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
-    GROUP BY client_id, module_id, user_id
+    GROUP BY client_id, module_id
+),
+users AS (
+    SELECT client_id, module_id, count(*)::int AS active_users
+    FROM (
+        SELECT DISTINCT client_id, module_id, user_id
+        FROM client_usage_events
+        WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
+          AND module_id IS NOT NULL AND user_id IS NOT NULL
+    ) AS u
+    GROUP BY client_id, module_id
 ),
 fresh AS (
-    SELECT client_id, module_id,
-           sum(views)::int AS view_count,
-           sum(creates)::int AS create_count,
-           sum(edits)::int AS edit_count,
-           sum(deletes)::int AS delete_count,
-           count(user_id)::int AS active_users
-    FROM per_user
-    GROUP BY client_id, module_id
+    SELECT c.client_id, c.module_id, c.view_count, c.create_count, c.edit_count, c.delete_count,
+           coalesce(u.active_users, 0) AS active_users
+    FROM counts AS c LEFT JOIN users AS u USING (client_id, module_id)
 ),
 day_has_raw AS (
     -- min() over the range is answered from the occurred_at index (first entry of the range); an
