@@ -266,7 +266,8 @@ def generate_demo_data(
 
     `samples` defaults to one a minute over the `days`; benches pass a larger number to reach a table size
     (they are then spaced evenly, several a minute). Existing clients/modules are reused; only the missing
-    ones are inserted. Counts returned are the rows this call inserted per table.
+    ones are inserted. Counts returned are the rows this call inserted per table. On a connection with a
+    transaction already open this is a savepoint inside it, and the caller commits.
     """
     if days < 1 or events < 0 or clients < 1 or modules < 1:
         raise ValueError("days, clients and modules must be >= 1 and events >= 0")
@@ -291,6 +292,9 @@ def generate_demo_data(
         have = conn.execute("SELECT count(*) FROM modules").fetchone()[0]
         missing = max(0, modules - have)
         counts["modules"] = conn.execute(_INSERT_MODULES, {"missing": missing}).rowcount if missing else 0
+        # ON COMMIT DROP does not fire at a savepoint: a second call in the caller's open transaction
+        # would find them still there.
+        conn.execute("DROP TABLE IF EXISTS _demo_clients, _demo_modules")
         conn.execute(_PICK_CLIENTS, {"n": clients})
         conn.execute(_PICK_MODULES, {"n": modules})
         conn.execute("ANALYZE _demo_clients")
