@@ -16,10 +16,15 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
 
 Summary = list[tuple[str, str]]
 DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily")
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # the assets' per-day progress lines
+TABLE_COUNT = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+USERS = "SELECT CASE WHEN to_regclass('users') IS NULL THEN 0 ELSE (SELECT count(*) FROM users) END"
 
 
 def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -29,10 +34,6 @@ def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
         partition = f" [{ev.partition}]" if getattr(ev, "partition", None) else ""
         lines.append(f"{ev.asset_key.to_user_string()}.{ev.check_name}{partition}: {status}")
     return lines
-
-
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # the assets' per-day progress lines
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -52,13 +53,11 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
     instance = dg.DagsterInstance.get()
     summary: Summary = []
     with psycopg.connect(url, autocommit=True) as conn:
-        tables_before = conn.execute(
-            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
-        ).fetchone()[0]
         if load_drifted_state(conn):
             print("Loaded the seed's drifted production state (part of the schema, 20 users, legacy rows).")
-            tables_before = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
         generated = _maybe_generate(conn, events, days)
+        tables_before = conn.execute(TABLE_COUNT).fetchone()[0]
+        users_before = conn.execute(USERS).fetchone()[0]
     if generated:
         summary.append(("demo data generated", ", ".join(f"{k} {v:,}" for k, v in generated.items())))
 
@@ -71,8 +70,8 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
     schema_md = mats.get("erp_schema", {})
     history = mats.get("prisma_migration_history", {})
     with psycopg.connect(url, autocommit=True) as conn:
-        tables_after = conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone()[0]
-        users = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+        tables_after = conn.execute(TABLE_COUNT).fetchone()[0]
+        users = conn.execute(USERS).fetchone()[0]
         hist_rows = conn.execute(
             "SELECT count(*) FILTER (WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL), "
             "count(*) FILTER (WHERE rolled_back_at IS NOT NULL) FROM _prisma_migrations"
@@ -84,13 +83,14 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
          f"{schema_md.get('columns_added', 0)} / {schema_md.get('constraints_added', 0)} / "
          f"{schema_md.get('indexes_added', 0)}"),
         ("drift reported (not changed)", str(schema_md.get("drift_items", 0))),
-        ("users preserved", str(users)),
+        ("users preserved", f"{users} of {users_before}"),
         ("migration history", f"{hist_rows[0]} applied, {hist_rows[1]} rolled back; "
                               f"newly baselined {len(history.get('baselined', []) or [])}, "
                               f"applied {len(history.get('applied', []) or [])}"),
     ]
     checks = _check_lines(sync)
-    checks += _run_rollups(defs, instance, days, summary)
+    rollup_checks, rollups_ok = _run_rollups(defs, instance, days, summary)
+    checks += rollup_checks
     with psycopg.connect(url, autocommit=True) as conn:
         counts = {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
                   for t in DEMO_TABLES}
@@ -108,21 +108,19 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
             print(f"    check {line}")
     print(f"  {'time taken'.ljust(width)}  {time.monotonic() - started:.1f} s")
     print("\nNext: `make dev`, then open http://127.0.0.1:3000 to see these runs, the asset graph and the checks.")
-    return 0
+    return 0 if rollups_ok else 1
 
 
 def _maybe_generate(conn: psycopg.Connection, events: int, days: int) -> dict[str, int] | None:
-    try:
-        from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
-    except ImportError:
-        return None
     if demo_data_present(conn):
         return None
     print(f"Generating {days} days of demo data ({events:,} usage events) ...")
     return generate_demo_data(conn, days=days, events=events, progress=lambda s: print("  " + s, flush=True))
 
 
-def _run_rollups(defs: dg.Definitions, instance: dg.DagsterInstance, days: int, summary: Summary) -> list[str]:
+def _run_rollups(
+    defs: dg.Definitions, instance: dg.DagsterInstance, days: int, summary: Summary
+) -> tuple[list[str], bool]:
     """Materialize the demo days' missing rollup partitions as ONE run (single-run backfill), then retention.
 
     Partitions already materialized are not re-aggregated (late rows for them are the late-data sensor's
@@ -165,4 +163,4 @@ def _run_rollups(defs: dg.Definitions, instance: dg.DagsterInstance, days: int, 
         summary.append(("days kept (not reconciled)", str(retention.get("days_skipped", 0))))
     if not result.success:
         summary.append(("rollup run", "FAILED: open the run in the UI (make dev) for details"))
-    return _check_lines(result)
+    return _check_lines(result), result.success
