@@ -7,8 +7,11 @@ instance under DAGSTER_HOME (dagster-postgres), so they are all visible in the U
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
+import uuid
 import warnings
 from datetime import UTC, datetime, timedelta
 
@@ -21,8 +24,7 @@ from erp_pipelines.demo.state import load_drifted_state
 
 Summary = list[tuple[str, str]]
 DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily")
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-PROGRESS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}  # the assets' per-day progress lines
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TABLE_COUNT = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
 USERS = "SELECT CASE WHEN to_regclass('users') IS NULL THEN 0 ELSE (SELECT count(*) FROM users) END"
 
@@ -34,6 +36,57 @@ def _check_lines(result: dg.ExecuteInProcessResult) -> list[str]:
         partition = f" [{ev.partition}]" if getattr(ev, "partition", None) else ""
         lines.append(f"{ev.asset_key.to_user_string()}.{ev.check_name}{partition}: {status}")
     return lines
+
+
+class _Progress:
+    """Prints a run's own log lines (the assets' per-day progress) compactly while the run executes.
+
+    The run writes its events to the instance's event log as it goes; a background thread follows them with a
+    cursor, so `make run` shows progress without Dagster's console logger and its long prefixes.
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        self.instance, self.run_id, self.cursor = instance, run_id, None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._follow, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._print_new()
+
+    def _follow(self) -> None:
+        while not self.stop.wait(0.5):
+            self._print_new()
+
+    def _print_new(self) -> None:
+        try:
+            page = self.instance.get_records_for_run(self.run_id, cursor=self.cursor)
+        except Exception:  # noqa: BLE001 - progress is best effort; the run's result is what counts
+            return
+        self.cursor = page.cursor
+        for record in page.records:
+            entry = record.event_log_entry
+            if entry.dagster_event is None and entry.user_message and entry.level >= logging.INFO:
+                print(f"  [{entry.step_key}] {entry.user_message}", flush=True)
+
+
+def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
+    """What failed, in the user's words: a Failure's description, else the error message."""
+    out = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE":
+            data = event.event_specific_data
+            text = data.user_failure_data.description if data.user_failure_data else None
+            error = data.error
+            while not text and error is not None:
+                text, error = (error.message.strip() if error.cause is None else None), error.cause
+            out.append(f"{event.step_key}: {text}")
+    return out
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
@@ -64,7 +117,9 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
     print("Running schema_sync_job through Dagster ...")
     sync = defs.resolve_job_def("schema_sync_job").execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False)
     if not sync.success:
-        print("schema_sync_job failed; see the run in the UI (make dev).")
+        print("schema_sync_job failed (nothing was half-applied); see the run in the UI (make dev):")
+        for line in _failures(sync):
+            print(f"  {line}")
         return 1
     mats = _materialized(sync)
     schema_md = mats.get("erp_schema", {})
@@ -135,13 +190,16 @@ def _run_rollups(
     if missing:
         print(f"Backfilling both rollups for {missing[0]} .. {missing[-1]} ({len(missing)} days) as one run, "
               "then retention ...", flush=True)
-        result = defs.resolve_job_def("nightly_rollup_job").execute_in_process(
-            instance=instance,
-            run_config=PROGRESS,
-            tags={"dagster/asset_partition_range_start": missing[0],
-                  "dagster/asset_partition_range_end": missing[-1]},
-            raise_on_error=False,
-        )
+        run_id = str(uuid.uuid4())
+        with _Progress(instance, run_id):
+            result = defs.resolve_job_def("nightly_rollup_job").execute_in_process(
+                instance=instance,
+                run_config=QUIET,
+                run_id=run_id,
+                tags={"dagster/asset_partition_range_start": missing[0],
+                      "dagster/asset_partition_range_end": missing[-1]},
+                raise_on_error=False,
+            )
     else:
         print("Every rollup partition is already materialized: nothing to re-aggregate. Running retention ...",
               flush=True)
@@ -162,5 +220,5 @@ def _run_rollups(
         summary.append(("rows pruned", ", ".join(f"{t} {v:,}" for t, v in pruned.items()) or "none"))
         summary.append(("days kept (not reconciled)", str(retention.get("days_skipped", 0))))
     if not result.success:
-        summary.append(("rollup run", "FAILED: open the run in the UI (make dev) for details"))
+        summary.append(("rollup run", "FAILED: " + "; ".join(_failures(result)) + " (details: make dev)"))
     return _check_lines(result), result.success

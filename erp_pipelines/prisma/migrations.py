@@ -70,9 +70,11 @@ class Migration:
         try:
             slices = pglast.split(text, only_slices=True)
         except ParseError as exc:
-            position = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else 0
+            # libpg_query gives no position for "at end of input": the problem is then at the file's end.
+            position = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else len(text.rstrip())
             line = text.count("\n", 0, position) + 1
-            snippet = text.splitlines()[line - 1].strip() if text.splitlines() else ""
+            lines = text.splitlines()
+            snippet = lines[line - 1].strip() if 0 < line <= len(lines) else ""
             raise ErpPipelinesError(
                 f"Migration {self.name} is not valid PostgreSQL: {exc.args[0]}.",
                 where=f"{self.path}, line {line}: {snippet[:160]}",

@@ -329,3 +329,13 @@ def test_migrations_sensor_request_runs_a_dry_sync_only_and_changes_nothing(erp_
     assert snapshot(erp_url) == before
     assert result.get_asset_materialization_events() == []
     assert {e.check_name for e in result.get_asset_check_evaluations()} == {"rows_preserved", "foreign_keys_validated"}
+
+
+def test_truncated_migration_names_its_last_line(migrations_copy):
+    baseline = migrations_copy / DEFAULT_BASELINE / "migration.sql"
+    baseline.write_text(baseline.read_text() + '\nCREATE TABLE "cut_off" (\n')
+    with pytest.raises(ErpPipelinesError) as err:
+        read_migrations_folder(migrations_copy).get(DEFAULT_BASELINE).statements  # noqa: B018
+    lines = baseline.read_text().splitlines()
+    assert f"line {len(lines)}: CREATE TABLE \"cut_off\" (" in str(err.value)
+    assert "end of input" in str(err.value)
