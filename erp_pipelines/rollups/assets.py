@@ -342,9 +342,13 @@ def _roll_up_metrics(
             for day in days:
                 day_start, day_end = day_bounds(day)
                 params = {"day_start": day_start, "day_end": day_end, "now": now}
-                samples, req, err, _min_id, max_id, agg_req, agg_err, has_aggregate = conn.execute(
-                    sql.METRIC_DAY_RECONCILE, params
-                ).fetchone()
+                # The data-loss guard only concerns a day that already has an aggregate (one index
+                # lookup); a new day, the nightly case, is not read twice.
+                has_aggregate = conn.execute(sql.METRIC_DAY_ROW, {"day_start": day_start}).fetchone() is not None
+                if has_aggregate:
+                    samples, req, err, _min_id, max_id, agg_req, agg_err, _ = conn.execute(
+                        sql.METRIC_DAY_RECONCILE, params
+                    ).fetchone()
                 if has_aggregate and samples > 0:
                     why = _incomplete_reason(
                         day, cutoff, [("reqCount", req, agg_req), ("errCount", err, agg_err)]
