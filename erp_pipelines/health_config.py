@@ -47,16 +47,21 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def parse_thresholds(raw: Any) -> dict[str, Any] | None:
+    """The thresholds as a dict (the column is JSONB; a JSON string is accepted too), or None if not an object."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return None
+    return raw if isinstance(raw, dict) else None
+
+
 def validate_config(cfg: HealthConfig) -> list[tuple[str, str]]:
     """Every problem as (key, message); an empty list means the row is valid."""
     problems: list[tuple[str, str]] = []
-    thresholds = cfg.thresholds
-    if isinstance(thresholds, str):
-        try:
-            thresholds = json.loads(thresholds)
-        except ValueError:
-            thresholds = None
-    if not isinstance(thresholds, dict) or not thresholds:
+    thresholds = parse_thresholds(cfg.thresholds)
+    if not thresholds:
         problems.append(("thresholds", "must be a JSON object of {metric: {warning, critical}}"))
     else:
         for key, level in thresholds.items():

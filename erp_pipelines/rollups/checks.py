@@ -9,13 +9,14 @@ its own sensor so it fails even when no run happens at all (which is exactly whe
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import dagster as dg
+
+from erp_pipelines.health_config import parse_thresholds
 
 # Freshness: by 03:00 UTC the previous UTC day's partition must be materialized (the nightly schedule
 # starts at 02:00 UTC, so this leaves an hour for the run, its retries and the queue).
@@ -63,15 +64,6 @@ def null_module_result(check_name: str, asset_key: str, null_module_events: int)
     )
 
 
-def _parse_thresholds(raw: Any) -> dict[str, Any] | None:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return None
-    return raw if isinstance(raw, dict) else None
-
-
 def _level(value: float, levels: Any) -> tuple[str | None, float | None, float | None]:
     """("critical" | "warning" | None, warning, critical) for a higher-is-worse metric."""
     if not isinstance(levels, dict):
@@ -100,7 +92,7 @@ def health_threshold_result(
     (nothing was measured to be unhealthy); a missing config row is a WARN (nothing can be judged).
     """
     metadata: dict[str, Any] = {"day": dg.MetadataValue.text(str(day))}
-    thresholds = _parse_thresholds(thresholds_raw)
+    thresholds = parse_thresholds(thresholds_raw)
     if thresholds is None:
         return dg.AssetCheckResult(
             check_name=check_name,
