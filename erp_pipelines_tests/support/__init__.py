@@ -1,0 +1,1 @@
+"""Test helpers shared across the suite (fixtures live in conftests; helpers live here)."""
