@@ -275,10 +275,14 @@ def test_failing_post_baseline_migration_leaves_no_row_and_no_partial_change(erp
     assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
     assert conn.execute("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20251230_0000_bad'").fetchone()[0] == 0
     # mark_applied resolves it by hand, as `prisma migrate resolve --applied` would.
-    run_schema(erp_url, migrations_copy, run_config={"ops": {"prisma_migration_history": {"config": {"mark_applied": ["20251230_0000_bad"]}}}})
+    resolved = run_schema(erp_url, migrations_copy, raise_on_error=False,
+                          run_config={"ops": {"prisma_migration_history": {"config": {"mark_applied": ["20251230_0000_bad"]}}}})
     assert conn.execute(
         "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20251230_0000_bad' AND finished_at IS NOT NULL"
     ).fetchone()[0] == 1
+    # The recorded history no longer replays on an empty schema: said by the tables check, never swallowed.
+    tables = next(e for e in resolved.get_asset_check_evaluations() if e.check_name == "tables_present")
+    assert not tables.passed and "20251230_0000_bad" in tables.description
 
 
 def test_edited_applied_migration_is_reported_never_rewritten(erp_url, conn, migrations_copy):
