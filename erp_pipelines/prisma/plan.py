@@ -116,8 +116,9 @@ def plan_sequences(ctx: _Context) -> None:
                     name, seq.owned_by[0])
 
 
-def column_sql(col: Column) -> sql.Composable:
-    """A column definition: generated columns as GENERATED ... STORED/VIRTUAL, never as a DEFAULT."""
+def column_sql(col: Column, identity: Sequence | None = None) -> sql.Composable:
+    """A column definition: generated columns as GENERATED ... STORED/VIRTUAL, never as a DEFAULT; an
+    identity with its sequence's options."""
     parts: list[sql.Composable] = [sql.Identifier(col.name), sql.SQL(col.type)]
     if col.generated in ("s", "v"):
         storage = "STORED" if col.generated == "s" else "VIRTUAL"
@@ -127,6 +128,11 @@ def column_sql(col: Column) -> sql.Composable:
     if col.identity:
         kind = "ALWAYS" if col.identity == "a" else "BY DEFAULT"
         parts.append(sql.SQL(f"GENERATED {kind} AS IDENTITY"))
+        if identity is not None:
+            parts.append(sql.SQL(
+                f"(INCREMENT BY {identity.increment} MINVALUE {identity.minimum} MAXVALUE {identity.maximum} "
+                f"START WITH {identity.start} CACHE {identity.cache}{' CYCLE' if identity.cycle else ' NO CYCLE'})"
+            ))
     if col.not_null:
         parts.append(sql.SQL("NOT NULL"))
     return sql.SQL(" ").join(parts)
@@ -172,7 +178,9 @@ def plan_tables(ctx: _Context) -> None:
                 ctx.drift("name taken", tname, "table", "another relation (view, index or sequence)")
                 ctx.skipped.add(tname)
                 continue
-            columns = sql.SQL(",\n    ").join(column_sql(c) for c in table.columns.values())
+            columns = sql.SQL(",\n    ").join(
+                column_sql(c, wanted.identities.get((tname, c.name))) for c in table.columns.values()
+            )
             ctx.add(StepKind.CREATE_TABLE,
                     sql.SQL("CREATE TABLE {} (\n    {}\n)").format(sql.Identifier(tname), columns), tname, tname)
             continue
@@ -192,7 +200,9 @@ def plan_tables(ctx: _Context) -> None:
                     "set NOT NULL in a later migration. Nothing was written.",
                 )
             ctx.add(StepKind.ADD_COLUMN,
-                    sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(sql.Identifier(tname), column_sql(col)),
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(
+                        sql.Identifier(tname), column_sql(col, wanted.identities.get((tname, cname)))
+                    ),
                     cname, tname)
         for cname in live_cols.keys() - table.columns.keys():
             ctx.drift("extra column", f"{tname}.{cname}", "(not in the migrations)", live_cols[cname].type)

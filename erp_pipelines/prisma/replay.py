@@ -149,14 +149,16 @@ class Replayed:
 
 
 def _statements(migration: Migration) -> Iterable[Statement]:
+    """What a replay runs: transaction control skipped (the replay is one savepoint)."""
     for stmt in migration.statements:
-        if getattr(stmt, "is_transaction_control", False):
+        if stmt.is_transaction_control:
             continue
         yield stmt
 
 
 def _text(stmt: Statement) -> str:
-    return getattr(stmt, "transactional_text", stmt.text)
+    """Non-transactional statements (CREATE INDEX CONCURRENTLY) in their transactional form."""
+    return stmt.transactional_text or stmt.text
 
 
 def _fail(migration: Migration, stmt: Statement, message: str, fix: str) -> ErpPipelinesError:
