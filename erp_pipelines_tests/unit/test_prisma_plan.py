@@ -212,3 +212,13 @@ def test_replay_from_after_the_baseline_is_refused(tmp_path):
     assert [m.name for m in target(folder, "2_b").migrations] == ["2_b"]
     with pytest.raises(ErpPipelinesError, match="comes after"):
         target(folder, "1_a", "3_c")
+
+
+def test_the_sync_core_imports_nothing_from_dagster():
+    import subprocess
+    import sys
+
+    code = ("import sys; import erp_pipelines.prisma.sync, erp_pipelines.prisma.plan, erp_pipelines.prisma.replay, "
+            "erp_pipelines.prisma.target, erp_pipelines.prisma.changes; "
+            "assert 'dagster' not in sys.modules, sorted(m for m in sys.modules if 'dagster' in m)[:5]")
+    subprocess.run([sys.executable, "-c", code], check=True)
