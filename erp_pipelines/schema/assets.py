@@ -69,11 +69,13 @@ def erp_schema(
     erp_db: ErpDatabase,
     migrations: PrismaMigrationsFolder,
 ) -> Iterator:
-    """The live schema, synced non-destructively to what the baseline migration creates.
+    """The live schema, synced non-destructively to what the migrations create (`replay_from` through
+    `baseline_migration`, replayed in a throw-away schema).
 
-    Adds missing tables, columns, sequences, enum types/values, indexes and constraints, and only those, in
-    one transaction under Prisma's advisory lock; never drops, renames or retypes. Differences it will not
-    touch are reported as drift. With `dry_run`, it records the plan and changes nothing (no materialization).
+    Adds missing extensions, enum types/values, sequences, tables, columns, keys, indexes, CHECKs, foreign
+    keys, functions, views and triggers, and only those; never drops, renames, retypes or replaces. Prisma's
+    advisory lock is held only for the DDL. Differences it will not touch are reported as drift. With
+    `dry_run`, it records the plan and changes nothing (no materialization).
     """
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
