@@ -60,7 +60,7 @@ def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
         dg.AssetCheckSpec(ROWS_PRESERVED, asset="erp_schema", blocking=True,
                           description="No pre-existing table has fewer rows after the sync."),
         dg.AssetCheckSpec(FOREIGN_KEYS_VALIDATED, asset="erp_schema",
-                          description="Every foreign key the sync added is VALID (WARN with orphan counts)."),
+                          description="Every foreign key and CHECK constraint the sync added is VALID (WARN with violating-row counts)."),
     ],
 )
 def erp_schema(
