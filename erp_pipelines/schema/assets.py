@@ -23,10 +23,14 @@ from erp_pipelines.prisma.history import (
     record_history,
 )
 from erp_pipelines.prisma.migrations import read_migrations_folder
-from erp_pipelines.prisma.sync import count_fk_violations, missing_tables_and_columns, sync_schema
+from erp_pipelines.prisma.sync import (
+    count_check_violations,
+    count_fk_violations,
+    missing_tables_and_columns,
+    sync_schema,
+)
+from erp_pipelines.prisma.target import DEFAULT_BASELINE, target
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-
-DEFAULT_BASELINE = "20251201_0000_baseline_init"
 
 ROWS_PRESERVED = "rows_preserved"
 FOREIGN_KEYS_VALIDATED = "foreign_keys_validated"
@@ -39,6 +43,12 @@ CHECKSUMS_MATCH = "checksums_match"
 class SchemaSyncConfig(dg.Config):
     dry_run: bool = Field(default=False, description="Plan only: record the SQL it would run, change nothing.")
     baseline_migration: str = Field(default=DEFAULT_BASELINE, description="The migration that creates the schema.")
+    replay_from: str | None = Field(
+        default=None,
+        description="First migration of the history to replay (e.g. the very first one for an unsquashed "
+        "history): the wanted schema is every migration from it through baseline_migration. Default: the "
+        "baseline alone (a squashed baseline).",
+    )
 
 
 def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
@@ -73,12 +83,13 @@ def erp_schema(
     """
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
-        baseline = folder.get(config.baseline_migration)
+        folder.get(config.baseline_migration)
         with erp_db.connect("history-read", autocommit=True) as conn:
             done = applied_names(read_history(conn, erp_db.db_schema))
-        applied_later = [m for m in folder.after(baseline.name) if m.name in done]
-        result = sync_schema(erp_db, baseline, dry_run=config.dry_run, applied_later=applied_later,
-                             log=context.log.info)
+        wanted = target(folder, config.baseline_migration, config.replay_from, done)
+        baseline = wanted.baseline
+        result = sync_schema(erp_db, baseline, dry_run=config.dry_run, applied_later=wanted.applied_later,
+                             replayed_before=wanted.before, log=context.log.info)
     plan = result.plan
     summary = plan.summary()
     metadata = {
@@ -88,6 +99,8 @@ def erp_schema(
         "tables_before": dg.MetadataValue.int(len(result.live_before.tables)),
         "foreign_keys_not_valid": dg.MetadataValue.json(result.not_validated),
         "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+        "lock_held_s": dg.MetadataValue.float(round(result.lock_held_s, 3)),
+        "replay_from": config.replay_from or baseline.name,
         "attempts": dg.MetadataValue.int(result.attempts),
         "baseline_migration": baseline.name,
         "database": erp_db.safe_url(),
@@ -129,7 +142,7 @@ def erp_schema(
                 passed=not not_valid,
                 severity=dg.AssetCheckSeverity.WARN,
                 description=(
-                    "Foreign keys left NOT VALID because existing rows violate them: "
+                    "Foreign keys / CHECK constraints left NOT VALID because existing rows violate them: "
                     + ", ".join(f"{k} ({v} rows)" for k, v in not_valid.items())
                 ) if not_valid else "All foreign keys are valid.",
                 metadata={"offending_rows": dg.MetadataValue.json(not_valid)},
@@ -139,24 +152,25 @@ def erp_schema(
 
 
 _NOT_VALID_FKS = """
-SELECT c.relname::text, con.conname::text FROM pg_constraint con
+SELECT c.relname::text, con.conname::text, con.contype::text FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND con.contype = 'f' AND NOT con.convalidated ORDER BY 1, 2
+WHERE n.nspname = %s AND con.contype IN ('f', 'c') AND NOT con.convalidated ORDER BY 1, 2
 """
 
 
 def _not_valid_foreign_keys(erp_db: ErpDatabase) -> dict[str, int]:
+    """NOT VALID foreign keys and CHECK constraints with the count of rows violating each."""
     with erp_db.connect("fk-check", autocommit=True) as conn:
         rows = conn.execute(_NOT_VALID_FKS, (erp_db.db_schema,)).fetchall()
-        return {f"{t}.{n}": count_fk_violations(conn, erp_db.db_schema, t, n) for t, n in rows}
+        counters = {"f": count_fk_violations, "c": count_check_violations}
+        return {f"{t}.{n}": counters[k](conn, erp_db.db_schema, t, n) for t, n, k in rows}
 
 
 class MigrationHistoryConfig(dg.Config):
     baseline_migration: str = Field(default=DEFAULT_BASELINE, description="Recorded as applied with all before it.")
     replay_from: str | None = Field(
         default=None,
-        description="First migration of the replay that defines the expected tables (tables_present check); "
-        "default: the baseline itself (a squashed baseline).",
+        description="As on erp_schema: the tables_present check replays the history from this migration.",
     )
     mark_applied: list[str] = Field(
         default_factory=list,
@@ -198,8 +212,7 @@ def prisma_migration_history(
         folder = read_migrations_folder(migrations.folder())
         result = record_history(erp_db, folder, config.baseline_migration, mark_applied=config.mark_applied,
                                 resolve_rolled_back=config.resolve_rolled_back, log=context.log.info)
-        expected = [*folder.between(config.replay_from or config.baseline_migration, config.baseline_migration),
-                    *[m for m in folder.after(config.baseline_migration) if m.name in applied_names(result.rows)]]
+        expected = target(folder, config.baseline_migration, config.replay_from, applied_names(result.rows)).migrations
     rows = result.rows
     done = applied_names(rows)
     unfinished = sorted({r.name for r in rows if r.unfinished})
@@ -377,4 +390,4 @@ def _materialize_health_config(
     )
 
 
-__all__ = ["erp_schema", "prisma_migration_history", "system_health_config", "SchemaSyncConfig"]
+__all__ = ["DEFAULT_BASELINE", "erp_schema", "prisma_migration_history", "system_health_config", "SchemaSyncConfig"]

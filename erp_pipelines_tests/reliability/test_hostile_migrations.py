@@ -24,7 +24,7 @@ from erp_pipelines.prisma.migrations import MAX_MIGRATION_BYTES, read_migrations
 from erp_pipelines.prisma.order import prisma_sorted
 from erp_pipelines.prisma.sync import sync_schema
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
-from erp_pipelines_tests.reliability.conftest import full_snapshot
+from erp_pipelines_tests.support.snapshots import full_snapshot
 
 BASELINE_NAME = "20251201_0000_baseline_init"
 BASELINE_TEXT = (DEMO_MIGRATIONS_DIR / BASELINE_NAME / "migration.sql").read_text("utf-8")

@@ -274,14 +274,14 @@ def test_failing_post_baseline_migration_leaves_no_row_and_no_partial_change(erp
     assert "20251230_0000_bad" in message and "statement 2" in message and "line 2" in message
     assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
     assert conn.execute("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20251230_0000_bad'").fetchone()[0] == 0
-    # mark_applied resolves it by hand, as `prisma migrate resolve --applied` would; that the recorded history
-    # no longer replays is reported by tables_present (a failed blocking check), never swallowed.
-    result = run_schema(erp_url, migrations_copy, raise_on_error=False, run_config={
-        "ops": {"prisma_migration_history": {"config": {"mark_applied": ["20251230_0000_bad"]}}}})
+    # mark_applied resolves it by hand, as `prisma migrate resolve --applied` would.
+    resolved = run_schema(erp_url, migrations_copy, raise_on_error=False,
+                          run_config={"ops": {"prisma_migration_history": {"config": {"mark_applied": ["20251230_0000_bad"]}}}})
     assert conn.execute(
         "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20251230_0000_bad' AND finished_at IS NOT NULL"
     ).fetchone()[0] == 1
-    tables = next(e for e in result.get_asset_check_evaluations() if e.check_name == "tables_present")
+    # The recorded history no longer replays on an empty schema: said by the tables check, never swallowed.
+    tables = next(e for e in resolved.get_asset_check_evaluations() if e.check_name == "tables_present")
     assert not tables.passed and "20251230_0000_bad" in tables.description
 
 
