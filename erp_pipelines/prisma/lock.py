@@ -24,8 +24,8 @@ UNLOCK_SESSION = "SELECT pg_advisory_unlock(%s)"
 # pg_locks splits a bigint advisory key into classid (high 32 bits) and objid (low 32 bits).
 LOCK_HOLDERS = """
 SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
-       coalesce(extract(epoch FROM clock_timestamp() - a.xact_start), 0)::float8,
-       left(coalesce(a.query, ''), 200)
+       coalesce(extract(epoch FROM clock_timestamp() - a.backend_start), 0)::float8,
+       coalesce(host(a.client_addr), 'local socket')
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = %s AND l.objsubid = 1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -38,13 +38,14 @@ class LockHolder:
     pid: int
     application_name: str
     state: str
-    transaction_age_s: float
-    query: str
+    connected_s: float
+    client: str
 
     def describe(self) -> str:
+        """Who, not what: the holder's query text may carry data, so it is left out."""
         app = self.application_name or "no application_name"
-        return f"pid {self.pid} ({app}, {self.state or 'unknown state'}, in its transaction for " \
-               f"{self.transaction_age_s:.0f} s, last query: {self.query!r})"
+        return (f"pid {self.pid} (application_name {app!r}, {self.state or 'unknown state'}, from {self.client}, "
+                f"connected {self.connected_s:.0f} s ago)")
 
 
 def lock_holders(conn: psycopg.Connection) -> list[LockHolder]:
