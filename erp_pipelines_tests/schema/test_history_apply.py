@@ -17,13 +17,16 @@ from erp_pipelines_tests.support.history_folders import (
     history_rows,
     row_shape,
     run_history,
+    run_sync_and_history,
     write_folder,
 )
 from erp_pipelines_tests.support.prisma_cli import (
     assert_prisma_reports_failed,
     assert_prisma_up_to_date,
+    migrate_status,
     run_prisma,
 )
+from erp_pipelines_tests.support.snapshots import catalog_snapshot, history_snapshot
 
 
 def _column_exists(conn, table: str, column: str) -> bool:
@@ -204,7 +207,7 @@ def test_only_baseline_covered_or_named_failed_attempts_are_resolved(erp_url, er
     assert_prisma_up_to_date(erp_url, folder)
 
 
-def test_unrunnable_later_migration_is_a_named_error_after_the_baseline_is_recorded(erp_db, conn, tmp_path):
+def test_unrunnable_later_migration_is_a_named_error_after_the_baseline_is_recorded(erp_url, erp_db, conn, tmp_path):
     later = "20251202_0000_table_and_index"
     folder = write_folder(tmp_path / "migrations", {
         BASELINE: BASELINE_SQL,
@@ -218,3 +221,27 @@ def test_unrunnable_later_migration_is_a_named_error_after_the_baseline_is_recor
     assert later in message and "line 2" in message and "cannot run inside a transaction block" in message
     assert history_rows(conn, later) == [] and len(history_rows(conn, BASELINE)) == 1
     assert conn.execute("SELECT to_regclass('\"Tag\"')").fetchone()[0] is None
+    code, output = migrate_status(erp_url, folder)  # Prisma sees it pending, as it is
+    assert code != 0 and later in output and "not yet been applied" in output
+
+
+def test_sync_and_history_on_an_empty_database_apply_every_kind_and_a_second_run_changes_nothing(
+        erp_url, erp_db, conn, tmp_path):
+    folder = write_folder(tmp_path / "migrations", {
+        BASELINE: BASELINE_SQL,
+        "20251201120000_add_x": 'ALTER TABLE "User" ADD COLUMN "x" INTEGER;\n',
+        "20251202_0000_explicit": 'BEGIN;\nALTER TABLE "Post" ADD COLUMN "slug" TEXT;\nCOMMIT;\n',
+        "20251203 index by hand": 'CREATE INDEX CONCURRENTLY "Post_slug_idx" ON "Post"("slug");\n',
+        "20251204_0000_two": 'ALTER TABLE "User" ADD COLUMN "y" INTEGER;\nCREATE INDEX "User_y_idx" ON "User"("y");\n',
+    })
+    first = run_sync_and_history(erp_db, folder)
+    assert first.success
+    kinds = first.asset_materializations_for_node("prisma_migration_history")[0].metadata["applied_kinds"].value
+    assert kinds == {"20251201120000_add_x": "single statement", "20251202_0000_explicit": "explicit transaction control",
+                     "20251203 index by hand": "non-transactional statement",
+                     "20251204_0000_two": "implicit transaction"}
+    assert_prisma_up_to_date(erp_url, folder)
+    before = (catalog_snapshot(conn), history_snapshot(conn))
+    second = run_sync_and_history(erp_db, folder)
+    assert second.success and (catalog_snapshot(conn), history_snapshot(conn)) == before
+    assert second.asset_materializations_for_node("prisma_migration_history")[0].metadata["changed"].value is False

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-from erp_pipelines.schema.assets import prisma_migration_history
+from erp_pipelines.schema.assets import erp_schema, prisma_migration_history
 
 BASELINE = "20251201_0000_baseline_init"
 BASELINE_SQL = """-- CreateTable
@@ -62,6 +62,12 @@ def run_history(db: ErpDatabase, folder: Path, **config) -> dg.ExecuteInProcessR
         run_config={"ops": {"prisma_migration_history": {"config": config}}} if config else None,
         raise_on_error=False,
     )
+
+
+def run_sync_and_history(db: ErpDatabase, folder: Path) -> dg.ExecuteInProcessResult:
+    """The schema sync then the history step (real Dagster), as `schema_sync_job` runs them."""
+    return dg.materialize([erp_schema, prisma_migration_history],
+                          resources={"erp_db": db, "migrations": PrismaMigrationsFolder(path=str(folder))})
 
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
