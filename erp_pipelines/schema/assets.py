@@ -15,7 +15,13 @@ from pydantic import Field
 
 from erp_pipelines import health_config as hc
 from erp_pipelines.errors import ErpPipelinesError, user_errors
-from erp_pipelines.prisma.history import PRISMA_COLUMNS, applied_names, read_history, record_history
+from erp_pipelines.prisma.history import (
+    PRISMA_COLUMNS,
+    HistoryResult,
+    applied_names,
+    read_history,
+    record_history,
+)
 from erp_pipelines.prisma.migrations import read_migrations_folder
 from erp_pipelines.prisma.sync import (
     count_check_violations,
@@ -164,14 +170,19 @@ def _not_valid_foreign_keys(erp_db: ErpDatabase) -> dict[str, int]:
 
 class MigrationHistoryConfig(dg.Config):
     baseline_migration: str = Field(default=DEFAULT_BASELINE, description="Recorded as applied with all before it.")
+    replay_from: str | None = Field(
+        default=None,
+        description="As on erp_schema: the tables_present check replays the history from this migration.",
+    )
     mark_applied: list[str] = Field(
         default_factory=list,
         description="Later migrations applied by hand: record them as applied without running them "
         "(like `prisma migrate resolve --applied`).",
     )
-    replay_from: str | None = Field(
-        default=None,
-        description="As on erp_schema: the tables_present check replays the history from this migration.",
+    resolve_rolled_back: list[str] = Field(
+        default_factory=list,
+        description="Later migrations whose failed attempt was cleaned up by hand: mark that attempt rolled back "
+        "(like `prisma migrate resolve --rolled-back`) and apply the migration again.",
     )
 
 
@@ -195,40 +206,48 @@ def prisma_migration_history(
     erp_db: ErpDatabase,
     migrations: PrismaMigrationsFolder,
 ) -> dg.MaterializeResult:
-    """`_prisma_migrations` as Prisma reads it: baseline recorded once, failed attempts resolved, later
-    migrations applied in name order (each in its own transaction), so `prisma migrate deploy` has nothing to do.
+    """`_prisma_migrations` as Prisma reads it: baseline recorded once, failed attempts resolved (automatically only
+    for migrations the baseline covers), later migrations applied in Prisma's order the way Prisma applies them
+    (in one transaction with their row wherever the script allows it), so `prisma migrate deploy` has nothing to do.
     """
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
         result = record_history(erp_db, folder, config.baseline_migration, mark_applied=config.mark_applied,
-                                log=context.log.info)
+                                resolve_rolled_back=config.resolve_rolled_back, log=context.log.info)
+        expected = target(folder, config.baseline_migration, config.replay_from, applied_names(result.rows)).migrations
     rows = result.rows
     done = applied_names(rows)
     unfinished = sorted({r.name for r in rows if r.unfinished})
     pending = [n for n in folder.names() if n not in done]
-    baseline = folder.get(config.baseline_migration)
+    missing, replay_error = [], None
     with erp_db.connect("tables-check") as conn:
         try:
-            expected = target(folder, baseline.name, config.replay_from, done).migrations
             missing = missing_tables_and_columns(conn, expected, erp_db.db_schema,
                                                  extra={"_prisma_migrations": PRISMA_COLUMNS})
-        except ErpPipelinesError as exc:  # reported as a failed check, never replaced by a weaker one
-            context.log.error(f"The history does not replay, so tables cannot be checked: {exc}")
-            missing = [f"(history does not replay: {exc})"]
+        except ErpPipelinesError as exc:  # reported by the check, never swallowed
+            replay_error = str(exc)
+            context.log.error(f"tables_present: the applied migrations do not replay: {exc}")
+    if result.failed is not None:
+        context.log.error(str(result.failed))
     history = _md_table(
         ("migration", "applied", "rolled back", "unfinished"),
         [(r.name, r.applied, r.rolled_back, r.unfinished) for r in rows],
     )
+    lock_held = [o.lock_held_s for o in result.outcomes]
     return dg.MaterializeResult(
         metadata={
             "history": dg.MetadataValue.md(history),
             "rows": dg.MetadataValue.int(len(rows)),
             "baselined": dg.MetadataValue.json(result.baselined),
             "resolved_failed": dg.MetadataValue.json(result.resolved_failed),
+            "resolved_rolled_back": dg.MetadataValue.json(result.resolved_rolled_back),
             "applied": dg.MetadataValue.json(result.applied),
+            "applied_kinds": dg.MetadataValue.json({o.name: o.kind.value for o in result.outcomes}),
             "marked_applied": dg.MetadataValue.json(result.marked_applied),
             "checksum_mismatches": dg.MetadataValue.json(result.checksum_mismatches),
             "not_in_folder": dg.MetadataValue.json(result.not_in_folder),
+            "unrunnable_but_applied": dg.MetadataValue.json(result.unrunnable_applied),
+            "prisma_lock_held_max_ms": dg.MetadataValue.float(round(max(lock_held, default=0.0) * 1000, 1)),
             "changed": result.changed(),
             "dagster/table_name": f"{erp_db.db_schema}._prisma_migrations",
             "dagster/row_count": dg.MetadataValue.int(len(rows)),
@@ -238,13 +257,14 @@ def prisma_migration_history(
                 check_name=MIGRATIONS_UP_TO_DATE,
                 passed=not unfinished and not pending,
                 severity=dg.AssetCheckSeverity.ERROR,
+                description=_up_to_date_description(result, unfinished, pending),
                 metadata={"unfinished": dg.MetadataValue.json(unfinished), "pending": dg.MetadataValue.json(pending)},
             ),
             dg.AssetCheckResult(
                 check_name=TABLES_PRESENT,
-                passed=not missing,
+                passed=not missing and replay_error is None,
                 severity=dg.AssetCheckSeverity.ERROR,
-                description="; ".join(missing[:20]) or "all present",
+                description=replay_error or "; ".join(missing[:20]) or "all present",
                 metadata={"missing": dg.MetadataValue.json(missing)},
             ),
             dg.AssetCheckResult(
@@ -255,6 +275,19 @@ def prisma_migration_history(
             ),
         ],
     )
+
+
+def _up_to_date_description(result: HistoryResult, unfinished: list[str], pending: list[str]) -> str:
+    if result.failed is not None:
+        return str(result.failed)
+    if unfinished:
+        return (f"Failed migration attempts block `prisma migrate deploy` (P3009) and this step: {', '.join(unfinished)}. "
+                "What to do: check what each did (its logs column), fix the cause, then run prisma_migration_history "
+                f"with config resolve_rolled_back: {unfinished} to apply them again (or mark_applied if they were "
+                "completed by hand).")
+    if pending:
+        return f"Not applied: {', '.join(pending)}."
+    return "Every migration of the folder is applied."
 
 
 class HealthConfigSettings(dg.Config):

@@ -6,12 +6,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from erp_pipelines.embedded import ensure_database
+from erp_pipelines_tests.support.databases import new_database
 from erp_pipelines_tests.support.pg15 import Pg15Server, start_pg15
 
 
@@ -31,7 +30,4 @@ def pg_major(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def erp_url(pg_major: str, request: pytest.FixtureRequest) -> str:
     """URL of a fresh, empty database on the PostgreSQL major of this test's parameter."""
-    server = request.getfixturevalue("pg_server" if pg_major == "18" else "pg15_server")
-    name = "t_" + uuid.uuid4().hex[:16]
-    ensure_database(server.get_uri(), name)
-    return server.get_uri(name)
+    return new_database(request.getfixturevalue("pg_server" if pg_major == "18" else "pg15_server"))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from erp_pipelines.resources import DEMO_MIGRATIONS_DIR
-from erp_pipelines_tests.schema.test_schema_sync import run_schema
+import dagster as dg
+
+from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase, PrismaMigrationsFolder
+from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
 from erp_pipelines_tests.support.prisma_cli import UP_TO_DATE, assert_prisma_up_to_date, migrate_status
 
 
 def test_prisma_sees_every_demo_migration_pending_on_an_empty_database_and_none_after_the_run(erp_url, pg_major):
     code, output = migrate_status(erp_url, DEMO_MIGRATIONS_DIR)
     assert code != 0 and "have not yet been applied" in output and "20251201_0000_baseline_init" in output
-    run_schema(erp_url)
+    dg.materialize([erp_schema, prisma_migration_history, system_health_config],
+                   resources={"erp_db": ErpDatabase(url=erp_url), "migrations": PrismaMigrationsFolder()})
     assert_prisma_up_to_date(erp_url, DEMO_MIGRATIONS_DIR)
 
 

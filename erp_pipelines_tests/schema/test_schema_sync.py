@@ -93,7 +93,7 @@ def test_sync_keeps_existing_users_and_adds_retention_columns(erp_url, conn):
     assert email_indexes == [("users_email_unique",)]
     legacy = conn.execute(
         "SELECT finished_at IS NULL, rolled_back_at IS NOT NULL FROM _prisma_migrations "
-        "WHERE migration_name = '20250926_add_roles_table' AND applied_steps_count = 0 AND logs IS NOT NULL"
+        "WHERE migration_name = '20250926_add_roles_table' AND applied_steps_count = 0 AND logs <> ''"
     ).fetchall()
     assert legacy == [(True, True)] * 3
     assert conn.execute(
