@@ -110,8 +110,11 @@ def redirect_schema(text: str, live: str, shadow: str) -> str:
     """`text` (one statement) with every name qualified by `live` pointing at `shadow` instead.
 
     The statement is returned unchanged (same text) when it names nothing in `live`, so the deparser only
-    sees statements that need it.
+    sees statements that need it. A statement in which the schema's name appears nowhere (nor any U&""
+    escaped identifier) cannot name it and is not parsed again.
     """
+    if live.lower() not in text.lower() and "u&" not in text.lower():
+        return text
     tree = pglast.parse_sql(text)
     walker = _Redirect(live, shadow)
     walker.visit(tree)
@@ -264,13 +267,13 @@ def replay(
                 text = replacement or text
                 try:
                     rewritten = redirect_schema(text, live_schema, shadow)
-                    ext = extension_name(text)
+                    ext = extension_name(text) if stmt.node_type == "CreateExtensionStmt" else None
                     if ext:
                         extensions.add(ext[0])
                         _replay_extension(conn, migration, stmt, ext[0], rewritten)
                         continue
                     conn.execute(rewritten)
-                    if isinstance(getattr(_parsed(text), "stmt", None), ast.VariableSetStmt):
+                    if stmt.node_type == "VariableSetStmt":
                         set_search_path(conn, shadow, live_schema)  # a migration's SET search_path
                 except psycopg.Error as exc:
                     raise _fail(
