@@ -63,7 +63,7 @@ class Step:
     kind: StepKind
     sql: str
     object: str  # the object's own name (table, column, index, constraint, function key, extension...)
-    table: str | None = None  # the table it belongs to, if any
+    table: str | None = None  # the table it belongs to, if any (for ADD_ENUM_VALUE: the enum type)
     constraint_kind: str | None = None  # for VALIDATE_CONSTRAINT: 'f' (foreign key) or 'c' (check)
     order: int = 0  # position among steps of the same kind (views, functions: creation order of the history)
 

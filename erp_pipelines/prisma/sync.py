@@ -202,6 +202,7 @@ def sync_schema(
     migrations = [*replayed_before, baseline, *applied_later]
     started = time.monotonic()
     lock_held = 0.0
+    committed_enum_values: list[str] = []  # phase 1 commits on its own: said in any later error
     for attempt in range(1, max_attempts + 1):
         try:
             with db.connect("schema-sync") as conn:
@@ -221,6 +222,8 @@ def sync_schema(
                     if steps:
                         expected = _locked_phase(conn, schema, steps, expected, result, log)
                         lock_held = result.lock_held_s
+                        if phase is Phase.ENUM_VALUES:
+                            committed_enum_values += [s.label for s in steps]
                 for step in plan.ordered(Phase.VALIDATE):
                     _validate(conn, schema, step, result, log)
                 with conn.transaction():
@@ -264,7 +267,9 @@ def sync_schema(
                     fix="Run again once the server is back (a RetryPolicy does this by itself).",
                 ) from None
             raise ErpPipelinesError(
-                f"The schema sync failed and was rolled back completely: {message}.",
+                f"The schema sync failed and was rolled back completely: {message}."
+                + (f" Only the new enum values committed before it remain ({', '.join(committed_enum_values)}): "
+                   "additions, which the next run finds present." if committed_enum_values else ""),
                 where=f"statement: {failed}" if failed else f"database {db.safe_url()}",
                 fix="Read the statement and the error; fix the database or the migration, then run again.",
             ) from None

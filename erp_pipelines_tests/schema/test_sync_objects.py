@@ -270,3 +270,17 @@ def test_a_concurrent_schema_change_between_plan_and_lock_makes_it_plan_again(tm
                          backoff_s=0.01)
     assert any("planning again" in m for m in attempts)
     assert result.plan.steps == [] and result.attempts == 2
+
+
+def test_a_failing_ddl_phase_leaves_only_the_committed_enum_values_and_says_so(tmp_path, erp_url, conn):
+    folder = write_folder(tmp_path, ("1_init", "CREATE TYPE \"Mood\" AS ENUM ('OK', 'GREAT');\n"
+                                     'CREATE TABLE "t" ("a" INTEGER, "mood" "Mood");\n'
+                                     'CREATE UNIQUE INDEX "t_a_key" ON "t"("a");'))
+    conn.execute("CREATE TYPE \"Mood\" AS ENUM ('OK')")
+    conn.execute('CREATE TABLE "t" ("a" INTEGER)')
+    conn.execute('INSERT INTO "t" VALUES (1), (1)')  # the unique index cannot be built
+    with pytest.raises(ErpPipelinesError) as caught:
+        sync(erp_url, folder)
+    assert "Mood.GREAT" in str(caught.value) and "t_a_key" in str(caught.value)
+    assert conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = 't'").fetchone() == (1,)
+    assert conn.execute("SELECT enum_range(NULL::\"Mood\")::text").fetchone() == ("{OK,GREAT}",)
