@@ -31,7 +31,7 @@ plan: setup
 
 ## make dev: the Dagster UI (webserver + daemon) on http://127.0.0.1:3000 against the same instance.
 dev: setup
-	eval "$$($(BIN)/erp-pipelines env)" && $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/erp-pipelines dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 ## make stop: stop the embedded PostgreSQL server.
 stop: setup
