@@ -78,7 +78,7 @@ def dagster_home(state_dir: Path = STATE_DIR, storage: DagsterStorage | None = N
     if storage is not None and storage.params:
         config = yaml.safe_load(text)
         config["storage"]["postgres"]["postgres_db"]["params"] = dict(storage.params)
-        text = "# Written by erp-pipelines from dagster.yaml and DAGSTER_PG_URL's parameters.\n" + yaml.safe_dump(
+        text = "# Written by erp-pipelines: the project's dagster.yaml plus the storage's connection params.\n" + yaml.safe_dump(
             config, sort_keys=False
         )
     (home / "dagster.yaml").write_text(text, "utf-8")
