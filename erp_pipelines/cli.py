@@ -89,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_all(events=args.events, days=args.days)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command and its options; everything after `dev` is passed on to `dagster dev` as it is."""
     from erp_pipelines.schema.assets import DEFAULT_BASELINE
 
     parser = argparse.ArgumentParser(prog="erp-pipelines", description=__doc__.split("\n")[0])
@@ -113,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         args.dagster_args = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     try:
         return args.func(args)
     except ErpPipelinesError as exc:

@@ -102,20 +102,6 @@ def test_restart_during_the_schema_sync_is_retried_until_the_server_is_back(own_
         assert full_snapshot(a) == full_snapshot(b)
 
 
-def test_without_a_retry_policy_the_failure_is_retryable_not_final(own_server):
-    """DatabaseUnavailable becomes Failure(allow_retries=True); a bad migration stays allow_retries=False."""
-    from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, user_errors
-
-    with pytest.raises(dg.Failure) as down:
-        with user_errors():
-            raise DatabaseUnavailable("Cannot connect to the ERP database: x")
-    assert down.value.allow_retries is True
-    with pytest.raises(dg.Failure) as bad:
-        with user_errors():
-            raise ErpPipelinesError("Migration m is not valid PostgreSQL")
-    assert bad.value.allow_retries is False
-
-
 STORAGE_PASSWORD = "Dag5ter-St0rage-Pw"
 UNREACHABLE_STORAGE = f"postgresql+psycopg2://dagster:{STORAGE_PASSWORD}@127.0.0.1:1/dagster?connect_timeout=2"
 
