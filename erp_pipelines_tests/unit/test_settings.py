@@ -8,9 +8,10 @@ import pytest
 import yaml
 
 from erp_pipelines import settings
-from erp_pipelines.embedded import dagster_home
+from erp_pipelines.embedded import EmbeddedUrls, dagster_home
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError
 from erp_pipelines.own_schema import own_schema_name
+from erp_pipelines.resources import ErpDatabase, psycopg_conninfo
 from erp_pipelines.settings import DagsterStorage
 
 PROJECT_YAML = settings.PROJECT_ROOT / "dagster.yaml"
@@ -130,3 +131,27 @@ def test_our_own_schema_name_comes_from_erp_pipelines_schema(monkeypatch):
     assert own_schema_name() == "ops"
     monkeypatch.delenv("ERP_PIPELINES_SCHEMA")
     assert own_schema_name() == "erp_pipelines"
+
+
+def test_the_erp_resource_accepts_sqlalchemy_style_urls_and_shows_no_password():
+    assert psycopg_conninfo("postgresql+psycopg2://u:p@h/d") == "postgresql://u:p@h/d"
+    assert psycopg_conninfo("postgresql+psycopg://u:p@h/d") == "postgresql://u:p@h/d"
+    assert psycopg_conninfo("postgresql://u:p@h/d") == "postgresql://u:p@h/d"
+    assert ErpDatabase(url="postgresql://ops:Safe-Pw-5@h:5432/erp").safe_url() == "postgresql://ops:***@h:5432/erp"
+
+
+def test_the_embedded_server_is_exported_as_the_erp_url_a_home_and_the_storage_parts(tmp_path: Path):
+    urls = EmbeddedUrls(
+        erp="postgresql://postgres:@/erp?host=/tmp/pg",
+        dagster="postgresql+psycopg2://postgres:@/dagster?host=/tmp/pg",
+        dagster_home=tmp_path,
+    )
+    assert urls.env() == {
+        "ERP_DATABASE_URL": "postgresql://postgres:@/erp?host=/tmp/pg",
+        "DAGSTER_HOME": str(tmp_path),
+        "DAGSTER_PG_USERNAME": "postgres",
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_HOST": "",
+        "DAGSTER_PG_PORT": "5432",
+        "DAGSTER_PG_DB": "dagster",
+    }
