@@ -52,11 +52,11 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.sync import sync_schema
-    from erp_pipelines.resources import erp_database_now, migrations_folder_from_env
+    from erp_pipelines.resources import ErpDatabase, migrations_folder_from_env
 
     if not settings.erp_database_url():
         _apply_env()
-    db = erp_database_now()
+    db: ErpDatabase = settings.erp_database()  # the resource the assets get
     folder = read_migrations_folder(args.migrations or migrations_folder_from_env().folder())
     from erp_pipelines.prisma.history import applied_names, read_history
 
@@ -89,8 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_all(events=args.events, days=args.days)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command and its options; everything after `dev` is passed on to `dagster dev` as it is."""
+def main(argv: list[str] | None = None) -> int:
     from erp_pipelines.schema.assets import DEFAULT_BASELINE
 
     parser = argparse.ArgumentParser(prog="erp-pipelines", description=__doc__.split("\n")[0])
@@ -103,22 +102,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     plan.add_argument("--migrations", help="prisma/migrations folder (default: PRISMA_MIGRATIONS_DIR or the demo)")
     plan.add_argument("--baseline", default=DEFAULT_BASELINE)
     plan.set_defaults(func=cmd_plan)
-    dev = sub.add_parser("dev", add_help=False, help="check Dagster's storage, then `dagster dev ARGS`")
-    dev.set_defaults(func=cmd_dev)  # every argument after `dev` goes to `dagster dev`
     run = sub.add_parser("run", help="demo ERP + the whole graph through Dagster")
     run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data")
     run.add_argument("--days", type=int, default=30)
     run.set_defaults(func=cmd_run)
+    dev = sub.add_parser("dev", add_help=False, help="check Dagster's storage, then `dagster dev ARGS`")
+    dev.set_defaults(func=cmd_dev)  # every argument after `dev` goes to `dagster dev` as it is
+
     args, extra = parser.parse_known_args(argv)
     if args.command == "dev":
         args.dagster_args = extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
     try:
         return args.func(args)
     except ErpPipelinesError as exc:

@@ -7,6 +7,7 @@ configuration, never code.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +16,6 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines import settings
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, display_url, redact, remember_secret
 
 DEMO_MIGRATIONS_DIR = Path(__file__).resolve().parent / "demo" / "prisma" / "migrations"
@@ -100,17 +100,10 @@ class PrismaMigrationsFolder(dg.ConfigurableResource):
 
 
 def erp_database_from_env() -> ErpDatabase:
-    """For Definitions: the URL stays `dg.EnvVar`, read when a run starts (never shown in the UI)."""
-    return ErpDatabase(url=dg.EnvVar(settings.ERP_DATABASE_URL))
-
-
-def erp_database_now() -> ErpDatabase:
-    """For the runner and the CLI: the resource the assets get, with its settings read now."""
-    settings.require_erp_database_url()  # unset: our error naming the variable, not Dagster's
-    return erp_database_from_env().process_config_and_initialize()
+    return ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"))
 
 
 def migrations_folder_from_env() -> PrismaMigrationsFolder:
-    if settings.migrations_dir():
-        return PrismaMigrationsFolder(path=dg.EnvVar(settings.PRISMA_MIGRATIONS_DIR))
+    if os.environ.get("PRISMA_MIGRATIONS_DIR"):
+        return PrismaMigrationsFolder(path=dg.EnvVar("PRISMA_MIGRATIONS_DIR"))
     return PrismaMigrationsFolder()

@@ -21,8 +21,7 @@ from psycopg import sql
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
-from erp_pipelines.resources import erp_database_now
-from erp_pipelines.settings import check_dagster_storage
+from erp_pipelines.settings import check_dagster_storage, erp_database
 
 Summary = list[tuple[str, str]]
 DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily")
@@ -102,7 +101,7 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
 def run_all(events: int = 1_000_000, days: int = 30) -> int:
     warnings.filterwarnings("ignore")  # Dagster's beta/supersession notices; the summary is what matters here
     started = time.monotonic()
-    erp_db = erp_database_now()
+    erp_db = erp_database()
     check_dagster_storage()  # before Dagster connects: one clear message, never the password
     defs = build_defs()
     instance = dg.DagsterInstance.get()

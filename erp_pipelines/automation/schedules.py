@@ -60,22 +60,15 @@ def _newest_in_flight(instance: dg.DagsterInstance) -> date | None:
     return max(days) if days else None
 
 
-def catchup_range(yesterday: date, covered: list[date | None], first_partition: date) -> tuple[date, date]:
-    """(first, last) day a tick for `yesterday` asks for: from the day after the newest covered one (at most
-    MAX_CATCHUP_DAYS back, never before the first partition) to yesterday; yesterday alone if none is."""
-    newest = [d for d in covered if d]
-    if not newest:
-        return yesterday, yesterday
-    start = max(newest) + timedelta(days=1)
-    start = max(start, yesterday - timedelta(days=MAX_CATCHUP_DAYS - 1), first_partition)
-    return min(start, yesterday), yesterday
-
-
 def nightly_range(instance: dg.DagsterInstance, yesterday: date) -> tuple[date, date]:
     """The days a tick for `yesterday` should materialize: (first, last), last always yesterday."""
     first_partition = date.fromisoformat(DAILY_PARTITIONS.get_first_partition_key())
-    covered = [_newest_materialized(instance, yesterday), _newest_in_flight(instance)]
-    return catchup_range(yesterday, covered, first_partition)
+    covered = [d for d in (_newest_materialized(instance, yesterday), _newest_in_flight(instance)) if d]
+    if not covered:
+        return yesterday, yesterday
+    start = max(covered) + timedelta(days=1)
+    start = max(start, yesterday - timedelta(days=MAX_CATCHUP_DAYS - 1), first_partition)
+    return min(start, yesterday), yesterday
 
 
 @dg.schedule(
