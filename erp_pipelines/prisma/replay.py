@@ -1,13 +1,13 @@
 """The wanted schema as PostgreSQL understands it: a replay of migrations in a throw-away schema.
 
-Migrations run inside a savepoint that is always rolled back, in a fresh schema `erp_pipelines_shadow_<hex>`
+Migrations run inside a transaction that is always rolled back, in a fresh schema `erp_pipelines_shadow_<hex>`
 first on the search_path. Statements that name the live schema (`"public"."User"`, `public.x` in foreign
 keys, sequences, types, functions, triggers...) are redirected by rewriting PostgreSQL's own parse tree
 (pglast): every qualified name whose schema is the live one is pointed at the throw-away schema. String
 literals are never touched, except a `'schema.name'::regclass` cast, whose string is itself a name.
 
 `CREATE EXTENSION` is database-wide: an extension already installed is skipped; one that is not is installed
-inside the savepoint (so the replay can use it) and rolled back with it; one the server does not ship is a
+inside the rolled-back transaction (so the replay can use it) and rolled back with it; one the server does not ship is a
 clear error. Any failing statement is an ErpPipelinesError naming the migration, statement and line, with
 PostgreSQL's message, and nothing is written.
 """
@@ -139,6 +139,56 @@ def extension_name(text: str) -> tuple[str, bool] | None:
     return None
 
 
+# --- enum values: added where the type is created ----------------------------------------------------------
+
+
+def _enum_statement(stmt: Statement) -> ast.Node | None:
+    if stmt.node_type not in ("CreateEnumStmt", "AlterEnumStmt"):
+        return None
+    node = _parsed(_text(stmt))
+    return node.stmt if node is not None else None
+
+
+def merged_enum_labels(migrations: Sequence[Migration]) -> dict[str, list[str]]:
+    """Enum type name -> its labels once every `ADD VALUE` of the history is applied, for the types the
+    history creates itself.
+
+    In the replay's single transaction PostgreSQL before 17 refuses a value added by one migration and used
+    by the next ("unsafe use of new value"), so the replay creates each such type with all its values at
+    once and skips the `ADD VALUE`s: the same labels in the same order as applying the migrations one by one.
+    """
+    labels: dict[str, list[str]] = {}
+    for migration in migrations:
+        for stmt in _statements(migration):
+            node = _enum_statement(stmt)
+            if isinstance(node, ast.CreateEnumStmt):
+                labels[node.typeName[-1].sval] = [v.sval for v in node.vals or ()]
+            elif isinstance(node, ast.AlterEnumStmt) and node.newVal and not node.oldVal:
+                values = labels.get(node.typeName[-1].sval)
+                if values is None or node.newVal in values:
+                    continue
+                if node.newValNeighbor and node.newValNeighbor in values:
+                    at = values.index(node.newValNeighbor) + (1 if node.newValIsAfter else 0)
+                    values.insert(at, node.newVal)
+                else:
+                    values.append(node.newVal)
+    return labels
+
+
+def _enum_replacement(stmt: Statement, merged: dict[str, list[str]]) -> str | None:
+    """The statement to run instead of `stmt` ('' = skip it), or None to run it as written."""
+    node = _enum_statement(stmt)
+    if isinstance(node, ast.CreateEnumStmt) and node.typeName[-1].sval in merged:
+        wanted = merged[node.typeName[-1].sval]
+        if [v.sval for v in node.vals or ()] == wanted:
+            return None
+        node.vals = tuple(ast.String(sval=v) for v in wanted)
+        return RawStream()(node)
+    if isinstance(node, ast.AlterEnumStmt) and node.newVal and not node.oldVal and node.typeName[-1].sval in merged:
+        return ""
+    return None
+
+
 # --- running the replay -------------------------------------------------------------------------------------
 
 
@@ -149,7 +199,7 @@ class Replayed:
 
 
 def _statements(migration: Migration) -> Iterable[Statement]:
-    """What a replay runs: transaction control skipped (the replay is one savepoint)."""
+    """What a replay runs: transaction control skipped (the replay is one transaction)."""
     for stmt in migration.statements:
         if stmt.is_transaction_control:
             continue
@@ -187,47 +237,53 @@ def _replay_extension(conn: psycopg.Connection, migration: Migration, stmt: Stat
 def replay(
     conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str
 ) -> Replayed:
-    """Run `migrations` in a throw-away schema inside a rolled-back savepoint and snapshot that schema.
+    """Run `migrations` in a throw-away schema inside a transaction that is rolled back, and snapshot it.
 
-    Must run inside a transaction. The returned catalog is named after `live_schema` so it compares with
-    `inspect(conn, live_schema)` directly.
+    `conn` must be idle (not in a transaction): the replay is its own top-level transaction, because an enum
+    value added by a migration may be used by the next one only if the enum type was created in the same
+    top-level transaction (inside a savepoint PostgreSQL refuses it: "unsafe use of new value"). The
+    returned catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
     """
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise RuntimeError("replay() needs an idle connection: it runs as its own transaction")
     shadow = f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}"
     for migration in migrations:
         migration.statements  # noqa: B018 - parse errors surface here, before anything runs
     extensions: set[str] = set()
+    merged = merged_enum_labels(migrations)
     catalog: Catalog | None = None
-    try:
-        with conn.transaction() as savepoint:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
-            set_search_path(conn, shadow, live_schema)
-            for migration in migrations:
-                for stmt in _statements(migration):
-                    text = _text(stmt)
-                    try:
-                        rewritten = redirect_schema(text, live_schema, shadow)
-                        ext = extension_name(text)
-                        if ext:
-                            extensions.add(ext[0])
-                            _replay_extension(conn, migration, stmt, ext[0], rewritten)
-                            continue
-                        conn.execute(rewritten)
-                        if isinstance(getattr(_parsed(text), "stmt", None), ast.VariableSetStmt):
-                            set_search_path(conn, shadow, live_schema)  # a migration's SET search_path
-                    except psycopg.Error as exc:
-                        raise _fail(
-                            migration,
-                            stmt,
-                            exc.diag.message_primary or str(exc),
-                            "The wanted schema is the replay of the history on an empty schema, and this "
-                            "migration does not replay there. If it is not applied yet, correct it; if it is "
-                            "applied (do not edit it), point replay_from / baseline_migration at a range that "
-                            "replays, such as a squashed baseline made after it.",
-                        ) from None
-            catalog = inspect(conn, shadow, search_path=(shadow, live_schema))
-            raise psycopg.Rollback(savepoint)
-    finally:
-        set_search_path(conn, live_schema)
+    with conn.transaction() as throwaway:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
+        set_search_path(conn, shadow, live_schema)
+        for migration in migrations:
+            for stmt in _statements(migration):
+                text = _text(stmt)
+                replacement = _enum_replacement(stmt, merged)
+                if replacement == "":
+                    continue
+                text = replacement or text
+                try:
+                    rewritten = redirect_schema(text, live_schema, shadow)
+                    ext = extension_name(text)
+                    if ext:
+                        extensions.add(ext[0])
+                        _replay_extension(conn, migration, stmt, ext[0], rewritten)
+                        continue
+                    conn.execute(rewritten)
+                    if isinstance(getattr(_parsed(text), "stmt", None), ast.VariableSetStmt):
+                        set_search_path(conn, shadow, live_schema)  # a migration's SET search_path
+                except psycopg.Error as exc:
+                    raise _fail(
+                        migration,
+                        stmt,
+                        exc.diag.message_primary or str(exc),
+                        "The wanted schema is the replay of the history on an empty schema, and this "
+                        "migration does not replay there. If it is not applied yet, correct it; if it is "
+                        "applied (do not edit it), point replay_from / baseline_migration at a range that "
+                        "replays, such as a squashed baseline made after it.",
+                    ) from None
+        catalog = inspect(conn, shadow, search_path=(shadow, live_schema))
+        raise psycopg.Rollback(throwaway)
     assert catalog is not None
     catalog.schema = live_schema
     catalog.extensions = set(extensions)
@@ -247,8 +303,8 @@ def missing_tables_and_columns(
 ) -> list[str]:
     """Tables and columns the replayed migrations create (plus `extra`: table -> column -> type) that the
     live schema lacks. Read-only: the replay runs in a throw-away schema that is rolled back."""
+    wanted = replay(conn, migrations, schema).catalog
     with conn.transaction() as tx:
-        wanted = replay(conn, migrations, schema).catalog
         live = inspect(conn, schema)
         raise psycopg.Rollback(tx)
     missing = []

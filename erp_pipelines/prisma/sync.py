@@ -69,8 +69,8 @@ def plan_sync(
 
     Returns the plan, the live and wanted catalogs and the live catalog's fingerprint.
     """
+    wanted = replay(conn, migrations, schema).catalog
     with conn.transaction() as tx:
-        wanted = replay(conn, migrations, schema).catalog
         live = inspect(conn, schema)
         print_ = fingerprint(conn, schema)
         plan = build_plan(wanted, live, lambda table: has_rows(conn, schema, table))

@@ -66,7 +66,7 @@ def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
         dg.AssetCheckSpec(ROWS_PRESERVED, asset="erp_schema", blocking=True,
                           description="No pre-existing table has fewer rows after the sync."),
         dg.AssetCheckSpec(FOREIGN_KEYS_VALIDATED, asset="erp_schema",
-                          description="Every foreign key the sync added is VALID (WARN with orphan counts)."),
+                          description="Every foreign key and CHECK constraint the sync added is VALID (WARN with violating-row counts)."),
     ],
 )
 def erp_schema(
@@ -75,11 +75,13 @@ def erp_schema(
     erp_db: ErpDatabase,
     migrations: PrismaMigrationsFolder,
 ) -> Iterator:
-    """The live schema, synced non-destructively to what the baseline migration creates.
+    """The live schema, synced non-destructively to what the migrations create (`replay_from` through
+    `baseline_migration`, replayed in a throw-away schema).
 
-    Adds missing tables, columns, sequences, enum types/values, indexes and constraints, and only those, in
-    one transaction under Prisma's advisory lock; never drops, renames or retypes. Differences it will not
-    touch are reported as drift. With `dry_run`, it records the plan and changes nothing (no materialization).
+    Adds missing extensions, enum types/values, sequences, tables, columns, keys, indexes, CHECKs, foreign
+    keys, functions, views and triggers, and only those; never drops, renames, retypes or replaces. Prisma's
+    advisory lock is held only for the DDL. Differences it will not touch are reported as drift. With
+    `dry_run`, it records the plan and changes nothing (no materialization).
     """
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
