@@ -18,6 +18,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field, model_validator
 
+from erp_pipelines import settings
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, display_url, redact, remember_secret
 
 DEMO_MIGRATIONS_DIR = Path(__file__).resolve().parent / "demo" / "prisma" / "migrations"
@@ -146,8 +147,8 @@ class PrismaMigrationsFolder(dg.ConfigurableResource):
 
 def erp_database_from_env() -> ErpDatabase:
     """ERP_DATABASE_URL (a `?schema=` in it is honoured) and, if set, ERP_DATABASE_SCHEMA."""
-    if os.environ.get("ERP_DATABASE_SCHEMA"):
-        return ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"), db_schema=dg.EnvVar("ERP_DATABASE_SCHEMA"))
+    if settings.erp_database_schema():
+        return ErpDatabase(url=dg.EnvVar(settings.ERP_DATABASE_URL), db_schema=dg.EnvVar(settings.ERP_DATABASE_SCHEMA))
     return ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"))
 
 

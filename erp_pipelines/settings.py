@@ -24,6 +24,7 @@ from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, redact,
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 ERP_DATABASE_URL = "ERP_DATABASE_URL"
+ERP_DATABASE_SCHEMA = "ERP_DATABASE_SCHEMA"
 PRISMA_MIGRATIONS_DIR = "PRISMA_MIGRATIONS_DIR"
 ROLLUP_START_DATE = "ERP_ROLLUP_START_DATE"
 STATE_DIR = "ERP_PIPELINES_STATE_DIR"
@@ -71,6 +72,11 @@ def erp_database():
 
     require_erp_database_url()
     return erp_database_from_env().process_config_and_initialize()
+
+
+def erp_database_schema(env: Env | None = None) -> str | None:
+    """ERP_DATABASE_SCHEMA, or None (then a `?schema=` in ERP_DATABASE_URL, else `public`)."""
+    return _get(env, ERP_DATABASE_SCHEMA) or None
 
 
 def migrations_dir(env: Env | None = None) -> str | None:
