@@ -47,3 +47,16 @@ def marks(conn: psycopg.Connection, raw_table: str) -> list[date]:
         _own("SELECT day FROM {schema}.invalidations WHERE raw_table = %s ORDER BY day"), (raw_table,)
     ).fetchall()
     return [d for (d,) in rows]
+
+
+def grant_own_schema(conn: psycopg.Connection, role: str) -> None:
+    """Install our schema (as the schema owner would, through pipeline_state) and the documented grants."""
+    own_schema.install(conn)
+    for statement in (
+        "GRANT USAGE ON SCHEMA {schema} TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.rollup_ledger TO {role}",
+        "GRANT SELECT, INSERT ON {schema}.pruned_days TO {role}",
+        "GRANT SELECT, INSERT, DELETE ON {schema}.invalidations TO {role}",
+    ):
+        conn.execute(sql.SQL(statement).format(
+            schema=sql.Identifier(own_schema.own_schema_name()), role=sql.Identifier(role)))
