@@ -22,7 +22,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.dbwork import erp_connection, step_errors
+from erp_pipelines.dbwork import step_errors
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, sql, steps
@@ -172,17 +172,17 @@ def system_metric_daily(
 READ_THRESHOLDS = "SELECT thresholds FROM system_health_config WHERE id = 1"
 
 
-def _read_extras(erp_db: ErpDatabase) -> tuple[Any, int]:
-    """system_health_config.thresholds (None if the row or table is missing) and the NULL-timestamp count."""
-    with erp_connection(erp_db, "rollup:system_metric_daily:checks", METRIC_DAILY.privileges) as conn:
-        try:
-            with conn.transaction():
-                row = conn.execute(READ_THRESHOLDS).fetchone()
-        except psycopg.errors.UndefinedTable:
-            row = None
+def _read_extras(conn: psycopg.Connection, window: dict[str, Any]) -> tuple[Any, int, int]:
+    """system_health_config.thresholds (None if the row or table is missing), the NULL-timestamp count and
+    the window's aggregate rows (run inside roll_up_window's connection, in a transaction)."""
+    try:
         with conn.transaction():
-            null_ts = conn.execute(sql.SAMPLES_WITHOUT_TIMESTAMP).fetchone()[0]
-    return (row[0] if row else None), int(null_ts)
+            row = conn.execute(READ_THRESHOLDS).fetchone()
+    except psycopg.errors.UndefinedTable:
+        row = None
+    null_ts = conn.execute(sql.SAMPLES_WITHOUT_TIMESTAMP).fetchone()[0]
+    row_count = conn.execute(sql.METRIC_WINDOW_ROWS, window).fetchone()[0]
+    return (row[0] if row else None), int(null_ts), int(row_count)
 
 
 def null_timestamp_result(n: int) -> dg.AssetCheckResult:
@@ -205,16 +205,13 @@ def _roll_up_metrics(
     context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
 ) -> dg.MaterializeResult:
     days, window_start, window_end = steps.window_days(context)
-    results = steps.roll_up_window(
+    window = {"window_start": window_start, "window_end": window_end}
+    run = steps.roll_up_window(
         context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive()},
-        config.days_per_transaction,
+        config.days_per_transaction, after=lambda conn: _read_extras(conn, window),
     )
-    thresholds, null_ts = _read_extras(erp_db)
-    findings = steps.read_time_zone_findings(erp_db, METRIC_DAILY)
-    with erp_connection(erp_db, "rollup:system_metric_daily:rows", METRIC_DAILY.privileges) as conn:
-        row_count = conn.execute(
-            sql.METRIC_WINDOW_ROWS, {"window_start": window_start, "window_end": window_end}
-        ).fetchone()[0]
+    results, findings = run.results, run.findings
+    thresholds, null_ts, row_count = run.extra
     steps.log_outcomes(context, METRIC_DAILY, results)
     rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
     mismatched = {r.day: r.mismatch for r in rolled if r.mismatch}

@@ -93,6 +93,15 @@ class DayResult:
         return self.mismatch is None
 
 
+@dataclass(frozen=True)
+class WindowRun:
+    """What `roll_up_window` returns: the per-day results, the time-zone findings, the rollup's extras."""
+
+    results: list[DayResult]
+    findings: TimeZoneFindings
+    extra: Any
+
+
 WriteDay = Callable[[psycopg.Connection, date, dict[str, Any]], DayWrite]
 
 
@@ -156,8 +165,10 @@ def roll_up_window(
     write_day: WriteDay,
     params: dict[str, Any],
     days_per_transaction: int,
-) -> list[DayResult]:
-    """Every day of the window, chunk by chunk (module docstring); the typed result of each day."""
+    after: Callable[[psycopg.Connection], Any] | None = None,
+) -> WindowRun:
+    """Every day of the window, chunk by chunk (module docstring); the typed result of each day, then the
+    time-zone findings and `after(conn)` (the rollup's own extra reads) on the same connection."""
     if not 1 <= days_per_transaction <= 366:
         raise ErpPipelinesError(
             f"days_per_transaction {days_per_transaction} is out of range.",
@@ -179,7 +190,12 @@ def roll_up_window(
                     f"{spec.aggregate_table}: committed {chunk[0]}..{chunk[-1]} "
                     f"({len(results)}/{len(days)} days, chunk {n})"
                 )
-    return results
+        findings = read_time_zone_findings(conn, spec)
+        extra = None
+        if after is not None:
+            with conn.transaction():
+                extra = after(conn)
+    return WindowRun(results, findings, extra)
 
 
 def roll_up_chunk(
@@ -248,7 +264,9 @@ LEFT JOIN pg_database AS d ON d.oid = s.setdatabase
 WHERE lower(split_part(cfg, '=', 1)) = 'timezone'
   AND (s.setdatabase = 0 OR d.datname = current_database())
 """
-SESSION_TIMEZONE = "SELECT current_setting('TimeZone')"
+# The TimeZone a session gets, and where it came from: 'client' means our own connection options set it
+# (e.g. `options=-c TimeZone=...` in the URL), which says nothing about the app's sessions.
+SESSION_TIMEZONE = "SELECT setting, source FROM pg_settings WHERE name = 'TimeZone'"
 # Raw rows stamped later than the UTC now (5 minutes of clock skew allowed): local time east of UTC.
 FUTURE_ROWS = """
 SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes'
@@ -264,7 +282,7 @@ class TimeZoneFindings:
     @property
     def problems(self) -> list[str]:
         found = []
-        if self.session_timezone.lower() not in UTC_NAMES:
+        if self.session_timezone and self.session_timezone.lower() not in UTC_NAMES:
             found.append(f"the database's TimeZone setting is {self.session_timezone!r}")
         found += [
             f"role {role} on {database} has TimeZone {tz!r}"
@@ -276,18 +294,20 @@ class TimeZoneFindings:
         return found
 
 
-def read_time_zone_findings(erp_db: ErpDatabase, spec: RollupSpec) -> TimeZoneFindings:
-    """The TimeZone a writer gets on a plain connection (no override of ours), every database/role
-    override, and raw rows in the future of UTC now."""
+def read_time_zone_findings(conn: psycopg.Connection, spec: RollupSpec) -> TimeZoneFindings:
+    """The TimeZone a writer gets (our connections never override TimeZone, so this is the database's and
+    role's setting), every database/role override, and raw rows in the future of UTC now."""
     from psycopg import sql
 
-    with erp_db.connect(f"check:{spec.aggregate_table}:timezone", autocommit=True) as conn:
-        conn.execute("SELECT set_config('search_path', quote_ident(%s), false)", (erp_db.db_schema,))
-        session_tz = conn.execute(SESSION_TIMEZONE).fetchone()[0]
-        try:
+    with conn.transaction():
+        setting, source = conn.execute(SESSION_TIMEZONE).fetchone()
+    session_tz = "" if source in ("client", "session") else setting
+    try:
+        with conn.transaction():
             overrides = [tuple(r) for r in conn.execute(TIMEZONE_OVERRIDES).fetchall()]
-        except psycopg.errors.InsufficientPrivilege:
-            overrides = []
+    except psycopg.errors.InsufficientPrivilege:
+        overrides = []
+    with conn.transaction():
         future = conn.execute(
             sql.SQL(FUTURE_ROWS).format(raw_table=sql.Identifier(spec.raw_table), ts=sql.Identifier(spec.ts_column))
         ).fetchone()[0]
@@ -313,7 +333,7 @@ def time_zone_result(spec: RollupSpec, findings: TimeZoneFindings) -> dg.AssetCh
             "SET timezone TO 'UTC'` for a role listed), then reconnect the app."
         ),
         metadata={
-            "timezone": dg.MetadataValue.text(findings.session_timezone),
+            "timezone": dg.MetadataValue.text(findings.session_timezone or "(set by this connection's options)"),
             "timezone_overrides": dg.MetadataValue.json([list(o) for o in findings.overrides]),
             "future_rows": dg.MetadataValue.int(findings.future_rows),
         },

@@ -14,7 +14,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.dbwork import erp_connection, step_errors
+from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
@@ -180,15 +180,12 @@ def _roll_up_usage(
 ) -> dg.MaterializeResult:
     categories = category_params(config.event_categories)
     days, _window_start, _window_end = steps.window_days(context)
-    results = steps.roll_up_window(
+    window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
+    run = steps.roll_up_window(
         context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), **categories},
-        config.days_per_transaction,
+        config.days_per_transaction, after=lambda conn: conn.execute(sql.USAGE_WINDOW_ROWS, window).fetchone()[0],
     )
-    findings = steps.read_time_zone_findings(erp_db, USAGE_DAILY)
-    with erp_connection(erp_db, "rollup:client_daily_usage:rows", USAGE_DAILY.privileges) as conn:
-        row_count = conn.execute(
-            sql.USAGE_WINDOW_ROWS, {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
-        ).fetchone()[0]
+    results, findings, row_count = run.results, run.findings, run.extra
     steps.log_outcomes(context, USAGE_DAILY, results)
     rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
     mismatched: dict[date, str] = {r.day: r.mismatch for r in rolled if r.mismatch}
