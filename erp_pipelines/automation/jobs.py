@@ -11,8 +11,9 @@ reconciliation checks passed.
 import dagster as dg
 
 from erp_pipelines.partitions import DAILY_PARTITIONS
+from erp_pipelines.rollups.registry import ROLLUPS
 
-ROLLUP_KEYS = ("system_metric_daily", "client_daily_usage")
+ROLLUP_KEYS = tuple(spec.asset_key for spec in ROLLUPS)
 RETENTION_KEY = "retention_pruning"
 
 nightly_rollup_job = dg.define_asset_job(

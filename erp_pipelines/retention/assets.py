@@ -40,6 +40,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from erp_pipelines.dbwork import ADVISORY_XACT_LOCK, erp_connection, lock_key, step_errors
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.health_config import read_config, validate_config
 from erp_pipelines.partitions import day_bounds
@@ -54,11 +55,9 @@ from erp_pipelines.rollups.assets import (
     SYSTEM_METRIC_SAMPLES,
     category_params,
     client_daily_usage,
-    erp_connection,
-    guard_today,
-    step_errors,
     system_metric_daily,
 )
+from erp_pipelines.rollups.steps import guard_today
 
 GROUP = "retention"
 USAGE_RETENTION_RANGE = (1, 1825)
@@ -80,7 +79,7 @@ LOCK_OF = {
 
 
 def _lock(conn: psycopg.Connection, table: str) -> None:
-    conn.execute(rollup_sql.ADVISORY_XACT_LOCK, {"lock_key": rollup_sql.LOCK_KEY_PREFIX + LOCK_OF[table]})
+    conn.execute(ADVISORY_XACT_LOCK, {"lock_key": lock_key(LOCK_OF[table])})
 
 
 class RetentionConfig(dg.Config):

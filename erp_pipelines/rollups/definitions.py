@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from erp_pipelines.rollups.assets import RAW_TABLE_SPECS, ROLLUP_ASSETS
 from erp_pipelines.rollups.checks import build_freshness_checks
+from erp_pipelines.rollups.registry import RAW_TABLE_SPECS, ROLLUP_ASSETS
 
 ROLLUP_FRESHNESS_CHECKS = build_freshness_checks(ROLLUP_ASSETS)
 

@@ -259,21 +259,7 @@ RAW_TABLE_OBSERVATION = {
     """,
 }
 
-# -- serialization of writers -----------------------------------------------------------------------------
-# Every transaction that writes an aggregate table (a rollup's window, retention's raw-day and aggregate
-# deletes) holds an advisory lock keyed per aggregate table (`hashtext('erp_pipelines:' || table)`; the
-# key text is a parameter). Two overlapping backfills, or a backfill and the nightly run, then write one
-# after the other instead of interleaving their upserts (rows inserted in different orders by two
-# transactions can deadlock) and retention never reconciles a day against an aggregate another
-# transaction is rewriting. Retention takes the transaction-level form (released at COMMIT/ROLLBACK). A
-# rollup takes the session-level form just BEFORE its REPEATABLE READ write transaction and releases it
-# right after, because its snapshot must start after the wait (a snapshot taken while waiting would not
-# see the other run's rows, and rewriting them would be a serialization failure). Both are released by the
-# server when the session dies (kill -9, pg_terminate_backend), so a crash never leaves one held.
-ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%(lock_key)s))"
-ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(lock_key)s))"
-ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(lock_key)s))"
-LOCK_KEY_PREFIX = "erp_pipelines:"
+# -- serialization of writers: see erp_pipelines/dbwork.py (lock first, then the snapshot).
 
 # One day's aggregate totals, for the data-loss guard: a day whose raw categorized events (summed from
 # USAGE_DAY_STATS, no second scan) add up to LESS than its aggregate has lost raw rows and is not

@@ -1,0 +1,142 @@
+"""Database plumbing shared by the rollups and retention: connection, grants, write transaction, lock, errors.
+
+Neither domain owns it, so retention no longer borrows it from the rollups' asset module.
+
+- `erp_connection`: a connection whose search_path is the ERP schema (the SQL constants stay unqualified),
+  with the text forms the fingerprints depend on pinned (DateStyle, IntervalStyle, extra_float_digits), a
+  lost connection translated to `DatabaseUnavailable` (retryable) and a missing privilege to `MissingGrant`
+  (naming the GRANT to run).
+- `write_transaction`: the lock FIRST, then the REPEATABLE READ snapshot: a writer (a rollup chunk, a
+  retention day) waits for the advisory lock of its aggregate table in a short transaction of its own, and
+  only then starts the transaction whose snapshot it reads and writes with, so the snapshot sees everything
+  the previous holder committed. The lock is session-level and released right after the transaction.
+- `step_errors`: an `ErpPipelinesError` becomes a `dg.Failure` (retryable only for `DatabaseUnavailable`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+import dagster as dg
+import psycopg
+
+from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost
+from erp_pipelines.resources import ErpDatabase
+
+# Every transaction that writes an aggregate table (a rollup's chunk of days, retention's raw-day and
+# aggregate deletes) holds the advisory lock keyed per aggregate table (`hashtext('erp_pipelines:' ||
+# table)`; the key text is a parameter). Released by the server when the session dies, so a crash never
+# leaves one held.
+ADVISORY_LOCK = "SELECT pg_advisory_lock(hashtext(%(lock_key)s))"
+ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(lock_key)s))"
+ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%(lock_key)s))"
+LOCK_KEY_PREFIX = "erp_pipelines:"
+
+SET_SEARCH_PATH = "SELECT set_config('search_path', quote_ident(%s), false)"
+# The row-to-text forms the fingerprints hash (rollups/spec.py) must not depend on a role's settings.
+PIN_TEXT_FORMS = (
+    "SELECT set_config('datestyle', 'ISO, MDY', false), set_config('intervalstyle', 'postgres', false), "
+    "set_config('extra_float_digits', '1', false)"
+)
+SET_NO_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', '0', true)"
+
+_PERMISSION_DENIED = re.compile(r'permission denied for (table|relation|schema|sequence|view) "?([\w.$]+)"?')
+
+
+def lock_key(aggregate_table: str) -> str:
+    """The advisory lock's key text of an aggregate table (every writer of it and of its raw table)."""
+    return LOCK_KEY_PREFIX + aggregate_table
+
+
+class MissingGrant(ErpPipelinesError):
+    """The database role lacks a privilege; the message names the GRANT that fixes it."""
+
+
+def missing_grant(
+    exc: psycopg.Error, role: str | None, purpose: str, erp_db: ErpDatabase, needs: Mapping[str, str]
+) -> MissingGrant:
+    message = (exc.diag.message_primary or str(exc)).strip()
+    who = role or "<role>"
+    found = _PERMISSION_DENIED.search(message)
+    if found is None:
+        grant = f"grant {who} the privileges listed in docs/privileges.md"
+        where = f"database role {who} ({erp_db.safe_url()})"
+    else:
+        kind, name = found.group(1), found.group(2)
+        if kind == "schema":
+            grant = f"GRANT USAGE ON SCHEMA {name} TO {who}"
+        elif kind == "sequence":
+            grant = f"GRANT USAGE ON SEQUENCE {name} TO {who}"
+        else:
+            grant = f"GRANT {needs.get(name.split('.')[-1], 'SELECT')} ON {name} TO {who}"
+        where = f"{kind} {name}, database role {who}"
+    return MissingGrant(
+        f"The database role {who} lacks a privilege {purpose} needs: {message}.",
+        where=where,
+        fix=f"Run `{grant};` as the table owner (the full list of grants is in docs/privileges.md).",
+    )
+
+
+@contextmanager
+def erp_connection(erp_db: ErpDatabase, purpose: str, needs: Mapping[str, str]) -> Iterator[psycopg.Connection]:
+    """A connection whose search_path is the ERP schema, so the SQL constants can stay unqualified.
+
+    A lost connection raises DatabaseUnavailable (retryable) and a missing privilege MissingGrant (naming
+    the GRANT); the open transaction, if any, is rolled back by the server either way.
+    """
+    role: str | None = None
+    try:
+        with erp_db.connect(purpose) as conn:
+            role = conn.info.user
+            conn.execute(SET_SEARCH_PATH, (erp_db.db_schema,))
+            conn.execute(PIN_TEXT_FORMS)
+            conn.commit()
+            yield conn
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise missing_grant(exc, role, purpose, erp_db, needs) from None
+    except psycopg.OperationalError as exc:
+        if not is_connection_lost(exc):
+            raise
+        raise DatabaseUnavailable(
+            f"The connection to the ERP database was lost during {purpose} ({str(exc).strip()}); its "
+            "transaction was rolled back, so nothing of it was written.",
+            where=f"ERP_DATABASE_URL = {erp_db.safe_url()}",
+            fix="Nothing, if the server is back: the step is retried. Otherwise check the server.",
+        ) from None
+
+
+@contextmanager
+def step_errors() -> Iterator[None]:
+    """`errors.user_errors` for the rollup and retention steps: an ErpPipelinesError becomes a dg.Failure
+    carrying its message, retryable only for DatabaseUnavailable; chained to the error so the UI shows it."""
+    try:
+        yield
+    except ErpPipelinesError as exc:
+        raise dg.Failure(description=str(exc), allow_retries=isinstance(exc, DatabaseUnavailable)) from exc
+
+
+@contextmanager
+def write_transaction(conn: psycopg.Connection, key: str, *, lock_timeout: bool = False) -> Iterator[None]:
+    """Lock, THEN snapshot: one REPEATABLE READ transaction writing under the advisory lock `key`.
+
+    The lock is taken in a short transaction of its own before the snapshot transaction starts, so the
+    snapshot sees what the previous holder committed (a snapshot taken before the wait would not). The
+    wait is unbounded by lock_timeout unless `lock_timeout` is True (retention: a day that waits too long
+    is skipped); statement_timeout still applies. Released right after the transaction ends.
+    """
+    params = {"lock_key": key}
+    with conn.transaction():
+        if not lock_timeout:
+            conn.execute(SET_NO_LOCK_TIMEOUT)  # this short transaction only
+        conn.execute(ADVISORY_LOCK, params)
+    try:
+        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        with conn.transaction():
+            yield
+    finally:
+        if not conn.broken and not conn.closed:
+            conn.isolation_level = None
+            with conn.transaction():
+                conn.execute(ADVISORY_UNLOCK, params)

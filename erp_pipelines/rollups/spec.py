@@ -1,0 +1,83 @@
+"""What a rollup is, as one value: `RollupSpec`, declared once per rollup and iterated by everything else.
+
+Jobs, sensors, checks, retention and the ledger read a rollup's tables, columns, SQL, privileges and lock
+from its spec (rollups/metric_daily.py, rollups/usage_daily.py) through the registry
+(rollups/registry.py), never from name-keyed dicts, so adding a rollup is one module and one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import dagster as dg
+from psycopg import sql
+
+from erp_pipelines.dbwork import lock_key
+
+GROUP = "rollups"
+ERP_DB_POOL = "erp_db"
+# What every asset of the domain declares: a lost connection (DatabaseUnavailable) is retried with backoff;
+# user errors are Failure(allow_retries=False) and are not.
+RETRY_POLICY = dg.RetryPolicy(
+    max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+# The day's raw fingerprint: row count and the exact (numeric) SUM of a 64-bit hash of each row's text
+# form over every column the rollup reads. A sum is order-independent; unlike XOR, two equal rows do not
+# cancel out; as numeric it never overflows. Any INSERT, UPDATE of a read column, or DELETE changes it
+# (up to a 2^-64 hash collision). The text forms are pinned by dbwork.erp_connection.
+FINGERPRINT_TEMPLATE = """
+SELECT count(*) AS raw_rows,
+       coalesce(sum(hashtextextended(({columns})::text, 0)::numeric), 0) AS raw_hash
+FROM {raw_table}
+WHERE {ts} >= %(day_start)s AND {ts} < %(day_end)s
+"""
+
+
+@dataclass(frozen=True)
+class RollupSpec:
+    """One daily rollup of one raw table into one aggregate table (both in the ERP's schema).
+
+    Stable fields other modules rely on: `aggregate_table` (== `asset_key`), `raw_table`, `ts_column`,
+    `id_column`, `raw_columns`.
+    """
+
+    aggregate_table: str
+    aggregate_day_column: str
+    aggregate_key: tuple[str, ...]
+    raw_table: str
+    ts_column: str
+    id_column: str
+    raw_columns: tuple[str, ...]
+    raw_spec: dg.AssetSpec
+    description: str
+    # table -> privileges the rollup needs on it (named in MissingGrant, listed in docs/privileges.md)
+    privileges: Mapping[str, str]
+    # privileges retention needs on the raw and aggregate tables
+    retention_privileges: Mapping[str, str]
+    reconciliation_check: str
+    check_names: tuple[str, ...]
+    # per-day SQL (rollups/sql.py); %(day_start)s / %(day_end)s are naive UTC midnights
+    replace_day_sql: str
+    reconcile_day_sql: str
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def asset_key(self) -> str:
+        return self.aggregate_table
+
+    @property
+    def lock_key(self) -> str:
+        """The advisory lock every writer of the aggregate and of the raw table takes (dbwork)."""
+        return lock_key(self.aggregate_table)
+
+    @property
+    def fingerprint_sql(self) -> sql.Composed:
+        """(raw_rows, raw_hash) of one day of the raw table, see FINGERPRINT_TEMPLATE."""
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in (self.id_column, *self.raw_columns))
+        return sql.SQL(FINGERPRINT_TEMPLATE).format(
+            columns=sql.SQL("row({})").format(columns),
+            raw_table=sql.Identifier(self.raw_table),
+            ts=sql.Identifier(self.ts_column),
+        )
