@@ -15,12 +15,6 @@ CHANGE_CAPTURE_ENV = "ERP_PIPELINES_CHANGE_CAPTURE"
 _ON = {"", "on", "true", "1", "yes"}
 _OFF = {"off", "false", "0", "no"}
 
-# Until the rollup registry lands: (rollup asset key, raw table, its UTC timestamp column).
-_ROLLUP_SOURCES = (
-    ("system_metric_daily", "system_metric_samples", "collected_at"),
-    ("client_daily_usage", "client_usage_events", "occurred_at"),
-)
-
 
 @dataclass(frozen=True)
 class CaptureTarget:
@@ -33,9 +27,11 @@ class CaptureTarget:
 
 def capture_targets() -> tuple[CaptureTarget, ...]:
     """One target per raw table, in a stable order."""
+    from erp_pipelines.rollups.registry import ROLLUPS  # the specs import Dagster assets; load them late
+
     by_table: dict[tuple[str, str], list[str]] = {}
-    for rollup, raw_table, ts_column in _ROLLUP_SOURCES:
-        by_table.setdefault((raw_table, ts_column), []).append(rollup)
+    for spec in ROLLUPS:
+        by_table.setdefault((spec.raw_table, spec.ts_column), []).append(spec.asset_key)
     return tuple(
         CaptureTarget(raw_table, ts_column, tuple(sorted(rollups)))
         for (raw_table, ts_column), rollups in sorted(by_table.items())

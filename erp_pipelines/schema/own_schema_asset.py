@@ -8,8 +8,6 @@ ours that an earlier run installed are dropped; the nightly lookback and retenti
 the net for late changes (docs/change_capture.md).
 """
 
-from __future__ import annotations
-
 import dagster as dg
 import psycopg
 from pydantic import Field
