@@ -9,8 +9,8 @@ import psycopg
 import pytest
 
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines_tests.rollups.conftest import add_clients, add_modules, create_erp_tables
 from erp_pipelines_tests.support.capture import install_capture
+from erp_pipelines_tests.support.erp_data import add_clients, add_modules, create_erp_tables
 
 
 @pytest.fixture

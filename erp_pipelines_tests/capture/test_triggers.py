@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 import dagster as dg
 import psycopg
@@ -14,15 +14,12 @@ from erp_pipelines.capture.targets import CHANGE_CAPTURE_ENV, CaptureTarget
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
 from erp_pipelines.schema.own_schema_asset import pipeline_state
-from erp_pipelines_tests.rollups.conftest import create_erp_tables, insert_events, insert_samples
 from erp_pipelines_tests.support.capture import capture_catalog, install_capture, marks
+from erp_pipelines_tests.support.erp_data import create_erp_tables, insert_events, insert_samples
+from erp_pipelines_tests.support.raw_rows import at
 
 SCHEMA_GROUP = [erp_schema, prisma_migration_history, system_health_config, pipeline_state]
 MAR1, MAR2, MAR5 = date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 5)
-
-
-def at(day: date, hour: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour)
 
 
 def clear_log(conn: psycopg.Connection) -> None:

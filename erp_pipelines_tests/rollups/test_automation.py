@@ -7,13 +7,11 @@ keeps what the assertions look at; schedule ticks are given explicit scheduled t
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import psycopg
 import pytest
 
-from erp_pipelines.automation.definitions import defs as automation_defs
 from erp_pipelines.automation.schedules import NIGHTLY_CRON, nightly_rollup_schedule
 from erp_pipelines.automation.sensors import (
     DRY_RUN_CONFIG,
@@ -21,17 +19,15 @@ from erp_pipelines.automation.sensors import (
     late_data_sensor,
     migrations_folder_sensor,
 )
+from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-from erp_pipelines.retention.definitions import defs as retention_defs
 from erp_pipelines.rollups.assets import USAGE_RECONCILIATION_CHECK, client_daily_usage, system_metric_daily
-from erp_pipelines.rollups.definitions import defs as rollup_defs
-from erp_pipelines.schema.definitions import defs as schema_defs
-from erp_pipelines_tests.rollups.conftest import add_clients, insert_events, insert_samples, set_health_config
-from erp_pipelines_tests.rollups.reference import usage_reference
 from erp_pipelines_tests.support.capture import install_capture, marks, run_request
+from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples, set_health_config
+from erp_pipelines_tests.support.raw_rows import at
+from erp_pipelines_tests.support.reference import usage_reference
+from erp_pipelines_tests.support.runs import RANGE_END, RANGE_START
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 TODAY = datetime.now(UTC).date()
 
 
@@ -39,25 +35,9 @@ def ago(days: int) -> date:
     return TODAY - timedelta(days=days)
 
 
-def at(day: date, hour: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour)
-
-
 def tick(day: date) -> datetime:
     """The schedule's 02:00 UTC tick on `day`."""
     return datetime(day.year, day.month, day.day, 2, 0, tzinfo=UTC)
-
-
-def full_defs(erp_url: str, migrations: Path | None = None) -> dg.Definitions:
-    """What erp_pipelines/definitions.py assembles, with this test's database."""
-    resources = {"erp_db": ErpDatabase(url=erp_url)}
-    if migrations is not None:
-        resources["migrations"] = PrismaMigrationsFolder(path=str(migrations))
-    else:
-        resources["migrations"] = PrismaMigrationsFolder()
-    return dg.Definitions.merge(
-        schema_defs, rollup_defs, retention_defs, automation_defs, dg.Definitions(resources=resources)
-    )
 
 
 def materialize_days(resources: dict, instance: dg.DagsterInstance, first: date, last: date) -> None:
@@ -79,7 +59,7 @@ def seed_days(conn: psycopg.Connection, first: date, n: int) -> list:
 
 
 def test_definitions_load_with_the_other_domains(erp_url):
-    defs = full_defs(erp_url)
+    defs = build_defs(ErpDatabase(url=erp_url))
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("nightly_rollup_job")
     assert {"system_metric_daily", "client_daily_usage", "retention_pruning"} <= set(job.graph.node_dict)
@@ -120,7 +100,7 @@ def test_outage_catch_up_materializes_the_missed_days_in_one_run(erp_tables, erp
         str(base + timedelta(days=5)),
         str(base + timedelta(days=9)),
     )
-    job = full_defs(erp_url).resolve_job_def("nightly_rollup_job")
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("nightly_rollup_job")
     result = job.execute_in_process(instance=instance, tags=request.tags)
     assert result.success
     assert len(instance.get_run_records()) == runs_before + 1
@@ -143,7 +123,7 @@ def test_catch_up_does_not_repeat_days_of_a_run_in_flight(erp_tables, erp_url, r
     base = ago(20)
     seed_days(conn, base, 3)
     materialize_days(resources, instance, base, base)
-    job = full_defs(erp_url).resolve_job_def("nightly_rollup_job")
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("nightly_rollup_job")
     queued_until = base + timedelta(days=5)
     instance.create_run_for_job(
         job_def=job,
@@ -250,7 +230,7 @@ def test_a_failed_refresh_is_requested_again_and_not_while_one_is_queued(erp_tab
     assert [(r.partition_key, r.asset_selection) for r in again] == [(str(d1), USAGE)]
     assert again[0].run_key != first[0].run_key and again[0].tags["erp/late_data_attempt"] == "2"
     # while that request's run is queued, the day is not asked for again
-    job = full_defs(erp_url).resolve_job_def("rollup_refresh_job")
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("rollup_refresh_job")
     queued = instance.create_run_for_job(
         job_def=job, status=dg.DagsterRunStatus.NOT_STARTED, tags={**again[0].tags, "dagster/partition": str(d1)}
     )
@@ -311,7 +291,7 @@ def test_failed_reconciliation_blocks_retention_in_the_nightly_job(erp_tables, e
     conn.execute(
         "CREATE TRIGGER corrupt BEFORE INSERT ON client_daily_usage FOR EACH ROW EXECUTE FUNCTION corrupt()"
     )
-    job = full_defs(erp_url).resolve_job_def("nightly_rollup_job")
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("nightly_rollup_job")
     result = job.execute_in_process(instance=instance, partition_key=str(day), raise_on_error=False)
     assert not result.success
     check = {e.check_name: e for e in result.get_asset_check_evaluations()}[USAGE_RECONCILIATION_CHECK]
@@ -364,7 +344,7 @@ def test_nightly_lookback_re_rolls_the_last_two_days_and_folds_in_an_uncaptured_
     )
     assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (str(ago(3)), str(yesterday))
     assert request.tags["erp/trigger"] == "nightly"
-    job = full_defs(erp_url).resolve_job_def("nightly_rollup_job")
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("nightly_rollup_job")
     assert job.execute_in_process(instance=instance, tags=request.tags).success
     assert usage_matches_reference(conn, ago(3), yesterday)
     monkeypatch.setenv("ERP_ROLLUP_LOOKBACK_DAYS", "0")

@@ -7,13 +7,10 @@ from datetime import date
 import dagster as dg
 import psycopg
 
-from erp_pipelines.automation.definitions import defs as automation_defs
 from erp_pipelines.capture import triggers
 from erp_pipelines.capture.targets import CaptureTarget, capture_targets
-from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-from erp_pipelines.retention.definitions import defs as retention_defs
-from erp_pipelines.rollups.definitions import defs as rollup_defs
-from erp_pipelines.schema.definitions import defs as schema_defs
+from erp_pipelines.defs_factory import build_defs
+from erp_pipelines.resources import ErpDatabase
 
 
 def marks(conn: psycopg.Connection) -> list[tuple[str, date]]:
@@ -39,19 +36,11 @@ def capture_catalog(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
-def full_defs(erp_url: str) -> dg.Definitions:
-    """What erp_pipelines/definitions.py assembles, with this test's database."""
-    resources = {"erp_db": ErpDatabase(url=erp_url), "migrations": PrismaMigrationsFolder()}
-    return dg.Definitions.merge(
-        schema_defs, rollup_defs, retention_defs, automation_defs, dg.Definitions(resources=resources)
-    )
-
-
 def run_request(
     erp_url: str, instance: dg.DagsterInstance, request: dg.RunRequest, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
     """Execute a late-data RunRequest as the daemon would: its job, partition, assets and tags."""
-    job = full_defs(erp_url).resolve_job_def("rollup_refresh_job")
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("rollup_refresh_job")
     return job.execute_in_process(
         instance=instance,
         partition_key=request.partition_key,
