@@ -27,6 +27,7 @@ from erp_pipelines_tests.support.erp_data import (
     insert_samples,
     set_health_config,
 )
+from erp_pipelines_tests.support.ledger import record_pruned_day
 from erp_pipelines_tests.support.reference import metric_reference, usage_reference
 
 ROLLUPS = [system_metric_daily, client_daily_usage]
@@ -269,8 +270,11 @@ def test_pruned_day_keeps_its_aggregate_and_says_so(erp_tables, resources, insta
     _seed(conn)
     assert materialize(resources, instance, tags=WINDOW).success
     before = snapshot(conn)
-    conn.execute("DELETE FROM client_usage_events WHERE occurred_at < '2025-03-02'")  # as retention would
+    # as retention does: delete the day and record it in pruned_days
+    conn.execute("DELETE FROM client_usage_events WHERE occurred_at < '2025-03-02'")
     conn.execute("DELETE FROM system_metric_samples WHERE collected_at < '2025-03-02'")
+    record_pruned_day(conn, "client_usage_events", date(2025, 3, 1), "client_daily_usage")
+    record_pruned_day(conn, "system_metric_samples", date(2025, 3, 1), "system_metric_daily")
     result = materialize(resources, instance, partition_key="2025-03-01")
     assert result.success
     assert snapshot(conn) == before
@@ -281,6 +285,18 @@ def test_pruned_day_keeps_its_aggregate_and_says_so(erp_tables, resources, insta
     assert checks[USAGE_RECONCILIATION_CHECK].passed and checks[METRIC_RECONCILIATION_CHECK].passed
     logs = [record.user_message for record in instance.all_logs(result.run_id)]
     assert any("pruned" in m and "keep their aggregate" in m for m in logs)
+
+
+def test_day_whose_raw_rows_the_erp_deleted_is_re_aggregated_not_taken_for_pruned(erp_tables, resources, instance):
+    conn = erp_tables
+    _seed(conn)
+    assert materialize(resources, instance, tags=WINDOW).success
+    # a GDPR delete of every raw row of 2025-03-01 (no pruned_days entry: retention did not do it)
+    conn.execute("DELETE FROM client_usage_events WHERE occurred_at < '2025-03-02'")
+    conn.execute("DELETE FROM system_metric_samples WHERE collected_at < '2025-03-02'")
+    assert materialize(resources, instance, partition_key="2025-03-01").success
+    assert conn.execute("SELECT count(*) FROM client_daily_usage WHERE date = '2025-03-01'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM system_metric_daily WHERE day = '2025-03-01'").fetchone()[0] == 0
 
 
 def test_metadata_and_null_module_warning(erp_tables, resources, instance):
