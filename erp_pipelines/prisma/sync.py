@@ -1,17 +1,23 @@
-"""Inspect -> plan -> apply: the non-destructive schema sync, in one transaction under Prisma's lock.
+"""Replay -> inspect -> plan -> apply: the non-destructive schema sync, holding Prisma's lock only for DDL.
 
-The wanted schema is what the baseline migration creates, as PostgreSQL itself understands it: the SQL is
-run in a throw-away schema inside a savepoint that is rolled back, and that schema's catalog is compared
-with the live one. Everything (lock, inspection, plan, apply) happens in one transaction holding
-`pg_advisory_xact_lock(72707369)`, the lock `prisma migrate` takes, so two syncs, or a sync and a
-`prisma migrate deploy`, never interleave. Lock waits are bounded by `lock_timeout`; a timed-out attempt
-rolls back completely and is retried with backoff.
+1. Plan, without any lock: the history is replayed in a throw-away schema (`replay.replay`), the live schema
+   inspected, the typed plan built, the whole-table row counts taken, and a fingerprint of the live catalog
+   noted. Nothing is written.
+2. New enum values (phase ENUM_VALUES): one short transaction under `pg_advisory_xact_lock(72707369)` (the
+   lock `prisma migrate` takes) that re-checks the fingerprint and commits them, so later steps may use them.
+3. DDL (phase DDL): one short transaction under the same lock that re-checks the fingerprint (the plan is
+   still valid: nobody changed the schema since it was made) and runs the steps. A changed fingerprint means
+   re-plan, up to `max_attempts`.
+4. VALIDATE (phase VALIDATE): after commit, each NOT VALID foreign key / CHECK constraint in its own
+   transaction (SHARE UPDATE EXCLUSIVE only); a violating row leaves it NOT VALID and is counted.
+
+Lock waits are bounded by `lock_timeout`; a timed-out attempt rolls back completely and is retried with
+backoff. `SyncResult.lock_held_s` is the longest time the advisory lock was held.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,10 +25,12 @@ import psycopg
 from psycopg import errors, sql
 
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost, redact
-from erp_pipelines.prisma.catalog import Catalog, has_rows, inspect, row_counts, set_search_path
+from erp_pipelines.prisma.catalog import Catalog, fingerprint, has_rows, inspect, row_counts, set_search_path
+from erp_pipelines.prisma.changes import Phase, Plan, Step
+from erp_pipelines.prisma.connection import Connector
 from erp_pipelines.prisma.migrations import Migration
-from erp_pipelines.prisma.plan import PRISMA_TABLE, Plan, build_plan
-from erp_pipelines.resources import ErpDatabase
+from erp_pipelines.prisma.plan import PRISMA_TABLE, build_plan
+from erp_pipelines.prisma.replay import missing_tables_and_columns, replay
 
 PRISMA_ADVISORY_LOCK = 72707369
 Log = Callable[[str], None]
@@ -32,6 +40,11 @@ SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, '')
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objid = %s AND l.pid <> pg_backend_pid()
 """
+_TAKE_LOCK = "SELECT pg_advisory_xact_lock(%s)"
+
+
+class _PlanOutdated(Exception):
+    """The live catalog changed between planning and taking the lock: plan again."""
 
 
 @dataclass
@@ -43,79 +56,34 @@ class SyncResult:
     live_before: Catalog
     row_counts_before: dict[str, int]
     row_counts_after: dict[str, int]
-    not_validated: dict[str, int] = field(default_factory=dict)  # FK name -> offending rows
+    not_validated: dict[str, int] = field(default_factory=dict)  # "table.constraint" -> offending rows
     duration_s: float = 0.0
+    lock_held_s: float = 0.0  # longest time Prisma's advisory lock was held
+    wanted: Catalog | None = None
 
 
-def build_wanted(conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str) -> Catalog:
-    """Run the migrations in a throw-away schema inside a savepoint, snapshot it, roll it back."""
-    shadow = f"erp_pipelines_shadow_{uuid.uuid4().hex[:10]}"
-    for migration in migrations:
-        migration.statements  # noqa: B018 - parse errors surface here, before anything runs
-    catalog: Catalog | None = None
-    try:
-        with conn.transaction() as savepoint:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
-            set_search_path(conn, shadow, live_schema)
-            for migration in migrations:
-                for stmt in migration.statements:
-                    try:
-                        conn.execute(stmt.text)
-                    except psycopg.Error as exc:
-                        message = exc.diag.message_primary or str(exc)
-                        raise ErpPipelinesError(
-                            f"Migration {migration.name} fails on an empty schema at statement {stmt.number}: "
-                            f"{redact(message)}.",
-                            where=f"{migration.path}, line {stmt.line}: {stmt.preview()}",
-                            fix="Fix the migration so it runs on an empty database (it was run in a throw-away "
-                            "schema; nothing was written).",
-                        ) from None
-            catalog = inspect(conn, shadow, search_path=(shadow, live_schema))
-            raise psycopg.Rollback(savepoint)
-    finally:
-        set_search_path(conn, live_schema)
-    assert catalog is not None
-    catalog.schema = live_schema
-    return catalog
+def plan_sync(
+    conn: psycopg.Connection, migrations: Sequence[Migration], schema: str
+) -> tuple[Plan, Catalog, Catalog, tuple]:
+    """Replay `migrations`, inspect the live schema, plan. Read-only; runs in (and rolls back) a transaction.
 
-
-def missing_tables_and_columns(
-    conn: psycopg.Connection,
-    migrations: Sequence[Migration],
-    schema: str,
-    extra: dict[str, dict[str, str]] | None = None,
-) -> list[str]:
-    """Tables and columns the migrations create (plus `extra`: table -> column -> type) that the live
-    schema lacks. Read-only: the migrations run in a throw-away schema that is rolled back."""
+    Returns the plan, the live and wanted catalogs and the live catalog's fingerprint.
+    """
     with conn.transaction() as tx:
-        wanted = build_wanted(conn, migrations, schema)
+        wanted = replay(conn, migrations, schema).catalog
         live = inspect(conn, schema)
-        missing = []
-        expected = {t: {c: col.type for c, col in table.columns.items()} for t, table in wanted.tables.items()}
-        expected.update(extra or {})
-        for table, columns in sorted(expected.items()):
-            if table not in live.tables:
-                missing.append(f"table {table}")
-                continue
-            have = live.tables[table].columns
-            missing += [f"column {table}.{c}" for c in columns if c not in have]
+        print_ = fingerprint(conn, schema)
+        plan = build_plan(wanted, live, lambda table: has_rows(conn, schema, table))
         raise psycopg.Rollback(tx)
-    return missing
+    return plan, live, wanted, print_
 
 
 def plan_in_transaction(
     conn: psycopg.Connection, baseline: Migration, schema: str, applied_later: Sequence[Migration] = ()
 ) -> tuple[Plan, Catalog]:
-    """Plan against the baseline plus the later migrations already recorded as applied (so the tables they
-    created are expected, not drift). A later migration that no longer replays is left out of the target."""
-    wanted = build_wanted(conn, [baseline], schema)
-    if applied_later:
-        try:
-            wanted = build_wanted(conn, [baseline, *applied_later], schema)
-        except ErpPipelinesError:
-            pass
-    live = inspect(conn, schema)
-    return build_plan(wanted, live, conn, lambda table: has_rows(conn, schema, table)), live
+    """Compatibility: the plan against the baseline plus the later migrations recorded as applied."""
+    plan, live, _, _ = plan_sync(conn, [baseline, *applied_later], schema)
+    return plan, live
 
 
 def count_fk_violations(conn: psycopg.Connection, schema: str, table: str, name: str) -> int:
@@ -147,7 +115,25 @@ def count_fk_violations(conn: psycopg.Connection, schema: str, table: str, name:
     return conn.execute(query).fetchone()[0]
 
 
-def _lock_holders(db: ErpDatabase) -> str:
+_CHECK_EXPR = """
+SELECT pg_get_expr(con.conbin, con.conrelid, true) FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = %s AND c.relname = %s AND con.conname = %s AND con.contype = 'c'
+"""
+
+
+def count_check_violations(conn: psycopg.Connection, schema: str, table: str, name: str) -> int:
+    """Rows of `table` for which CHECK constraint `name` is false (NULL passes, as in PostgreSQL)."""
+    with conn.transaction():
+        set_search_path(conn, schema)
+        row = conn.execute(_CHECK_EXPR, (schema, table, name)).fetchone()
+        if row is None:
+            return 0
+        query = sql.SQL("SELECT count(*) FROM {} WHERE NOT ({})").format(sql.Identifier(schema, table), sql.SQL(row[0]))
+        return conn.execute(query).fetchone()[0]
+
+
+def _lock_holders(db: Connector) -> str:
     try:
         with db.connect("lock-probe", autocommit=True) as conn:
             rows = conn.execute(_LOCK_HOLDERS, (PRISMA_ADVISORY_LOCK,)).fetchall()
@@ -156,46 +142,103 @@ def _lock_holders(db: ErpDatabase) -> str:
     return "; ".join(f"pid {pid} ({app or 'unnamed'}, {state})" for pid, app, state in rows)
 
 
+def _locked_phase(
+    conn: psycopg.Connection, schema: str, steps: list[Step], expected: tuple, result: SyncResult, log: Log
+) -> tuple:
+    """Run `steps` in one transaction under Prisma's lock after re-checking the fingerprint; return the new one."""
+    with conn.transaction():
+        conn.execute(_TAKE_LOCK, (PRISMA_ADVISORY_LOCK,))
+        locked_at = time.monotonic()
+        if fingerprint(conn, schema) != expected:
+            raise _PlanOutdated
+        set_search_path(conn, schema)
+        for step in steps:
+            try:
+                conn.execute(step.sql)
+            except psycopg.Error as exc:
+                exc.add_note(step.sql)
+                raise
+        after = fingerprint(conn, schema)
+    held = time.monotonic() - locked_at
+    result.lock_held_s = max(result.lock_held_s, held)
+    log(f"Applied {len(steps)} statement(s) in {held * 1000:.0f} ms under Prisma's advisory lock.")
+    return after
+
+
+def _validate(conn: psycopg.Connection, schema: str, step: Step, result: SyncResult, log: Log) -> None:
+    """VALIDATE one NOT VALID constraint in its own transaction; violating rows leave it NOT VALID, counted."""
+    table = step.table or ""
+    try:
+        with conn.transaction():
+            set_search_path(conn, schema)
+            conn.execute(step.sql)
+    except (errors.ForeignKeyViolation, errors.CheckViolation):
+        with conn.transaction():
+            if step.constraint_kind == "f":
+                count = count_fk_violations(conn, schema, table, step.object)
+            else:
+                count = count_check_violations(conn, schema, table, step.object)
+        result.not_validated[f"{table}.{step.object}"] = count
+        log(f"Constraint {table}.{step.object} stays NOT VALID: {count} existing row(s) violate it.")
+
+
 def sync_schema(
-    db: ErpDatabase,
+    db: Connector,
     baseline: Migration,
     *,
     dry_run: bool = False,
     applied_later: Sequence[Migration] = (),
+    replayed_before: Sequence[Migration] = (),
     max_attempts: int = 3,
     backoff_s: float = 1.0,
     log: Log = print,
 ) -> SyncResult:
-    """Plan and (unless dry_run) apply the sync. Raises ErpPipelinesError; a failure changes nothing."""
+    """Plan and (unless dry_run) apply the sync. Raises ErpPipelinesError; a failed DDL phase changes nothing.
+
+    The wanted schema is the replay of `replayed_before` (the history from `replay_from`), `baseline`, then
+    `applied_later` (later migrations already recorded as applied).
+    """
     schema = db.db_schema
+    migrations = [*replayed_before, baseline, *applied_later]
     started = time.monotonic()
+    lock_held = 0.0
     for attempt in range(1, max_attempts + 1):
-        step_sql = ""
         try:
             with db.connect("schema-sync") as conn:
-                with conn.transaction() as tx:
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (PRISMA_ADVISORY_LOCK,))
-                    plan, live = plan_in_transaction(conn, baseline, schema, applied_later)
+                plan, live, wanted, expected = plan_sync(conn, migrations, schema)
+                with conn.transaction():
                     counts_before = row_counts(conn, schema, sorted(live.tables))
-                    log(f"Planned {len(plan.steps)} statement(s); {len(plan.drift)} drift item(s) reported only.")
-                    for step in plan.ordered():
-                        log(f"  {step.sql};")
-                    result = SyncResult(plan, False, dry_run, attempt, live, counts_before, counts_before)
-                    if dry_run or not plan.steps:
-                        raise psycopg.Rollback(tx)
-                    set_search_path(conn, schema)
-                    for step in plan.ordered():
-                        step_sql = step.sql
-                        if step.kind == "validate_foreign_key":
-                            _validate(conn, schema, step.table or "", step.name.split(".", 1)[1], step.sql, result, log)
-                        else:
-                            conn.execute(step.sql)
-                    step_sql = ""
+                log(f"Planned {len(plan.steps)} statement(s); {len(plan.drift)} drift item(s) reported only.")
+                for step in plan.ordered():
+                    log(f"  {step.sql};")
+                result = SyncResult(plan, False, dry_run, attempt, live, counts_before, counts_before, wanted=wanted)
+                result.lock_held_s = lock_held
+                if dry_run or not plan.steps:
+                    result.duration_s = time.monotonic() - started
+                    return result
+                for phase in (Phase.ENUM_VALUES, Phase.DDL):
+                    steps = plan.ordered(phase)
+                    if steps:
+                        expected = _locked_phase(conn, schema, steps, expected, result, log)
+                        lock_held = result.lock_held_s
+                for step in plan.ordered(Phase.VALIDATE):
+                    _validate(conn, schema, step, result, log)
+                with conn.transaction():
                     result.row_counts_after = row_counts(conn, schema, sorted(live.tables))
-                    result.applied = True
+                result.applied = True
                 result.duration_s = time.monotonic() - started
                 return result
+        except _PlanOutdated:
+            log(f"Attempt {attempt}/{max_attempts}: the schema changed since the plan was made; planning again.")
+            if attempt == max_attempts:
+                raise ErpPipelinesError(
+                    f"The schema kept changing while the sync planned ({max_attempts} attempts); nothing was "
+                    "changed by the last attempt.",
+                    where=f"schema {schema} of {db.safe_url()}",
+                    fix="Run again when the other migration tool (for example `prisma migrate deploy`) has finished.",
+                ) from None
         except (errors.LockNotAvailable, errors.DeadlockDetected) as exc:
+            step_sql = (getattr(exc, "__notes__", None) or [""])[-1]
             holders = _lock_holders(db)
             log(f"Attempt {attempt}/{max_attempts}: {exc.diag.message_primary}; rolled back, nothing changed.")
             if attempt == max_attempts:
@@ -212,30 +255,29 @@ def sync_schema(
             raise
         except psycopg.Error as exc:
             message = redact(exc.diag.message_primary or str(exc))
+            failed = (getattr(exc, "__notes__", None) or [""])[-1]
             if is_connection_lost(exc):
                 raise DatabaseUnavailable(
                     f"The connection to the ERP database was lost during the schema sync: {message.strip()}. "
                     "The transaction was rolled back by the server: nothing was changed.",
-                    where=f"database {db.safe_url()}" + (f", statement: {step_sql}" if step_sql else ""),
+                    where=f"database {db.safe_url()}" + (f", statement: {failed}" if failed else ""),
                     fix="Run again once the server is back (a RetryPolicy does this by itself).",
                 ) from None
             raise ErpPipelinesError(
                 f"The schema sync failed and was rolled back completely: {message}.",
-                where=f"statement: {step_sql}" if step_sql else f"database {db.safe_url()}",
+                where=f"statement: {failed}" if failed else f"database {db.safe_url()}",
                 fix="Read the statement and the error; fix the database or the migration, then run again.",
             ) from None
     raise AssertionError("unreachable")
 
 
-def _validate(conn, schema: str, table: str, name: str, statement: str, result: SyncResult, log: Log) -> None:
-    """VALIDATE a NOT VALID foreign key in a savepoint; existing orphans leave it NOT VALID, counted."""
-    try:
-        with conn.transaction():
-            conn.execute(statement)
-    except errors.ForeignKeyViolation:
-        count = count_fk_violations(conn, schema, table, name)
-        result.not_validated[f"{table}.{name}"] = count
-        log(f"Foreign key {table}.{name} stays NOT VALID: {count} existing row(s) violate it.")
-
-
-__all__ = ["PRISMA_ADVISORY_LOCK", "PRISMA_TABLE", "SyncResult", "sync_schema", "count_fk_violations"]
+__all__ = [
+    "PRISMA_ADVISORY_LOCK",
+    "PRISMA_TABLE",
+    "SyncResult",
+    "sync_schema",
+    "plan_sync",
+    "count_fk_violations",
+    "count_check_violations",
+    "missing_tables_and_columns",
+]

@@ -15,12 +15,22 @@ from pydantic import Field
 
 from erp_pipelines import health_config as hc
 from erp_pipelines.errors import ErpPipelinesError, user_errors
-from erp_pipelines.prisma.history import PRISMA_COLUMNS, applied_names, read_history, record_history
+from erp_pipelines.prisma.history import (
+    PRISMA_COLUMNS,
+    HistoryResult,
+    applied_names,
+    read_history,
+    record_history,
+)
 from erp_pipelines.prisma.migrations import read_migrations_folder
-from erp_pipelines.prisma.sync import count_fk_violations, missing_tables_and_columns, sync_schema
+from erp_pipelines.prisma.sync import (
+    count_check_violations,
+    count_fk_violations,
+    missing_tables_and_columns,
+    sync_schema,
+)
+from erp_pipelines.prisma.target import DEFAULT_BASELINE, target
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-
-DEFAULT_BASELINE = "20251201_0000_baseline_init"
 
 ROWS_PRESERVED = "rows_preserved"
 FOREIGN_KEYS_VALIDATED = "foreign_keys_validated"
@@ -33,6 +43,12 @@ CHECKSUMS_MATCH = "checksums_match"
 class SchemaSyncConfig(dg.Config):
     dry_run: bool = Field(default=False, description="Plan only: record the SQL it would run, change nothing.")
     baseline_migration: str = Field(default=DEFAULT_BASELINE, description="The migration that creates the schema.")
+    replay_from: str | None = Field(
+        default=None,
+        description="First migration of the history to replay (e.g. the very first one for an unsquashed "
+        "history): the wanted schema is every migration from it through baseline_migration. Default: the "
+        "baseline alone (a squashed baseline).",
+    )
 
 
 def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
@@ -67,12 +83,13 @@ def erp_schema(
     """
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
-        baseline = folder.get(config.baseline_migration)
+        folder.get(config.baseline_migration)
         with erp_db.connect("history-read", autocommit=True) as conn:
             done = applied_names(read_history(conn, erp_db.db_schema))
-        applied_later = [m for m in folder.after(baseline.name) if m.name in done]
-        result = sync_schema(erp_db, baseline, dry_run=config.dry_run, applied_later=applied_later,
-                             log=context.log.info)
+        wanted = target(folder, config.baseline_migration, config.replay_from, done)
+        baseline = wanted.baseline
+        result = sync_schema(erp_db, baseline, dry_run=config.dry_run, applied_later=wanted.applied_later,
+                             replayed_before=wanted.before, log=context.log.info)
     plan = result.plan
     summary = plan.summary()
     metadata = {
@@ -82,6 +99,8 @@ def erp_schema(
         "tables_before": dg.MetadataValue.int(len(result.live_before.tables)),
         "foreign_keys_not_valid": dg.MetadataValue.json(result.not_validated),
         "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
+        "lock_held_s": dg.MetadataValue.float(round(result.lock_held_s, 3)),
+        "replay_from": config.replay_from or baseline.name,
         "attempts": dg.MetadataValue.int(result.attempts),
         "baseline_migration": baseline.name,
         "database": erp_db.safe_url(),
@@ -123,7 +142,7 @@ def erp_schema(
                 passed=not not_valid,
                 severity=dg.AssetCheckSeverity.WARN,
                 description=(
-                    "Foreign keys left NOT VALID because existing rows violate them: "
+                    "Foreign keys / CHECK constraints left NOT VALID because existing rows violate them: "
                     + ", ".join(f"{k} ({v} rows)" for k, v in not_valid.items())
                 ) if not_valid else "All foreign keys are valid.",
                 metadata={"offending_rows": dg.MetadataValue.json(not_valid)},
@@ -133,24 +152,35 @@ def erp_schema(
 
 
 _NOT_VALID_FKS = """
-SELECT c.relname::text, con.conname::text FROM pg_constraint con
+SELECT c.relname::text, con.conname::text, con.contype::text FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = %s AND con.contype = 'f' AND NOT con.convalidated ORDER BY 1, 2
+WHERE n.nspname = %s AND con.contype IN ('f', 'c') AND NOT con.convalidated ORDER BY 1, 2
 """
 
 
 def _not_valid_foreign_keys(erp_db: ErpDatabase) -> dict[str, int]:
+    """NOT VALID foreign keys and CHECK constraints with the count of rows violating each."""
     with erp_db.connect("fk-check", autocommit=True) as conn:
         rows = conn.execute(_NOT_VALID_FKS, (erp_db.db_schema,)).fetchall()
-        return {f"{t}.{n}": count_fk_violations(conn, erp_db.db_schema, t, n) for t, n in rows}
+        counters = {"f": count_fk_violations, "c": count_check_violations}
+        return {f"{t}.{n}": counters[k](conn, erp_db.db_schema, t, n) for t, n, k in rows}
 
 
 class MigrationHistoryConfig(dg.Config):
     baseline_migration: str = Field(default=DEFAULT_BASELINE, description="Recorded as applied with all before it.")
+    replay_from: str | None = Field(
+        default=None,
+        description="As on erp_schema: the tables_present check replays the history from this migration.",
+    )
     mark_applied: list[str] = Field(
         default_factory=list,
         description="Later migrations applied by hand: record them as applied without running them "
         "(like `prisma migrate resolve --applied`).",
+    )
+    resolve_rolled_back: list[str] = Field(
+        default_factory=list,
+        description="Later migrations whose failed attempt was cleaned up by hand: mark that attempt rolled back "
+        "(like `prisma migrate resolve --rolled-back`) and apply the migration again.",
     )
 
 
@@ -174,41 +204,48 @@ def prisma_migration_history(
     erp_db: ErpDatabase,
     migrations: PrismaMigrationsFolder,
 ) -> dg.MaterializeResult:
-    """`_prisma_migrations` as Prisma reads it: baseline recorded once, failed attempts resolved, later
-    migrations applied in name order (each in its own transaction), so `prisma migrate deploy` has nothing to do.
+    """`_prisma_migrations` as Prisma reads it: baseline recorded once, failed attempts resolved (automatically only
+    for migrations the baseline covers), later migrations applied in Prisma's order the way Prisma applies them
+    (in one transaction with their row wherever the script allows it), so `prisma migrate deploy` has nothing to do.
     """
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
         result = record_history(erp_db, folder, config.baseline_migration, mark_applied=config.mark_applied,
-                                log=context.log.info)
+                                resolve_rolled_back=config.resolve_rolled_back, log=context.log.info)
+        expected = target(folder, config.baseline_migration, config.replay_from, applied_names(result.rows)).migrations
     rows = result.rows
     done = applied_names(rows)
     unfinished = sorted({r.name for r in rows if r.unfinished})
     pending = [n for n in folder.names() if n not in done]
-    baseline = folder.get(config.baseline_migration)
+    missing, replay_error = [], None
     with erp_db.connect("tables-check") as conn:
         try:
-            expected = [baseline, *folder.after(config.baseline_migration)]
             missing = missing_tables_and_columns(conn, expected, erp_db.db_schema,
                                                  extra={"_prisma_migrations": PRISMA_COLUMNS})
-        except ErpPipelinesError as exc:  # a migration resolved by hand may not replay on an empty schema
-            context.log.warning(f"Checking tables against the baseline only: {exc}")
-            missing = missing_tables_and_columns(conn, [baseline], erp_db.db_schema,
-                                                 extra={"_prisma_migrations": PRISMA_COLUMNS})
+        except ErpPipelinesError as exc:  # reported by the check, never swallowed
+            replay_error = str(exc)
+            context.log.error(f"tables_present: the applied migrations do not replay: {exc}")
+    if result.failed is not None:
+        context.log.error(str(result.failed))
     history = _md_table(
         ("migration", "applied", "rolled back", "unfinished"),
         [(r.name, r.applied, r.rolled_back, r.unfinished) for r in rows],
     )
+    lock_held = [o.lock_held_s for o in result.outcomes]
     return dg.MaterializeResult(
         metadata={
             "history": dg.MetadataValue.md(history),
             "rows": dg.MetadataValue.int(len(rows)),
             "baselined": dg.MetadataValue.json(result.baselined),
             "resolved_failed": dg.MetadataValue.json(result.resolved_failed),
+            "resolved_rolled_back": dg.MetadataValue.json(result.resolved_rolled_back),
             "applied": dg.MetadataValue.json(result.applied),
+            "applied_kinds": dg.MetadataValue.json({o.name: o.kind.value for o in result.outcomes}),
             "marked_applied": dg.MetadataValue.json(result.marked_applied),
             "checksum_mismatches": dg.MetadataValue.json(result.checksum_mismatches),
             "not_in_folder": dg.MetadataValue.json(result.not_in_folder),
+            "unrunnable_but_applied": dg.MetadataValue.json(result.unrunnable_applied),
+            "prisma_lock_held_max_ms": dg.MetadataValue.float(round(max(lock_held, default=0.0) * 1000, 1)),
             "changed": result.changed(),
             "dagster/table_name": f"{erp_db.db_schema}._prisma_migrations",
             "dagster/row_count": dg.MetadataValue.int(len(rows)),
@@ -218,13 +255,14 @@ def prisma_migration_history(
                 check_name=MIGRATIONS_UP_TO_DATE,
                 passed=not unfinished and not pending,
                 severity=dg.AssetCheckSeverity.ERROR,
+                description=_up_to_date_description(result, unfinished, pending),
                 metadata={"unfinished": dg.MetadataValue.json(unfinished), "pending": dg.MetadataValue.json(pending)},
             ),
             dg.AssetCheckResult(
                 check_name=TABLES_PRESENT,
-                passed=not missing,
+                passed=not missing and replay_error is None,
                 severity=dg.AssetCheckSeverity.ERROR,
-                description="; ".join(missing[:20]) or "all present",
+                description=replay_error or "; ".join(missing[:20]) or "all present",
                 metadata={"missing": dg.MetadataValue.json(missing)},
             ),
             dg.AssetCheckResult(
@@ -235,6 +273,19 @@ def prisma_migration_history(
             ),
         ],
     )
+
+
+def _up_to_date_description(result: HistoryResult, unfinished: list[str], pending: list[str]) -> str:
+    if result.failed is not None:
+        return str(result.failed)
+    if unfinished:
+        return (f"Failed migration attempts block `prisma migrate deploy` (P3009) and this step: {', '.join(unfinished)}. "
+                "What to do: check what each did (its logs column), fix the cause, then run prisma_migration_history "
+                f"with config resolve_rolled_back: {unfinished} to apply them again (or mark_applied if they were "
+                "completed by hand).")
+    if pending:
+        return f"Not applied: {', '.join(pending)}."
+    return "Every migration of the folder is applied."
 
 
 class HealthConfigSettings(dg.Config):
@@ -339,4 +390,4 @@ def _materialize_health_config(
     )
 
 
-__all__ = ["erp_schema", "prisma_migration_history", "system_health_config", "SchemaSyncConfig"]
+__all__ = ["DEFAULT_BASELINE", "erp_schema", "prisma_migration_history", "system_health_config", "SchemaSyncConfig"]

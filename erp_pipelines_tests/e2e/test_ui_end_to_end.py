@@ -29,7 +29,7 @@ import pytest
 
 from erp_pipelines.definitions import defs
 from erp_pipelines.schema.assets import DEFAULT_BASELINE
-from erp_pipelines_tests.e2e.conftest import (
+from erp_pipelines_tests.support.e2e_stack import (
     BACKFILL_DAYS,
     ROLLUP_ASSETS,
     SCHEMA_SYNC_JOB,

@@ -25,24 +25,11 @@ import dagster as dg
 import psycopg
 import pytest
 
-from erp_pipelines.automation.definitions import defs as automation_defs
 from erp_pipelines.automation.sensors import late_data_sensor
-from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-from erp_pipelines.retention.definitions import defs as retention_defs
-from erp_pipelines.rollups.definitions import defs as rollup_defs
-from erp_pipelines.schema.definitions import defs as schema_defs
-from erp_pipelines_tests.reliability.conftest import SAFETY_TIMEOUT_S, finish, spawn
-from erp_pipelines_tests.reliability.test_rollup_faults import (
-    aggregates,
-    all_raw,
-    assert_equals_reference,
-    at,
-    day_events,
-    day_samples,
-    prune,
-    rollup_range,
-)
-from erp_pipelines_tests.rollups.conftest import (
+from erp_pipelines.defs_factory import build_defs
+from erp_pipelines.resources import ErpDatabase
+from erp_pipelines_tests.support.aggregates import aggregates, assert_equals_reference
+from erp_pipelines_tests.support.erp_data import (
     add_clients,
     add_modules,
     create_erp_tables,
@@ -50,22 +37,15 @@ from erp_pipelines_tests.rollups.conftest import (
     insert_samples,
     set_health_config,
 )
+from erp_pipelines_tests.support.processes import SAFETY_TIMEOUT_S, finish, spawn
+from erp_pipelines_tests.support.raw_rows import all_raw, at, day_events, day_samples
+from erp_pipelines_tests.support.runs import prune, rollup_range
 
 TODAY = datetime.now(UTC).date()
 
 
 def ago(days: int) -> date:
     return TODAY - timedelta(days=days)
-
-
-def full_defs(url: str) -> dg.Definitions:
-    return dg.Definitions.merge(
-        schema_defs,
-        rollup_defs,
-        retention_defs,
-        automation_defs,
-        dg.Definitions(resources={"erp_db": ErpDatabase(url=url), "migrations": PrismaMigrationsFolder()}),
-    )
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -182,7 +162,7 @@ def test_rollups_and_retention_while_a_writer_inserts_lose_no_row(erp_url, conn,
 
         # The late-data sensor asks for the days the writer changed after their last rollup; running what
         # it asks for makes every aggregate equal the reference over every row ever inserted.
-        defs = full_defs(erp_url)
+        defs = build_defs(ErpDatabase(url=erp_url))
         refresh = defs.resolve_job_def("rollup_refresh_job")
         resources = {"erp_db": ErpDatabase(url=erp_url)}
         cursor = None
@@ -220,14 +200,9 @@ raise SystemExit(0 if result.success else 3)
 
 CHILD_NIGHTLY = """
 import dagster as dg
-from erp_pipelines.automation.definitions import defs as automation_defs
-from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-from erp_pipelines.retention.definitions import defs as retention_defs
-from erp_pipelines.rollups.definitions import defs as rollup_defs
-from erp_pipelines.schema.definitions import defs as schema_defs
-db = ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"), lock_timeout_ms=600000)
-defs = dg.Definitions.merge(schema_defs, rollup_defs, retention_defs, automation_defs,
-                            dg.Definitions(resources={{"erp_db": db, "migrations": PrismaMigrationsFolder()}}))
+from erp_pipelines.defs_factory import build_defs
+from erp_pipelines.resources import ErpDatabase
+defs = build_defs(ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"), lock_timeout_ms=600000))
 result = defs.resolve_job_def("nightly_rollup_job").execute_in_process(partition_key={day!r}, raise_on_error=False)
 raise SystemExit(0 if result.success else 3)
 """

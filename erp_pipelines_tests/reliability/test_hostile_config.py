@@ -14,7 +14,7 @@ from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.retention.assets import retention_pruning
 from erp_pipelines.rollups.assets import system_metric_daily
 from erp_pipelines.schema.assets import system_health_config
-from erp_pipelines_tests.rollups.conftest import create_erp_tables, insert_samples, set_health_config
+from erp_pipelines_tests.support.erp_data import create_erp_tables, insert_samples, set_health_config
 
 DAYS_BACK = 20
 

@@ -21,9 +21,10 @@ from erp_pipelines.embedded import ensure_database
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.prisma.history import record_history
 from erp_pipelines.prisma.migrations import MAX_MIGRATION_BYTES, read_migrations_folder
+from erp_pipelines.prisma.order import prisma_sorted
 from erp_pipelines.prisma.sync import sync_schema
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
-from erp_pipelines_tests.reliability.conftest import full_snapshot
+from erp_pipelines_tests.support.snapshots import full_snapshot
 
 BASELINE_NAME = "20251201_0000_baseline_init"
 BASELINE_TEXT = (DEMO_MIGRATIONS_DIR / BASELINE_NAME / "migration.sql").read_text("utf-8")
@@ -62,7 +63,7 @@ def _check_error_names_a_file(exc: ErpPipelinesError, folder: Path) -> None:
 
 def _read_everything(folder: Path) -> None:
     parsed = read_migrations_folder(folder)
-    assert parsed.names() == sorted(parsed.names())
+    assert parsed.names() == prisma_sorted(parsed.names())
     for m in parsed.migrations:
         m.statements  # noqa: B018
 
@@ -84,10 +85,10 @@ def test_reader_and_parser_never_raise_anything_but_a_named_error(files):
 
 @examples(100)
 @given(names=st.lists(folder_names, min_size=1, max_size=8, unique=True))
-def test_oddly_named_and_look_alike_folders_are_read_in_byte_order(names):
-    """Names with spaces, unicode, digits of different widths, NFC/NFD twins: order is plain string order."""
+def test_oddly_named_and_look_alike_folders_are_read_in_prisma_order(names):
+    """Names with spaces, unicode, digits of different widths, NFC/NFD twins: Prisma's (localeCompare) order."""
     twins = [unicodedata.normalize("NFD", n) for n in names if unicodedata.normalize("NFD", n) not in names]
-    every = sorted(set(names + twins))
+    every = prisma_sorted(set(names + twins))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for n in every:

@@ -11,15 +11,15 @@ import pytest
 from erp_pipelines.demo.state import load_drifted_state
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
-from erp_pipelines_tests.conftest import new_database
-from erp_pipelines_tests.reliability.conftest import (
+from erp_pipelines_tests.support.databases import new_database
+from erp_pipelines_tests.support.processes import (
     finish,
-    full_snapshot,
     spawn,
     strike,
     wait_backend_gone,
     wait_for_blocked_backend,
 )
+from erp_pipelines_tests.support.snapshots import full_snapshot
 
 SCHEMA_ASSETS = [erp_schema, prisma_migration_history, system_health_config]
 

@@ -17,13 +17,8 @@ from erp_pipelines.demo.state import load_drifted_state
 from erp_pipelines.embedded import ensure_database
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
-from erp_pipelines_tests.reliability.conftest import (
-    SAFETY_TIMEOUT_S,
-    finish,
-    full_snapshot,
-    spawn,
-    wait_for_blocked_backend,
-)
+from erp_pipelines_tests.support.processes import SAFETY_TIMEOUT_S, finish, spawn, wait_for_blocked_backend
+from erp_pipelines_tests.support.snapshots import full_snapshot
 
 # What we recommend declaring on every asset that talks to the ERP database (see the report / docs).
 RETRY = dg.RetryPolicy(max_retries=6, delay=0.2, backoff=dg.Backoff.EXPONENTIAL)

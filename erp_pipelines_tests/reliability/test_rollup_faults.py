@@ -3,7 +3,7 @@ both rollups and in the middle of a retention batch. Afterwards every table is e
 as after it (never in between), and the next run (or the step's own retry) ends where a run that never
 crashed ends (a clean run on another fresh database, and the independent Python reference).
 
-The step is stopped at a known point the way the reliability harness does it (reliability/conftest.py): the
+The step is stopped at a known point the way the reliability harness does it (erp_pipelines_tests/support/processes.py): the
 test holds a row lock the step needs half-way through its transaction (the aggregate rows of day 15 of the
 backfill; one raw sample in the middle of a retention day), waits until the child's backend is blocked on
 it, and strikes. Also: the data-loss guard (late rows for a pruned day never replace its aggregate) and a
@@ -13,24 +13,17 @@ missing privilege named as the GRANT to run.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
 import dagster as dg
 import psycopg
 import pytest
 
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.retention.assets import retention_pruning
 from erp_pipelines.rollups.assets import client_daily_usage, system_metric_daily
-from erp_pipelines_tests.conftest import new_database
-from erp_pipelines_tests.reliability.conftest import (
-    finish,
-    spawn,
-    strike,
-    wait_backend_gone,
-    wait_for_blocked_backend,
-)
-from erp_pipelines_tests.rollups.conftest import (
+from erp_pipelines_tests.support.aggregates import aggregates, assert_equals_reference
+from erp_pipelines_tests.support.databases import new_database
+from erp_pipelines_tests.support.erp_data import (
     add_clients,
     add_modules,
     create_erp_tables,
@@ -38,132 +31,20 @@ from erp_pipelines_tests.rollups.conftest import (
     insert_samples,
     set_health_config,
 )
-from erp_pipelines_tests.rollups.reference import metric_reference, usage_reference
 from erp_pipelines_tests.support.ledger import grant_own_schema
+from erp_pipelines_tests.support.processes import (
+    finish,
+    spawn,
+    strike,
+    wait_backend_gone,
+    wait_for_blocked_backend,
+)
+from erp_pipelines_tests.support.raw_rows import all_raw, at, day_events, day_samples, raw_state
+from erp_pipelines_tests.support.runs import prune, rollup_range
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 FIRST_DAY = date(2025, 6, 1)
 DAYS = [FIRST_DAY + timedelta(days=i) for i in range(30)]
 BLOCKED_DAY = DAYS[14]
-EVENT_TYPES = ["view", "create", "edit", "delete", "page_view", "login"]
-
-# ----------------------------------------------------------------------------------------------------------
-# helpers shared with test_concurrency.py and test_sixty_days.py
-
-
-def at(day: date, hour: int = 0, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute)
-
-
-def day_events(clients: list[uuid.UUID], day: date, n: int, salt: int = 0) -> list[tuple]:
-    """n deterministic usage events spread over `day` (clients, modules 1-3, users, event types)."""
-    return [
-        (
-            clients[(i + salt) % len(clients)],
-            1 + (i * 7 + salt) % 3,
-            (i * 5 + salt) % 4 or None,
-            EVENT_TYPES[(i + day.day + salt) % len(EVENT_TYPES)],
-            at(day, (i * 3 + salt) % 24, (i * 11 + salt) % 60),
-        )
-        for i in range(n)
-    ]
-
-
-def day_samples(day: date, n: int, salt: int = 0) -> list[tuple]:
-    """n deterministic metric samples spread over `day`: (latencyMs, errorRatePct, reqCount, errCount, at)."""
-    return [
-        (
-            80 + (i * 37 + day.day + salt) % 400,
-            float((i + salt) % 5),
-            10 + (i * 13 + salt) % 90,
-            (i + day.day + salt) % 4,
-            at(day, (i * 5 + salt) % 24, (i * 7 + salt) % 60),
-        )
-        for i in range(n)
-    ]
-
-
-def all_raw(conn: psycopg.Connection) -> tuple[list[tuple], list[tuple]]:
-    """(samples, events) as the reference functions take them."""
-    samples = conn.execute(
-        'SELECT "latencyMs", "errorRatePct", "reqCount", "errCount", collected_at FROM system_metric_samples'
-    ).fetchall()
-    events = conn.execute(
-        "SELECT client_id, module_id, user_id, event_type, occurred_at FROM client_usage_events"
-    ).fetchall()
-    return samples, events
-
-
-def metric_rows(conn: psycopg.Connection) -> dict[date, tuple]:
-    rows = conn.execute(
-        'SELECT day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount" FROM system_metric_daily'
-    ).fetchall()
-    return {r[0].date() if isinstance(r[0], datetime) else r[0]: tuple(r[1:]) for r in rows}
-
-
-def usage_rows(conn: psycopg.Connection) -> dict[tuple, tuple]:
-    rows = conn.execute(
-        "SELECT date, client_id, module_id, view_count, create_count, edit_count, delete_count, active_users "
-        "FROM client_daily_usage"
-    ).fetchall()
-    return {tuple(r[:3]): tuple(r[3:]) for r in rows}
-
-
-def aggregates(conn: psycopg.Connection) -> tuple[dict, dict]:
-    return metric_rows(conn), usage_rows(conn)
-
-
-def raw_state(conn: psycopg.Connection) -> tuple[list, list]:
-    samples, events = all_raw(conn)
-    return sorted(samples, key=repr), sorted(events, key=repr)
-
-
-def metrics_equal(actual: tuple, expected: tuple) -> bool:
-    """(avgLatencyMs, avgErrorRatePct, reqCount, errCount): the rate compared to float precision."""
-    (al, ar, areq, aerr), (el, er, ereq, eerr) = actual, expected
-    rate_ok = (ar is None and er is None) or (ar is not None and er is not None and abs(ar - er) < 1e-9)
-    return (al, areq, aerr) == (el, ereq, eerr) and rate_ok
-
-
-def assert_equals_reference(
-    conn: psycopg.Connection,
-    samples: list[tuple],
-    events: list[tuple],
-    days: set[date] | None = None,
-) -> None:
-    """The aggregates of `days` (default: every day of the raw rows given) equal the reference over them."""
-    want_m, want_u = metric_reference(samples), usage_reference(events)
-    days = days if days is not None else {s[4].date() for s in samples} | {e[4].date() for e in events}
-    got_m, got_u = aggregates(conn)
-    for day in sorted(days):
-        if day in want_m:
-            assert day in got_m and metrics_equal(got_m[day], want_m[day]), (day, got_m.get(day), want_m[day])
-        else:
-            assert day not in got_m, day
-        assert {k: v for k, v in got_u.items() if k[0] == day} == {
-            k: v for k, v in want_u.items() if k[0] == day
-        }, day
-
-
-def rollup_range(url: str, first: date, last: date, instance=None, **kwargs) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [system_metric_daily, client_daily_usage],
-        resources={"erp_db": ErpDatabase(url=url)},
-        instance=instance,
-        tags={RANGE_START: str(first), RANGE_END: str(last)},
-        **kwargs,
-    )
-
-
-def prune(url: str, instance=None, **config) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [retention_pruning],
-        resources={"erp_db": ErpDatabase(url=url)},
-        instance=instance,
-        run_config={"ops": {"retention_pruning": {"config": config}}},
-    )
-
 
 @pytest.fixture
 def erp_tables(conn: psycopg.Connection) -> psycopg.Connection:

@@ -22,7 +22,7 @@ from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.retention.assets import retention_pruning
 from erp_pipelines.rollups.assets import client_daily_usage, system_metric_daily
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
-from erp_pipelines_tests.rollups.conftest import (
+from erp_pipelines_tests.support.erp_data import (
     add_clients,
     add_modules,
     create_erp_tables,

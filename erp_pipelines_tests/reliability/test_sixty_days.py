@@ -27,15 +27,10 @@ import pytest
 
 from erp_pipelines.automation.schedules import nightly_rollup_schedule
 from erp_pipelines.automation.sensors import late_data_sensor
+from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines_tests.reliability.test_concurrency import full_defs
-from erp_pipelines_tests.reliability.test_rollup_faults import (
-    aggregates,
-    assert_equals_reference,
-    day_events,
-    day_samples,
-)
-from erp_pipelines_tests.rollups.conftest import (
+from erp_pipelines_tests.support.aggregates import aggregates, assert_equals_reference
+from erp_pipelines_tests.support.erp_data import (
     add_clients,
     add_modules,
     create_erp_tables,
@@ -43,9 +38,9 @@ from erp_pipelines_tests.rollups.conftest import (
     insert_samples,
     set_health_config,
 )
+from erp_pipelines_tests.support.raw_rows import day_events, day_samples
+from erp_pipelines_tests.support.runs import RANGE_END, RANGE_START
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 BASE = date(2026, 1, 1)
 N_DAYS = 60
 OUTAGE_TICKS = {BASE + timedelta(days=d) for d in range(31, 36)}  # no evaluation on these 5 mornings
@@ -78,7 +73,7 @@ def test_sixty_days_with_an_outage_never_lose_a_raw_row(erp_url, conn):
     clients = add_clients(conn, 3)
     add_modules(conn, 3)
     set_health_config(conn, metrics_days=METRICS_DAYS, aggregate_days=AGGREGATE_DAYS)
-    defs = full_defs(erp_url)
+    defs = build_defs(ErpDatabase(url=erp_url))
     nightly = defs.resolve_job_def("nightly_rollup_job")
     refresh = defs.resolve_job_def("rollup_refresh_job")
     sensor_resources = {"erp_db": ErpDatabase(url=erp_url)}

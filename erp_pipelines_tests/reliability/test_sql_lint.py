@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from erp_pipelines_tests.reliability.conftest import PROJECT_ROOT
+from erp_pipelines.embedded import PROJECT_ROOT
 
 RUFF = Path(sys.executable).parent / "ruff"
 

@@ -18,7 +18,7 @@ from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
 from erp_pipelines.embedded import PROJECT_ROOT
-from erp_pipelines_tests.rollups.conftest import add_clients, insert_events, insert_samples
+from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples
 
 DAYS = [str((datetime(2025, 4, 1) + timedelta(days=i)).date()) for i in range(30)]
 

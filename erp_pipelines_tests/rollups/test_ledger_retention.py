@@ -20,9 +20,9 @@ from erp_pipelines.rollups import steps
 from erp_pipelines.rollups.assets import system_metric_daily
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY, write_metric_day
 from erp_pipelines.rollups.usage_daily import client_daily_usage
-from erp_pipelines_tests.rollups.conftest import add_clients, insert_events, insert_samples, set_health_config
-from erp_pipelines_tests.rollups.reference import metric_reference, usage_reference
+from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples, set_health_config
 from erp_pipelines_tests.support.ledger import ledger_rows, marks, pruned_days
+from erp_pipelines_tests.support.reference import metric_reference, usage_reference
 from erp_pipelines_tests.support.rollups import (
     ago,
     at,

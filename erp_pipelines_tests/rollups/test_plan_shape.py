@@ -14,7 +14,7 @@ import pytest
 from erp_pipelines.demo.generate import generate_demo_data
 from erp_pipelines.retention import sql as retention_sql
 from erp_pipelines.rollups import sql as rollup_sql
-from erp_pipelines_tests.rollups.conftest import create_erp_tables
+from erp_pipelines_tests.support.erp_data import create_erp_tables
 
 END_DAY = date(2026, 3, 31)
 CATEGORIES = {
@@ -37,7 +37,7 @@ ALLOWED = {
 
 @pytest.fixture(scope="module")
 def analyzed_db(pg_server):
-    from erp_pipelines_tests.conftest import new_database
+    from erp_pipelines_tests.support.databases import new_database
 
     url = new_database(pg_server)
     with psycopg.connect(url, autocommit=True) as conn:

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from erp_pipelines import own_schema
-from erp_pipelines_tests.rollups.conftest import add_clients, set_health_config
-from erp_pipelines_tests.rollups.reference import metric_reference, usage_reference
+from erp_pipelines_tests.support.erp_data import add_clients, set_health_config
 from erp_pipelines_tests.support.ledger import pruned_days
+from erp_pipelines_tests.support.reference import metric_reference, usage_reference
 from erp_pipelines_tests.support.rollups import (
     ago,
     metric_rows,

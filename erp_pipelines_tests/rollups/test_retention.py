@@ -14,7 +14,7 @@ import pytest
 
 from erp_pipelines.retention.assets import retention_pruning
 from erp_pipelines.rollups.assets import client_daily_usage, system_metric_daily
-from erp_pipelines_tests.rollups.conftest import add_clients, insert_events, insert_samples, set_health_config
+from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples, set_health_config
 
 TODAY = datetime.now(UTC).date()
 

@@ -21,14 +21,14 @@ from erp_pipelines.rollups.assets import (
     client_daily_usage,
     system_metric_daily,
 )
-from erp_pipelines_tests.rollups.conftest import (
+from erp_pipelines_tests.support.erp_data import (
     add_clients,
     insert_events,
     insert_samples,
     set_health_config,
 )
-from erp_pipelines_tests.rollups.reference import metric_reference, usage_reference
 from erp_pipelines_tests.support.ledger import record_pruned_day
+from erp_pipelines_tests.support.reference import metric_reference, usage_reference
 
 ROLLUPS = [system_metric_daily, client_daily_usage]
 DAY1 = date(2025, 3, 1)

@@ -93,7 +93,7 @@ def test_sync_keeps_existing_users_and_adds_retention_columns(erp_url, conn):
     assert email_indexes == [("users_email_unique",)]
     legacy = conn.execute(
         "SELECT finished_at IS NULL, rolled_back_at IS NOT NULL FROM _prisma_migrations "
-        "WHERE migration_name = '20250926_add_roles_table' AND applied_steps_count = 0 AND logs IS NOT NULL"
+        "WHERE migration_name = '20250926_add_roles_table' AND applied_steps_count = 0 AND logs <> ''"
     ).fetchall()
     assert legacy == [(True, True)] * 3
     assert conn.execute(
@@ -275,10 +275,14 @@ def test_failing_post_baseline_migration_leaves_no_row_and_no_partial_change(erp
     assert conn.execute("SELECT to_regclass('half_done')").fetchone()[0] is None
     assert conn.execute("SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20251230_0000_bad'").fetchone()[0] == 0
     # mark_applied resolves it by hand, as `prisma migrate resolve --applied` would.
-    run_schema(erp_url, migrations_copy, run_config={"ops": {"prisma_migration_history": {"config": {"mark_applied": ["20251230_0000_bad"]}}}})
+    resolved = run_schema(erp_url, migrations_copy, raise_on_error=False,
+                          run_config={"ops": {"prisma_migration_history": {"config": {"mark_applied": ["20251230_0000_bad"]}}}})
     assert conn.execute(
         "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20251230_0000_bad' AND finished_at IS NOT NULL"
     ).fetchone()[0] == 1
+    # The recorded history no longer replays on an empty schema: said by the tables check, never swallowed.
+    tables = next(e for e in resolved.get_asset_check_evaluations() if e.check_name == "tables_present")
+    assert not tables.passed and "20251230_0000_bad" in tables.description
 
 
 def test_edited_applied_migration_is_reported_never_rewritten(erp_url, conn, migrations_copy):
