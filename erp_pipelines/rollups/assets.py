@@ -55,7 +55,7 @@ from pydantic import Field
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost
 from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, sql
+from erp_pipelines.rollups import checks, daily_report, sql
 
 GROUP = "rollups"
 ERP_DB_POOL = "erp_db"
@@ -298,35 +298,35 @@ def _table_name(erp_db: ErpDatabase, table: str) -> dg.MetadataValue:
     pool=ERP_DB_POOL,
     group_name=GROUP,
     retry_policy=RETRY_POLICY,
+    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
     check_specs=[
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             METRIC_RECONCILIATION_CHECK,
-            asset="system_metric_daily",
+            "system_metric_daily",
             blocking=True,
-            description="reqCount/errCount of every rolled-up day equal the sums of its samples; blocks "
-            "retention_pruning in the same run when they do not.",
+            description="Per day: reqCount/errCount equal the sums of its samples; blocks retention_pruning "
+            "in the same run when they do not.",
         ),
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             METRIC_HEALTH_CHECK,
-            asset="system_metric_daily",
+            "system_metric_daily",
             additional_deps=["system_health_config"],
-            description="The day's avgLatencyMs and avgErrorRatePct (for a backfill: its worst day, every "
-            "breaching day listed) against system_health_config.thresholds (latency, errorRate): WARN at "
-            "warning, ERROR at critical.",
+            description="Per day: avgLatencyMs and avgErrorRatePct against system_health_config.thresholds "
+            "(latency, errorRate): WARN at warning, ERROR at critical.",
         ),
     ],
 )
 def system_metric_daily(
     context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     """One row per UTC day of `system_metric_samples`, request-weighted (formula and why in sql.py)."""
     with step_errors():
-        return _roll_up_metrics(context, config, erp_db)
+        yield from _roll_up_metrics(context, config, erp_db)
 
 
 def _roll_up_metrics(
     context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     days, window_start, window_end = _window(context)
     now = _now()
     today = guard_today(config.today)
@@ -335,6 +335,7 @@ def _roll_up_metrics(
     kept_incomplete: dict[str, str] = {}
     mismatched: dict[date, str] = {}
     fingerprints: dict[str, dict[str, int]] = {}
+    day_written: dict[date, int] = {}
     days_with_raw = 0
     with erp_connection(erp_db, "rollup:system_metric_daily") as conn:
         cutoff = _samples_cutoff(conn, today)
@@ -359,6 +360,7 @@ def _roll_up_metrics(
                         samples_read += samples
                         continue
                 written = conn.execute(sql.METRIC_DAY_UPSERT, params).fetchall()
+                day_written[day] = len(written)
                 inserted += sum(1 for (was_insert,) in written if was_insert)
                 updated += sum(1 for (was_insert,) in written if not was_insert)
                 samples, req, err, _min_id, max_id, agg_req, agg_err, has_aggregate = conn.execute(
@@ -394,10 +396,28 @@ def _roll_up_metrics(
         f"system_metric_daily {days[0]}..{days[-1]}: {samples_read} samples read, {inserted} rows inserted, "
         f"{updated} updated, {len(kept)} day(s) kept without raw rows."
     )
-    return dg.MaterializeResult(
-        metadata={
+    kept_reason = {**{d: "no samples left (pruned)" for d in kept}, **kept_incomplete}
+    figures = [
+        daily_report.DayFigures(
+            day=day,
+            rows_written=day_written.get(day, 0),
+            raw_rows_read=fingerprints[str(day)]["rows"],
+            figures={
+                **dict(zip(daily_report.METRIC_FIGURE_NAMES, day_rows[day] or (), strict=False)),
+                "samples": fingerprints[str(day)]["rows"],
+                "samples_read": fingerprints[str(day)]["rows"],
+            },
+            row_count=0 if day_rows[day] is None else 1,
+            fingerprint=(fingerprints[str(day)]["rows"], fingerprints[str(day)]["max_id"]),
+            kept=kept_reason.get(str(day)),
+        )
+        for day in days
+    ]
+    yield from daily_report.report(
+        context,
+        "system_metric_daily",
+        run_metadata={
             "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "dagster/table_name": _table_name(erp_db, "system_metric_daily"),
             "rows_written": dg.MetadataValue.int(inserted + updated),
             "rows_inserted": dg.MetadataValue.int(inserted),
             "rows_updated": dg.MetadataValue.int(updated),
@@ -406,18 +426,18 @@ def _roll_up_metrics(
             "days_with_raw_rows": dg.MetadataValue.int(days_with_raw),
             "days_kept_without_raw_rows": dg.MetadataValue.int(len(kept)),
             "days_kept_raw_incomplete": dg.MetadataValue.json(kept_incomplete),
-            "raw_fingerprints": dg.MetadataValue.json(fingerprints),
         },
-        check_results=[
-            checks.reconciliation_result(
-                METRIC_RECONCILIATION_CHECK,
-                "system_metric_daily",
-                mismatched,
-                days_with_raw,
-                len(days) - days_with_raw,
-            ),
-            checks.worst_health_result(METRIC_HEALTH_CHECK, "system_metric_daily", day_rows, thresholds),
-        ],
+        days=figures,
+        checks={
+            METRIC_RECONCILIATION_CHECK: [
+                checks.reconciliation_day(
+                    f.day, mismatched.get(f.day), f.raw_rows_read, kept_incomplete.get(str(f.day))
+                )
+                for f in figures
+            ],
+            METRIC_HEALTH_CHECK: [checks.health_day(day, day_rows[day], thresholds) for day in days],
+        },
+        day_extra={"dagster/table_name": _table_name(erp_db, "system_metric_daily")},
     )
 
 
@@ -443,32 +463,33 @@ def _read_thresholds(conn: psycopg.Connection) -> Any:
     pool=ERP_DB_POOL,
     group_name=GROUP,
     retry_policy=RETRY_POLICY,
+    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
     check_specs=[
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             USAGE_RECONCILIATION_CHECK,
-            asset="client_daily_usage",
+            "client_daily_usage",
             blocking=True,
             description="Per day and (client, module), the four counts equal the categorized raw events "
             "with a module_id; blocks retention_pruning in the same run when they do not.",
         ),
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             USAGE_NULL_MODULE_CHECK,
-            asset="client_daily_usage",
-            description="Usage events without a module_id cannot enter client_daily_usage's key.",
+            "client_daily_usage",
+            description="Per day: usage events without a module_id cannot enter client_daily_usage's key.",
         ),
     ],
 )
 def client_daily_usage(
     context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     """One row per UTC day, client and module with events: counts per category and active users."""
     with step_errors():
-        return _roll_up_usage(context, config, erp_db)
+        yield from _roll_up_usage(context, config, erp_db)
 
 
 def _roll_up_usage(
     context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     categories = category_params(config.event_categories)
     today = guard_today(config.today)
     events_cutoff = (
@@ -486,6 +507,10 @@ def _roll_up_usage(
     kept: list[str] = []
     mismatched: dict[date, str] = {}
     fingerprints: dict[str, dict[str, int]] = {}
+    day_written: dict[date, int] = {}
+    day_null_module: dict[date, int] = {}
+    day_uncategorized: dict[date, int] = {}
+    day_figures: dict[date, tuple] = {}
     days_with_raw = 0
     with erp_connection(erp_db, "rollup:client_daily_usage") as conn:
         with write_transaction(conn, "client_daily_usage"):
@@ -501,6 +526,8 @@ def _roll_up_usage(
                     "max_id": int(max((m for _, _, _, m in stats), default=0)),
                 }
                 events_read += day_events
+                day_null_module[day] = int(sum(nm for _, _, nm, _ in stats))
+                day_uncategorized[day] = int(sum(n for t, n, _, _ in stats if t not in categorized))
                 if day_events > 0:
                     # The day's categorized events with a module, from the stats just read (no second scan).
                     raw_total = sum(n - nm for t, n, nm, _ in stats if t in categorized)
@@ -512,6 +539,7 @@ def _roll_up_usage(
                     )
                     if why:
                         kept_incomplete[str(day)] = why
+                        day_figures[day] = conn.execute(daily_report.USAGE_DAY_FIGURES, params).fetchone()
                         continue
                 null_module += sum(nm for _, _, nm, _ in stats)
                 for event_type, n, _, _ in stats:
@@ -520,6 +548,8 @@ def _roll_up_usage(
                 rollup_rows, ins, upd, dele = conn.execute(sql.USAGE_DAY_REPLACE, params).fetchone()
                 for key, value in zip(totals, (rollup_rows, ins, upd, dele), strict=True):
                     totals[key] += int(value)
+                day_written[day] = int(ins) + int(upd)
+                day_figures[day] = conn.execute(daily_report.USAGE_DAY_FIGURES, params).fetchone()
                 bad_pairs, aggregate_rows, _raw_pairs = conn.execute(
                     sql.USAGE_DAY_MISMATCHES, params
                 ).fetchone()
@@ -550,10 +580,31 @@ def _roll_up_usage(
         f"client_daily_usage {days[0]}..{days[-1]}: {events_read} events read, {totals['inserted']} rows "
         f"inserted, {totals['updated']} updated, {totals['deleted']} deleted, {null_module} without module."
     )
-    return dg.MaterializeResult(
-        metadata={
+    kept_reason = {**{d: "no usage events left (pruned)" for d in kept}, **kept_incomplete}
+    figures = []
+    for day in days:
+        *numbers, aggregate_rows = day_figures[day]
+        figures.append(
+            daily_report.DayFigures(
+                day=day,
+                rows_written=day_written.get(day, 0),
+                raw_rows_read=fingerprints[str(day)]["rows"],
+                figures={
+                    **dict(zip(daily_report.USAGE_FIGURE_NAMES, numbers, strict=True)),
+                    "events_read": fingerprints[str(day)]["rows"],
+                    "null_module_events": day_null_module[day],
+                    "uncategorized_events": day_uncategorized[day],
+                },
+                row_count=int(aggregate_rows),
+                fingerprint=(fingerprints[str(day)]["rows"], fingerprints[str(day)]["max_id"]),
+                kept=kept_reason.get(str(day)),
+            )
+        )
+    yield from daily_report.report(
+        context,
+        "client_daily_usage",
+        run_metadata={
             "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "dagster/table_name": _table_name(erp_db, "client_daily_usage"),
             "rows_written": dg.MetadataValue.int(totals["inserted"] + totals["updated"]),
             "rows_inserted": dg.MetadataValue.int(totals["inserted"]),
             "rows_updated": dg.MetadataValue.int(totals["updated"]),
@@ -566,18 +617,18 @@ def _roll_up_usage(
             "days_with_raw_rows": dg.MetadataValue.int(days_with_raw),
             "days_kept_without_raw_rows": dg.MetadataValue.int(len(kept)),
             "days_kept_raw_incomplete": dg.MetadataValue.json(kept_incomplete),
-            "raw_fingerprints": dg.MetadataValue.json(fingerprints),
         },
-        check_results=[
-            checks.reconciliation_result(
-                USAGE_RECONCILIATION_CHECK,
-                "client_daily_usage",
-                mismatched,
-                days_with_raw,
-                len(days) - days_with_raw,
-            ),
-            checks.null_module_result(USAGE_NULL_MODULE_CHECK, "client_daily_usage", int(null_module)),
-        ],
+        days=figures,
+        checks={
+            USAGE_RECONCILIATION_CHECK: [
+                checks.reconciliation_day(
+                    f.day, mismatched.get(f.day), f.raw_rows_read, kept_incomplete.get(str(f.day))
+                )
+                for f in figures
+            ],
+            USAGE_NULL_MODULE_CHECK: [checks.null_module_day(f.day, day_null_module[f.day]) for f in figures],
+        },
+        day_extra={"dagster/table_name": _table_name(erp_db, "client_daily_usage")},
     )
 
 
