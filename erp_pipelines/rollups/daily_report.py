@@ -256,11 +256,15 @@ def report(
     days: Sequence[DayFigures],
     checks: Mapping[str, Sequence[DayCheck]],
     day_extra: Mapping[str, dg.MetadataValue] | None = None,
+    run_checks: Sequence[dg.AssetCheckResult] = (),
 ) -> Iterator[ReportEvent]:
     """What a rollup step yields for its window (module docstring): `yield from report(...)`.
 
-    `run_metadata` must not hold per-day lists (a range run copies it onto every partition); `day_extra`
-    is added to each day's own metadata (e.g. `dagster/table_name`). Only selected checks are reported.
+    `checks` maps each PER-DAY check (spec from `daily_check_spec`) to its outcomes, one per day;
+    `run_checks` are results of checks without a `partitions_def` (judged once per run), passed through
+    as they are. `run_metadata` must not hold per-day lists (a range run copies it onto every partition);
+    `day_extra` is added to each day's own metadata (e.g. `dagster/table_name`). Only selected per-day
+    checks are reported.
     """
     key = dg.AssetKey(asset_key)
     selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
@@ -269,10 +273,13 @@ def report(
         (figures,) = days  # a one-partition run covers exactly its day
         yield dg.MaterializeResult(
             metadata={**run_metadata, **(day_extra or {}), **day_metadata(figures)},
-            check_results=[r for name, outcomes in checks.items() for r in day_check_results(name, key, outcomes)],
+            check_results=[
+                *(r for name, outcomes in checks.items() for r in day_check_results(name, key, outcomes)),
+                *run_checks,
+            ],
         )
         return
-    yield dg.MaterializeResult(metadata=dict(run_metadata))
+    yield dg.MaterializeResult(metadata=dict(run_metadata), check_results=list(run_checks))
     yield from day_materializations(key, days, day_extra)
     targets = latest_materializations(context.instance, key, [f.day for f in days])
     output_names = {spec.key: name for name, spec in context.assets_def.check_specs_by_output_name.items()}

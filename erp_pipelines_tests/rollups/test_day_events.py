@@ -30,6 +30,7 @@ def toy_rollup(broken_day: date | None = None) -> dg.AssetsDefinition:
         check_specs=[
             daily_report.daily_check_spec("totals", "metric_daily", "d", blocking=True, partitions_def=PARTITIONS),
             daily_report.daily_check_spec("health", "metric_daily", "d", partitions_def=PARTITIONS),
+            dg.AssetCheckSpec("per_run", asset="metric_daily"),  # judged once per run, no partitions_def
         ],
     )
     def metric_daily(context: dg.AssetExecutionContext):
@@ -47,6 +48,7 @@ def toy_rollup(broken_day: date | None = None) -> dg.AssetsDefinition:
                 "totals": [checks.reconciliation_day(d, "differs" if d == broken_day else None, 1440) for d in days],
                 "health": [checks.health_day(d, (latency[d], 0.5), THRESHOLDS) for d in days],
             },
+            run_checks=[dg.AssetCheckResult(check_name="per_run", asset_key="metric_daily", passed=True)],
         )
 
     return metric_daily
@@ -81,6 +83,8 @@ def test_a_range_run_leaves_each_partition_its_own_figures_and_check_results(ins
     assert health == {str(DAYS[0]): ("SUCCEEDED", True), str(INCIDENT): ("FAILED", True),
                       str(DAYS[2]): ("SUCCEEDED", True)}
     assert set(check_status(instance, "totals").values()) == {("SUCCEEDED", True)}
+    per_run = [e for e in result.get_asset_check_evaluations() if e.check_name == "per_run"]
+    assert [(e.partition, e.passed) for e in per_run] == [(None, True)]
     run_level = result.asset_materializations_for_node("metric_daily")[0].metadata
     assert "avgLatencyMs" not in run_level  # the run's own materialization holds no one day's figures
 
@@ -91,7 +95,7 @@ def test_a_one_day_run_puts_the_figures_on_its_materialization(instance):
     (materialization,) = result.asset_materializations_for_node("metric_daily")
     assert materialization.metadata["avgLatencyMs"].value == 1900
     assert {e.check_name: (e.partition, e.passed) for e in result.get_asset_check_evaluations()} == {
-        "totals": (str(INCIDENT), True), "health": (str(INCIDENT), False)}
+        "totals": (str(INCIDENT), True), "health": (str(INCIDENT), False), "per_run": (None, True)}
     assert check_status(instance, "health") == {str(INCIDENT): ("FAILED", True)}
 
 
