@@ -27,7 +27,9 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bench.run import BENCH_DIR, EVENTS_SCAN_DAY, SAMPLES_COUNT_RANGE, invoke_asset
+from bench.asset_calls import invoke_asset
+from bench.common import BENCH_DIR
+from bench.measure_rollups import EVENTS_SCAN_DAY, SAMPLES_COUNT_RANGE
 from erp_pipelines.demo.generate import generate_demo_data
 from erp_pipelines.embedded import ensure_database
 from erp_pipelines.partitions import day_bounds

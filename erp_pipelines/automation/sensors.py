@@ -12,7 +12,10 @@
   and flood guard in capture/refresh.py). With change capture opted out only retention's marks arrive here.
 - `migrations_folder_sensor` requests `schema_sync_job` as a DRY RUN when the migrations folder changes
   (a migration added, removed, or its checksum changed), so a DBA sees the plan before applying it.
-- `rollup_freshness_sensor` evaluates the rollups' freshness checks (yesterday's partition by 03:00 UTC).
+- `rollup_freshness_sensor` evaluates the rollups' per-partition freshness checks (yesterday's partition by
+  03:00 UTC). The rollups also carry a `FreshnessPolicy` (Dagster 1.13's own form), but that judges the
+  newest materialization of ANY partition, so a backfill of an old day would hide a missed night; the
+  check looks at yesterday's partition itself, and fails even when no run happens (rollups/checks.py).
 """
 
 import hashlib
@@ -215,7 +218,9 @@ def migrations_folder_sensor(
     )
 
 
-with warnings.catch_warnings():  # superseded by FreshnessPolicy, kept for the checks (see rollups/checks.py)
+# Dagster marks this helper superseded by FreshnessPolicy; kept because the policy cannot tell WHICH
+# partition was materialized (module docstring), and the per-partition check can.
+with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.SupersessionWarning)
     rollup_freshness_sensor = dg.build_sensor_for_freshness_checks(
         freshness_checks=ROLLUP_FRESHNESS_CHECKS,

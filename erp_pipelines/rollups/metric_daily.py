@@ -15,6 +15,7 @@ was rolled back, committed chunks stay and a retry recomputes them identically);
 the GRANT to run (dbwork.py); a day whose reqCount sum does not fit the integer column names the fix.
 """
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -25,7 +26,7 @@ from pydantic import Field
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, sql, steps
+from erp_pipelines.rollups import checks, daily_report, sql, steps
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
@@ -116,11 +117,9 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
         updated=sum(1 for (was_insert,) in written if not was_insert),
         mismatch=mismatch,
         figures={
-            "avg_latency_ms": agg_latency,
-            "error_rate_pct": None if agg_rate is None else float(agg_rate),
-            "requests": None if agg_req is None else int(agg_req),
-            "errors": None if agg_err is None else int(agg_err),
+            **dict(zip(daily_report.METRIC_FIGURE_NAMES, (agg_latency, agg_rate, agg_req, agg_err), strict=True)),
             "samples": int(samples),
+            "samples_read": int(samples),
         },
         extra={"row": (agg_latency, agg_rate, agg_req, agg_err)},
     )
@@ -136,22 +135,22 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
     group_name=GROUP,
     retry_policy=RETRY_POLICY,
     description=METRIC_DAILY.description,
+    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
     check_specs=[
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             METRIC_RECONCILIATION_CHECK,
-            asset=METRIC_DAILY.asset_key,
+            METRIC_DAILY.asset_key,
             blocking=True,
-            description="Every column of every rolled-up day (avg latency, error rate, requests, errors) "
-            "equals a recomputation from its samples in the same snapshot; blocks retention_pruning in the "
-            "same run when not.",
+            description="Per day: every column (avg latency, error rate, requests, errors) equals a "
+            "recomputation from its samples in the same snapshot; blocks retention_pruning in the same run "
+            "when not.",
         ),
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             METRIC_HEALTH_CHECK,
-            asset=METRIC_DAILY.asset_key,
+            METRIC_DAILY.asset_key,
             additional_deps=["system_health_config"],
-            description="The day's avgLatencyMs and avgErrorRatePct (for a backfill: its worst day, every "
-            "breaching day listed) against system_health_config.thresholds (latency, errorRate): WARN at "
-            "warning, ERROR at critical.",
+            description="Per day: avgLatencyMs and avgErrorRatePct against system_health_config.thresholds "
+            "(latency, errorRate): WARN at warning, ERROR at critical.",
         ),
         dg.AssetCheckSpec(
             METRIC_NULL_TIMESTAMP_CHECK,
@@ -163,10 +162,10 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
 )
 def system_metric_daily(
     context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     """One row per UTC day of `system_metric_samples`, request-weighted (formula and why in sql.py)."""
     with step_errors():
-        return _roll_up_metrics(context, config, erp_db)
+        yield from _roll_up_metrics(context, config, erp_db)
 
 
 READ_THRESHOLDS = "SELECT thresholds FROM system_health_config WHERE id = 1"
@@ -203,7 +202,7 @@ def null_timestamp_result(n: int) -> dg.AssetCheckResult:
 
 def _roll_up_metrics(
     context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     days, window_start, window_end = steps.window_days(context)
     window = {"window_start": window_start, "window_end": window_end}
     run = steps.roll_up_window(
@@ -214,8 +213,6 @@ def _roll_up_metrics(
     thresholds, null_ts, row_count = run.extra
     steps.log_outcomes(context, METRIC_DAILY, results)
     rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
-    mismatched = {r.day: r.mismatch for r in rolled if r.mismatch}
-    day_rows = {r.day: r.extra.get("row") for r in results}
     samples_read = sum(r.raw_rows for r in results)
     inserted = sum(r.rows_inserted for r in results)
     updated = sum(r.rows_updated for r in results)
@@ -223,10 +220,12 @@ def _roll_up_metrics(
         f"system_metric_daily {days[0]}..{days[-1]}: {samples_read} samples read, {inserted} rows inserted, "
         f"{updated} updated."
     )
-    return dg.MaterializeResult(
-        metadata={
+    figures = [steps.day_figures(r, "samples_read") for r in results]
+    yield from daily_report.report(
+        context,
+        METRIC_DAILY.asset_key,
+        run_metadata={
             "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "dagster/table_name": steps.table_name_metadata(erp_db, "system_metric_daily"),
             "rows_written": dg.MetadataValue.int(sum(r.rows_written for r in results)),
             "rows_inserted": dg.MetadataValue.int(inserted),
             "rows_updated": dg.MetadataValue.int(updated),
@@ -234,19 +233,18 @@ def _roll_up_metrics(
             "days_in_window": dg.MetadataValue.int(len(days)),
             "days_with_raw_rows": dg.MetadataValue.int(len(rolled)),
             "days_kept_without_raw_rows": dg.MetadataValue.int(
-                sum(1 for r in results if r.outcome in (steps.DayOutcome.PRUNED_KEPT,
-                                                        steps.DayOutcome.KEPT_WITHOUT_LEDGER))
+                sum(1 for r in results if r.outcome in steps.KEPT_OUTCOMES)
             ),
             "day_outcomes": dg.MetadataValue.json(steps.outcome_counts(results)),
             "days_per_transaction": dg.MetadataValue.int(config.days_per_transaction),
-            **steps.per_day_metadata(results),
         },
-        check_results=[
-            checks.reconciliation_result(
-                METRIC_RECONCILIATION_CHECK, METRIC_DAILY.asset_key, mismatched, len(rolled),
-                len(days) - len(rolled),
-            ),
-            checks.worst_health_result(METRIC_HEALTH_CHECK, METRIC_DAILY.asset_key, day_rows, thresholds),
+        days=figures,
+        checks={
+            METRIC_RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
+            METRIC_HEALTH_CHECK: [checks.health_day(r.day, r.extra.get("row"), thresholds) for r in results],
+        },
+        day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, METRIC_DAILY.aggregate_table)},
+        run_checks=[
             null_timestamp_result(null_ts),
             steps.time_zone_result(METRIC_DAILY, findings),
             steps.late_rows_result(METRIC_DAILY, results),

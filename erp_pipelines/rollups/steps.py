@@ -42,7 +42,8 @@ from erp_pipelines.dbwork import erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import day_bounds, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import ledger
+from erp_pipelines.rollups import checks, ledger
+from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
 from erp_pipelines.rollups.spec import RollupSpec
 
 Figure = int | float | None
@@ -397,19 +398,24 @@ def outcome_counts(results: Sequence[DayResult]) -> dict[str, int]:
     return {o.value: sum(1 for r in results if r.outcome == o) for o in DayOutcome}
 
 
-def per_day_metadata(results: Sequence[DayResult]) -> dict[str, dg.MetadataValue]:
-    """A one-day run's own figures as numeric metadata (plotted per partition in the UI)."""
-    if len(results) != 1:
-        return {}
-    r = results[0]
-    metadata: dict[str, dg.MetadataValue] = {
-        "day_outcome": dg.MetadataValue.text(r.outcome.value),
-        "late_rows": dg.MetadataValue.int(r.late_rows),
-    }
-    for name, value in r.figures.items():
-        if isinstance(value, bool) or value is None:
-            continue
-        metadata[name] = dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.float(float(value))
-    return metadata
+KEPT_OUTCOMES = (DayOutcome.PRUNED_KEPT, DayOutcome.KEPT_WITHOUT_LEDGER)
+KEPT_REASON = {
+    DayOutcome.PRUNED_KEPT: "pruned by retention: the aggregate holds the pruned rows and is never rebuilt",
+    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and raw rows missing or fewer than the aggregate counts",
+}
 
 
+def day_figures(result: DayResult, raw_rows_label: str) -> DayFigures:
+    """The typed per-day result as `daily_report.DayFigures` (the per-partition metadata)."""
+    return DayFigures(
+        day=result.day,
+        rows_written=result.rows_written,
+        raw_rows_read=result.raw_rows,
+        figures={**result.figures, raw_rows_label: result.raw_rows, "late_rows": result.late_rows},
+        kept=KEPT_REASON.get(result.outcome),
+    )
+
+
+def reconciliation_day(result: DayResult) -> DayCheck:
+    """The day's reconciliation verdict (checks.reconciliation_day) from its typed result."""
+    return checks.reconciliation_day(result.day, result.mismatch, result.raw_rows, KEPT_REASON.get(result.outcome))

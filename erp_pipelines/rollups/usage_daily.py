@@ -7,6 +7,7 @@ blocking), events without a module (WARN), late rows for pruned days (WARN), raw
 """
 
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -18,7 +19,7 @@ from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, sql, steps
+from erp_pipelines.rollups import checks, daily_report, sql, steps
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
@@ -119,22 +120,16 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
     null_module = sum(int(nm) for _, _, nm in stats)
     _rollup_rows, inserted, updated, deleted = conn.execute(sql.USAGE_DAY_REPLACE, params).fetchone()
     bad_pairs, _aggregate_rows, _raw_pairs = conn.execute(sql.USAGE_DAY_MISMATCHES, params).fetchone()
-    views, creates, edits, deletes, users, clients, pairs = conn.execute(sql.USAGE_DAY_FIGURES, params).fetchone()
+    *numbers, _aggregate_rows = conn.execute(daily_report.USAGE_DAY_FIGURES, params).fetchone()
     return steps.DayWrite(
         inserted=int(inserted),
         updated=int(updated),
         deleted=int(deleted),
         mismatch=f"{bad_pairs} (client, module) pair(s) differ from the raw events" if bad_pairs else None,
         figures={
-            "view_events": int(views),
-            "create_events": int(creates),
-            "edit_events": int(edits),
-            "delete_events": int(deletes),
+            **dict(zip(daily_report.USAGE_FIGURE_NAMES, (int(n) for n in numbers), strict=True)),
             "uncategorized_events": sum(uncategorized.values()),
             "null_module_events": null_module,
-            "active_users": int(users),  # summed over the day's (client, module) pairs
-            "clients": int(clients),
-            "client_module_pairs": int(pairs),
         },
         extra={"uncategorized": uncategorized, "null_module": null_module},
     )
@@ -150,34 +145,35 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
     group_name=GROUP,
     retry_policy=RETRY_POLICY,
     description=USAGE_DAILY.description,
+    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
     check_specs=[
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             USAGE_RECONCILIATION_CHECK,
-            asset=USAGE_DAILY.asset_key,
+            USAGE_DAILY.asset_key,
             blocking=True,
             description="Per day and (client, module), the four counts and active_users equal a recomputation "
             "from the raw events with a module_id in the same snapshot; blocks retention_pruning in the same "
             "run when not.",
         ),
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             USAGE_NULL_MODULE_CHECK,
-            asset=USAGE_DAILY.asset_key,
-            description="Usage events without a module_id cannot enter client_daily_usage's key.",
+            USAGE_DAILY.asset_key,
+            description="Per day: usage events without a module_id cannot enter client_daily_usage's key.",
         ),
         *steps.shared_check_specs(USAGE_DAILY.asset_key),
     ],
 )
 def client_daily_usage(
     context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     """One row per UTC day, client and module with events: counts per category and active users."""
     with step_errors():
-        return _roll_up_usage(context, config, erp_db)
+        yield from _roll_up_usage(context, config, erp_db)
 
 
 def _roll_up_usage(
     context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     categories = category_params(config.event_categories)
     days, _window_start, _window_end = steps.window_days(context)
     window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
@@ -188,7 +184,6 @@ def _roll_up_usage(
     results, findings, row_count = run.results, run.findings, run.extra
     steps.log_outcomes(context, USAGE_DAILY, results)
     rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
-    mismatched: dict[date, str] = {r.day: r.mismatch for r in rolled if r.mismatch}
     uncategorized: dict[str, int] = {}
     for r in rolled:
         for t, n in r.extra.get("uncategorized", {}).items():
@@ -206,10 +201,12 @@ def _roll_up_usage(
         f"client_daily_usage {days[0]}..{days[-1]}: {events_read} events read, {totals['inserted']} rows "
         f"inserted, {totals['updated']} updated, {totals['deleted']} deleted, {null_module} without module."
     )
-    return dg.MaterializeResult(
-        metadata={
+    figures = [steps.day_figures(r, "events_read") for r in results]
+    yield from daily_report.report(
+        context,
+        USAGE_DAILY.asset_key,
+        run_metadata={
             "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "dagster/table_name": steps.table_name_metadata(erp_db, "client_daily_usage"),
             "rows_written": dg.MetadataValue.int(totals["inserted"] + totals["updated"]),
             "rows_inserted": dg.MetadataValue.int(totals["inserted"]),
             "rows_updated": dg.MetadataValue.int(totals["updated"]),
@@ -221,20 +218,18 @@ def _roll_up_usage(
             "days_in_window": dg.MetadataValue.int(len(days)),
             "days_with_raw_rows": dg.MetadataValue.int(len(rolled)),
             "days_kept_without_raw_rows": dg.MetadataValue.int(
-                sum(1 for r in results if r.outcome in (steps.DayOutcome.PRUNED_KEPT,
-                                                        steps.DayOutcome.KEPT_WITHOUT_LEDGER))
+                sum(1 for r in results if r.outcome in steps.KEPT_OUTCOMES)
             ),
             "day_outcomes": dg.MetadataValue.json(steps.outcome_counts(results)),
             "days_per_transaction": dg.MetadataValue.int(config.days_per_transaction),
-            **steps.per_day_metadata(results),
         },
-        check_results=[
-            checks.reconciliation_result(
-                USAGE_RECONCILIATION_CHECK, USAGE_DAILY.asset_key, mismatched, len(rolled),
-                len(days) - len(rolled),
-            ),
-            checks.null_module_result(USAGE_NULL_MODULE_CHECK, USAGE_DAILY.asset_key, int(null_module)),
-            steps.time_zone_result(USAGE_DAILY, findings),
-            steps.late_rows_result(USAGE_DAILY, results),
-        ],
+        days=figures,
+        checks={
+            USAGE_RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
+            USAGE_NULL_MODULE_CHECK: [
+                checks.null_module_day(r.day, int(r.extra.get("null_module", 0))) for r in results
+            ],
+        },
+        day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, USAGE_DAILY.aggregate_table)},
+        run_checks=[steps.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results)],
     )

@@ -156,13 +156,15 @@ def test_rollups_equal_an_independent_reference(erp_tables, erp_url, events, sam
     checks = check_results(result)
     assert checks[USAGE_RECONCILIATION_CHECK].passed
     assert checks[METRIC_RECONCILIATION_CHECK].passed
-    by_key = {
+    by_key = {  # the latest materialization of each partition: that day's own figures
         (e.asset_key.path[-1], e.partition): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
-    usage_md = by_key[("client_daily_usage", "2025-03-01")]
-    assert usage_md["events_read"].value == len(raw_events)
-    assert usage_md["null_module_events"].value == sum(1 for e in raw_events if e[1] is None)
+    days = ("2025-03-01", "2025-03-02", "2025-03-03")
+
+    def day_sum(asset: str, label: str) -> int:
+        return sum(by_key[(asset, d)][label].value for d in days)
+
     known = {
         "view",
         "page_view",
@@ -177,8 +179,15 @@ def test_rollups_equal_an_independent_reference(erp_tables, erp_url, events, sam
         "delete",
         "remove",
     }
-    assert usage_md["uncategorized_events"].value == sum(1 for e in raw_events if e[3].lower() not in known)
-    assert by_key[("system_metric_daily", "2025-03-02")]["samples_read"].value == len(samples)
+    assert day_sum("client_daily_usage", "events_read") == len(raw_events)
+    assert day_sum("client_daily_usage", "null_module_events") == sum(1 for e in raw_events if e[1] is None)
+    assert day_sum("client_daily_usage", "uncategorized_events") == sum(
+        1 for e in raw_events if e[3].lower() not in known
+    )
+    assert day_sum("system_metric_daily", "samples_read") == len(samples)
+    for d in days:
+        on_day = sum(1 for e in raw_events if str(e[4].date()) == d)
+        assert by_key[("client_daily_usage", d)]["events_read"].value == on_day, d
 
 
 def test_session_timezone_cannot_move_rows_across_days(erp_tables, erp_url, instance):
