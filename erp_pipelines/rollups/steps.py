@@ -405,13 +405,21 @@ KEPT_REASON = {
 }
 
 
-def day_figures(result: DayResult, raw_rows_label: str) -> DayFigures:
-    """The typed per-day result as `daily_report.DayFigures` (the per-partition metadata)."""
+def day_figures(
+    result: DayResult, raw_rows_label: str, zero_when_not_read: Sequence[str] = ()
+) -> DayFigures:
+    """The typed per-day result as `daily_report.DayFigures` (the per-partition metadata). Counts named in
+    `zero_when_not_read` are 0 on a day that was not rolled up (no raw rows read for them)."""
     return DayFigures(
         day=result.day,
         rows_written=result.rows_written,
         raw_rows_read=result.raw_rows,
-        figures={**result.figures, raw_rows_label: result.raw_rows, "late_rows": result.late_rows},
+        figures={
+            **dict.fromkeys(zero_when_not_read, 0),
+            **result.figures,
+            raw_rows_label: result.raw_rows,
+            "late_rows": result.late_rows,
+        },
         kept=KEPT_REASON.get(result.outcome),
     )
 

@@ -201,7 +201,9 @@ def _roll_up_usage(
         f"client_daily_usage {days[0]}..{days[-1]}: {events_read} events read, {totals['inserted']} rows "
         f"inserted, {totals['updated']} updated, {totals['deleted']} deleted, {null_module} without module."
     )
-    figures = [steps.day_figures(r, "events_read") for r in results]
+    figures = [
+        steps.day_figures(r, "events_read", ("null_module_events", "uncategorized_events")) for r in results
+    ]
     yield from daily_report.report(
         context,
         USAGE_DAILY.asset_key,
