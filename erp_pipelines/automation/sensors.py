@@ -129,6 +129,8 @@ def late_data_sensor(context: dg.SensorEvaluationContext, erp_db: ErpDatabase) -
                 "materialize pipeline_state (schema_sync_job) to install it."
             )
         marked = capture_log.marked_days(conn)
+        pruned = capture_log.pruned_among(conn, marked)
+    marked = [m for m in marked if m not in pruned]
     targets = capture_targets()
     materialized = {
         rollup: context.instance.get_materialized_partitions(dg.AssetKey(rollup))

@@ -37,6 +37,10 @@ SELECT raw_table, day FROM marks LIMIT %(limit)s
 """
 )
 LOG_EXISTS = "SELECT to_regclass(%(log)s) IS NOT NULL"
+PRUNED_AMONG = sql.SQL(
+    "SELECT p.raw_table, p.day FROM {pruned} p "
+    "JOIN unnest(%(tables)s::text[], %(days)s::date[]) AS m(raw_table, day) USING (raw_table, day)"
+)
 
 
 @dataclass(frozen=True, order=True)
@@ -59,3 +63,16 @@ def marked_days(
     log = sql.Identifier(schema or own_schema.own_schema_name(), "invalidations")
     rows = conn.execute(MARKED_DAYS.format(log=log), {"limit": limit}).fetchall()
     return [MarkedDay(raw_table, day) for raw_table, day in rows]
+
+
+def pruned_among(conn: psycopg.Connection, marked: list[MarkedDay], schema: str | None = None) -> set[MarkedDay]:
+    """The marked days retention already pruned: their aggregate is never rebuilt from the raw rows left
+    (late rows for them stay raw and retention reports them), so refreshing them would do nothing."""
+    if not marked:
+        return set()
+    pruned = sql.Identifier(schema or own_schema.own_schema_name(), "pruned_days")
+    rows = conn.execute(
+        PRUNED_AMONG.format(pruned=pruned),
+        {"tables": [m.raw_table for m in marked], "days": [m.day for m in marked]},
+    ).fetchall()
+    return {MarkedDay(raw_table, day) for raw_table, day in rows}

@@ -7,6 +7,8 @@ one (raw_table, day) mark per distinct UTC day touched to `<own schema>.invalida
 - INSERT: the new rows' days; DELETE: the old rows' days; UPDATE: both, so a row moved to another day marks
   the day it left and the day it joined.
 - Rows whose timestamp is NULL belong to no partition and are not marked (the rollups report them).
+- A transaction of ours that deletes rows an aggregate provably holds (retention) sets the transaction-local
+  setting `erp_pipelines.capture` to `off`: its deletes mark nothing (a pruned day is never re-aggregated).
 - Append only, no unique constraint and no read of the log: concurrent app writers never wait on each other
   here, and a mark cannot be lost to a concurrent rollup clearing "the same" mark (a rollup deletes only the
   marks its snapshot sees, so a mark committed later survives).
@@ -93,7 +95,13 @@ MARK_UPDATED_ROWS = sql.SQL(
     "SELECT {table}, d FROM (SELECT {day} AS d FROM old_rows UNION SELECT {day} FROM new_rows) s "
     "WHERE d IS NOT NULL"
 )
-FUNCTION_BODY = "\nBEGIN\n    {statement};\n    RETURN NULL;\nEND\n"
+# Our own writers (retention's deletes of rows an aggregate provably holds) switch marking off for their
+# transaction with `SELECT set_config('erp_pipelines.capture', 'off', true)`.
+SKIP_SETTING = "erp_pipelines.capture"
+FUNCTION_BODY = (
+    "\nBEGIN\n    IF current_setting('" + SKIP_SETTING + "', true) = 'off' THEN\n        RETURN NULL;\n    END IF;\n"
+    "    {statement};\n    RETURN NULL;\nEND\n"
+)
 CREATE_FUNCTION = sql.SQL(
     "CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql "
     "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS {body}"

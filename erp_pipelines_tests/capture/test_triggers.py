@@ -63,6 +63,18 @@ def test_one_statement_writes_one_mark_per_day_and_cascades_are_captured(capture
     assert marks(conn) == [("client_usage_events", MAR2)]
 
 
+def test_our_own_deletes_can_switch_marking_off_for_their_transaction_only(captured):
+    conn = captured
+    insert_samples(conn, [(100, None, 10, 1, at(MAR1, 8)), (100, None, 10, 1, at(MAR2, 8))])
+    clear_log(conn)
+    with conn.transaction():  # what retention does before deleting rows an aggregate provably holds
+        conn.execute("SELECT set_config('erp_pipelines.capture', 'off', true)")
+        conn.execute("DELETE FROM system_metric_samples WHERE collected_at < %s", (at(MAR2),))
+    assert marks(conn) == []
+    conn.execute("DELETE FROM system_metric_samples")
+    assert marks(conn) == [("system_metric_samples", MAR2)]
+
+
 def test_the_app_role_fires_the_triggers_without_any_grant_on_our_schema(captured):
     conn = captured
     conn.execute("CREATE ROLE erp_app NOLOGIN")

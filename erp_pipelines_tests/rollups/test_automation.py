@@ -24,6 +24,7 @@ from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.rollups.assets import USAGE_RECONCILIATION_CHECK, client_daily_usage, system_metric_daily
 from erp_pipelines_tests.support.capture import install_capture, marks, run_request
 from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples, set_health_config
+from erp_pipelines_tests.support.ledger import record_pruned_day
 from erp_pipelines_tests.support.raw_rows import at
 from erp_pipelines_tests.support.reference import usage_reference
 from erp_pipelines_tests.support.runs import RANGE_END, RANGE_START
@@ -189,6 +190,19 @@ def test_late_data_sensor_refreshes_exactly_the_changed_days_and_the_rollup_clea
     # a row moved to another day: both days, each with its own run
     conn.execute("UPDATE client_usage_events SET occurred_at = %s WHERE occurred_at = %s", (at(d2, 5), at(d1, 3)))
     assert late_data(resources, instance) == [(str(d1), USAGE), (str(d2), USAGE + METRICS)]
+
+
+def test_a_pruned_day_is_not_refreshed_its_late_rows_stay_raw(erp_tables, erp_url, resources, instance):
+    """Retention's pruned days keep their aggregate (late rows stay raw, retention reports them): a mark for
+    such a day asks for nothing."""
+    conn = erp_tables
+    install_capture(conn)
+    d1, d2 = ago(10), ago(9)
+    clients = seed_days(conn, d1, 2)
+    materialize_days(resources, instance, d1, d2)
+    record_pruned_day(conn, "client_usage_events", d1, "client_daily_usage")
+    insert_events(conn, [(clients[0], 2, 7, "view", at(d1, 22)), (clients[0], 2, 7, "view", at(d2, 22))])
+    assert late_data(resources, instance) == [(str(d2), USAGE)]
 
 
 def test_a_row_committed_after_the_days_first_rollup_read_it_is_refreshed(erp_tables, erp_url, resources, instance):
