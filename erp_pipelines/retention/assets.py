@@ -40,6 +40,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from erp_pipelines.capture.triggers import SKIP_SETTING
 from erp_pipelines.dbwork import ADVISORY_XACT_LOCK, erp_connection, step_errors, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.health_config import read_config, validate_config
@@ -61,6 +62,9 @@ RETENTION_PRIVILEGES = {
     **{table: grant for spec in ROLLUPS for table, grant in spec.retention_privileges.items()},
     **ledger.OWN_PRIVILEGES,
 }
+
+
+CAPTURE_OFF = "SELECT set_config(%(setting)s, 'off', true)"
 
 
 class RetentionConfig(dg.Config):
@@ -189,6 +193,8 @@ def _prune_day(
     conn: psycopg.Connection, spec: RollupSpec, day: date, params: dict[str, Any], batch: int
 ) -> tuple[int, int]:
     """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip."""
+    # our own deletes mark nothing in the invalidation log (a pruned day is never refreshed)
+    conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
     pruned = ledger.read_pruned(conn, spec.raw_table, [day])
     fp = ledger.fingerprint(conn, spec.fingerprint_sql, params["day_start"], params["day_end"])
     if day in pruned:
