@@ -91,10 +91,12 @@ def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Each asset's FIRST materialization of the run: the run's own (window totals); in a partition-range run
+    the per-day materializations that follow carry one day each (rollups/daily_report.py)."""
     out: dict[str, dict] = {}
     for mat in result.get_asset_materialization_events():
         m = mat.event_specific_data.materialization
-        out.setdefault(m.asset_key.to_user_string(), {}).update({k: v.value for k, v in m.metadata.items()})
+        out.setdefault(m.asset_key.to_user_string(), {k: v.value for k, v in m.metadata.items()})
     return out
 
 

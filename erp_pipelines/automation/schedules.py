@@ -14,8 +14,16 @@ tick that runs requests the N missing days in one run:
 The catch-up reaches back at most `MAX_CATCHUP_DAYS`; a longer gap (or a database that never had a
 rollup) is a deliberate backfill from the UI, not something a schedule should start on its own. A fresh
 deployment whose rollups were never materialized asks for yesterday only.
+
+Lookback (dbt's `lookback` for microbatches): the run also re-rolls the `lookback_days()` days before
+yesterday (ERP_ROLLUP_LOOKBACK_DAYS, default 2; 0 turns it off), so a change the late-data sensor did not
+refresh (change capture opted out, a sensor stopped) is still folded in within N days, and before retention
+could reach the day. Only days already covered are looked back at (a fresh deployment still asks for
+yesterday only) and none of a nightly run still in flight (it rolls them up anyway); the catch-up range,
+when longer, already contains them. So a normal night is ONE run of yesterday-N .. yesterday.
 """
 
+import os
 from datetime import UTC, date, timedelta
 
 import dagster as dg
@@ -26,10 +34,13 @@ from dagster._core.storage.tags import (
 )
 
 from erp_pipelines.automation.jobs import ROLLUP_KEYS, nightly_rollup_job
+from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS
 
 NIGHTLY_CRON = "0 2 * * *"
 MAX_CATCHUP_DAYS = 31
+LOOKBACK_ENV = "ERP_ROLLUP_LOOKBACK_DAYS"
+DEFAULT_LOOKBACK_DAYS = 2
 IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -60,13 +71,35 @@ def _newest_in_flight(instance: dg.DagsterInstance) -> date | None:
     return max(days) if days else None
 
 
-def nightly_range(instance: dg.DagsterInstance, yesterday: date) -> tuple[date, date]:
+def lookback_days() -> int:
+    """ERP_ROLLUP_LOOKBACK_DAYS (default 2): days before yesterday the nightly run re-rolls; 0 = none."""
+    value = os.environ.get(LOOKBACK_ENV, "").strip()
+    if not value:
+        return DEFAULT_LOOKBACK_DAYS
+    if not value.isdigit() or int(value) >= MAX_CATCHUP_DAYS:
+        raise ErpPipelinesError(
+            f"{LOOKBACK_ENV}={value!r} is not a whole number of days below {MAX_CATCHUP_DAYS}.",
+            where=f"environment variable {LOOKBACK_ENV}",
+            fix=f"Set it to 0..{MAX_CATCHUP_DAYS - 1} (0 turns the lookback off), or unset it for "
+            f"{DEFAULT_LOOKBACK_DAYS}.",
+        )
+    return int(value)
+
+
+def nightly_range(
+    instance: dg.DagsterInstance, yesterday: date, lookback: int = DEFAULT_LOOKBACK_DAYS
+) -> tuple[date, date]:
     """The days a tick for `yesterday` should materialize: (first, last), last always yesterday."""
     first_partition = date.fromisoformat(DAILY_PARTITIONS.get_first_partition_key())
-    covered = [d for d in (_newest_materialized(instance, yesterday), _newest_in_flight(instance)) if d]
+    in_flight = _newest_in_flight(instance)
+    covered = [d for d in (_newest_materialized(instance, yesterday), in_flight) if d]
     if not covered:
         return yesterday, yesterday
     start = max(covered) + timedelta(days=1)
+    look_from = yesterday - timedelta(days=lookback)
+    if in_flight is not None:
+        look_from = max(look_from, in_flight + timedelta(days=1))
+    start = min(start, look_from)
     start = max(start, yesterday - timedelta(days=MAX_CATCHUP_DAYS - 1), first_partition)
     return min(start, yesterday), yesterday
 
@@ -82,11 +115,16 @@ def nightly_rollup_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequ
     yesterday = context.scheduled_execution_time.astimezone(UTC).date() - timedelta(days=1)
     if yesterday < date.fromisoformat(DAILY_PARTITIONS.get_first_partition_key()):
         return dg.SkipReason(f"{yesterday} is before the first partition; nothing to roll up yet.")
-    start, end = nightly_range(context.instance, yesterday)
-    tags = {"erp/trigger": "nightly" if start == end else "nightly_catchup"}
+    lookback = lookback_days()
+    start, end = nightly_range(context.instance, yesterday, lookback)
+    catch_up = start < yesterday - timedelta(days=lookback)
+    tags = {"erp/trigger": "nightly_catchup" if catch_up else "nightly", "erp/lookback_days": str(lookback)}
     if start == end:
         return dg.RunRequest(run_key=f"nightly-{end}", partition_key=str(end), tags=tags)
-    context.log.info(f"Catching up {(end - start).days + 1} days missed: {start}..{end} in one run.")
+    if catch_up:
+        context.log.info(f"Catching up {(end - start).days + 1} days missed: {start}..{end} in one run.")
+    else:
+        context.log.info(f"Yesterday and {(end - start).days} day(s) of lookback: {start}..{end} in one run.")
     return dg.RunRequest(
         run_key=f"nightly-{start}-{end}",
         tags={**tags, ASSET_PARTITION_RANGE_START_TAG: str(start), ASSET_PARTITION_RANGE_END_TAG: str(end)},

@@ -2,42 +2,57 @@
 
 - `erp_raw_tables_sensor` observes the two tables the app writes (row count, newest timestamp, highest id)
   so the external assets show activity and a row-count plot in the UI.
-- `late_data_sensor` notices rows that arrive for days already rolled up (the app writes a past
-  `occurred_at`, a replica catches up) and re-materializes exactly those partitions. Cheap and bounded:
-  the cursor is the highest id seen per raw table; each tick scans only the ids after it (at most
-  `MAX_IDS_PER_TICK`, re-reading `ID_MARGIN` ids before it, because ids are handed out before commit and
-  can become visible out of order), groups them by day, and for the materialized days among them compares
-  the day's current (row count, max id) with the fingerprint recorded in that partition's latest
-  materialization metadata (`raw_fingerprints`). Only a changed fingerprint requests a run, keyed by the
-  fingerprint so the same change never triggers twice. Days whose check is pending carry over in the
-  cursor (at most `MAX_DAYS_PER_TICK` per tick). It does not notice an UPDATE of an existing row that
-  keeps the count and max id; such corrections need a manual re-materialization.
+- `late_data_sensor` re-materializes exactly the rollup partitions whose raw rows the ERP inserted,
+  updated or deleted after they were rolled up. It reads the distinct (raw table, day) pairs of the
+  change-capture log (erp_pipelines.capture; a loose index scan, so cheap however many marks), keeps the
+  days already materialized, and asks for one `rollup_refresh_job` run per day with the rollups that table
+  feeds. No cursor and no id margin: the marks are cleared only by the rollup run, in its own write
+  transaction, for exactly the marks its snapshot saw, so a sensor crash, a commit out of id order or a
+  commit during the run loses nothing, and marks left after a failed run ask for the day again (rules
+  and flood guard in capture/refresh.py). With change capture opted out only retention's marks arrive here.
 - `migrations_folder_sensor` requests `schema_sync_job` as a DRY RUN when the migrations folder changes
   (a migration added, removed, or its checksum changed), so a DBA sees the plan before applying it.
-- `rollup_freshness_sensor` evaluates the rollups' freshness checks (yesterday's partition by 03:00 UTC).
+- `rollup_freshness_sensor` evaluates the rollups' per-partition freshness checks (yesterday's partition by
+  03:00 UTC). The rollups also carry a `FreshnessPolicy` (Dagster 1.13's own form), but that judges the
+  newest materialization of ANY partition, so a backfill of an old day would hide a missed night; the
+  check looks at yesterday's partition itself, and fails even when no run happens (rollups/checks.py).
 """
 
 import hashlib
 import json
+import time
 import warnings
-from datetime import date
 from typing import Any
 
 import dagster as dg
 import psycopg
+from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from erp_pipelines.automation.jobs import rollup_refresh_job
+from erp_pipelines.capture import log as capture_log
+from erp_pipelines.capture.refresh import RefreshHistory, days_to_refresh, plan_refreshes
+from erp_pipelines.capture.targets import capture_targets
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds
+from erp_pipelines.own_schema import own_schema_name
+from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.prisma.migrations import read_migrations_folder
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.rollups import sql
-from erp_pipelines.rollups.assets import RAW_TABLE_OF, RAW_TABLE_SPECS
+from erp_pipelines.rollups.assets import RAW_TABLE_SPECS
 from erp_pipelines.rollups.definitions import ROLLUP_FRESHNESS_CHECKS
 
-ID_MARGIN = 1000
-MAX_IDS_PER_TICK = 200_000
 MAX_DAYS_PER_TICK = 31
+HISTORY_RUNS = 20
+TRIGGER_TAG = "erp/trigger"
+LATE_DATA = "late_data"
+IN_FLIGHT_STATUSES = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+}
+FAILED_STATUSES = {dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 SCHEMA_SYNC_JOB = "schema_sync_job"
 DRY_RUN_CONFIG = {"ops": {"erp_schema": {"config": {"dry_run": True}}}}
 
@@ -74,18 +89,28 @@ def erp_raw_tables_sensor(context: dg.SensorEvaluationContext, erp_db: ErpDataba
     return dg.SensorResult(asset_events=events)
 
 
-def recorded_fingerprint(instance: dg.DagsterInstance, asset_key: str, day: str) -> tuple[int, int] | None:
-    """(rows, max_id) of `day` as the partition's latest materialization saw them, if recorded."""
-    result = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset_key), asset_partitions=[day]), limit=1
+def refresh_history(instance: dg.DagsterInstance, day: str) -> RefreshHistory:
+    """The late-data refresh runs of `day` (the newest `HISTORY_RUNS`): in flight, last one, failures in a row."""
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            job_name=rollup_refresh_job.name, tags={PARTITION_NAME_TAG: day, TRIGGER_TAG: LATE_DATA}
+        ),
+        limit=HISTORY_RUNS,
     )
-    if not result.records:
-        return None
-    materialization = result.records[0].asset_materialization
-    entry = materialization.metadata.get("raw_fingerprints") if materialization else None
-    value = getattr(entry, "value", None) or getattr(entry, "data", None)
-    fp = value.get(day) if isinstance(value, dict) else None
-    return (int(fp["rows"]), int(fp["max_id"])) if isinstance(fp, dict) else None
+    if not records:
+        return RefreshHistory()
+    if any(r.dagster_run.status in IN_FLIGHT_STATUSES for r in records):
+        return RefreshHistory(in_flight=True, last_run_id=records[0].dagster_run.run_id)
+    failures = 0
+    for record in records:
+        if record.dagster_run.status not in FAILED_STATUSES:
+            break
+        failures += 1
+    return RefreshHistory(
+        last_run_id=records[0].dagster_run.run_id,
+        consecutive_failures=failures,
+        last_failure_end=records[0].end_time if failures else None,
+    )
 
 
 @dg.sensor(
@@ -93,52 +118,51 @@ def recorded_fingerprint(instance: dg.DagsterInstance, asset_key: str, day: str)
     job=rollup_refresh_job,
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Re-materializes rollup partitions whose raw rows changed after they were rolled up.",
+    description="Re-materializes the rollup partitions whose raw rows the ERP inserted, updated or deleted "
+    "after they were rolled up (the change-capture log), and re-requests a refresh that failed.",
 )
 def late_data_sensor(context: dg.SensorEvaluationContext, erp_db: ErpDatabase) -> dg.SensorResult:
-    cursor: dict[str, Any] = json.loads(context.cursor) if context.cursor else {}
-    last_complete = DAILY_PARTITIONS.get_last_partition_key()
-    first = DAILY_PARTITIONS.get_first_partition_key()
-    changed: dict[str, dict[str, tuple[int, int]]] = {}
-    new_cursor: dict[str, Any] = {}
     with _read_connection(erp_db, "sensor:late_data") as conn:
-        _use_schema(conn, erp_db.db_schema)
-        for asset_key, table in RAW_TABLE_OF.items():
-            state = cursor.get(table, {})
-            seen = int(state.get("max_id", 0))
-            pending = set(state.get("pending", []))
-            newest = conn.execute(sql.RAW_MAX_ID[table]).fetchone()[0]
-            upto = min(newest, seen + MAX_IDS_PER_TICK)
-            after = max(seen - ID_MARGIN, 0)
-            for day, _rows in conn.execute(
-                sql.RAW_DAYS_OF_ID_RANGE[table], {"after_id": after, "upto_id": upto}
-            ).fetchall():
-                if first <= str(day) and (last_complete is None or str(day) <= last_complete):
-                    pending.add(str(day))
-            materialized = context.instance.get_materialized_partitions(dg.AssetKey(asset_key))
-            pending &= materialized  # never-materialized days are the schedule's catch-up, not late data
-            todo, rest = sorted(pending)[:MAX_DAYS_PER_TICK], sorted(pending)[MAX_DAYS_PER_TICK:]
-            for day in todo:
-                day_start, day_end = day_bounds(date.fromisoformat(day))
-                rows, max_id = conn.execute(
-                    sql.RAW_DAY_FINGERPRINT[table], {"day_start": day_start, "day_end": day_end}
-                ).fetchone()
-                if recorded_fingerprint(context.instance, asset_key, day) != (int(rows), int(max_id)):
-                    changed.setdefault(day, {})[asset_key] = (int(rows), int(max_id))
-            new_cursor[table] = {"max_id": max(seen, upto), "pending": rest}
+        if not capture_log.log_exists(conn):
+            return dg.SensorResult(
+                skip_reason=f"The change log {own_schema_name()}.invalidations does not exist yet: "
+                "materialize pipeline_state (schema_sync_job) to install it."
+            )
+        marked = capture_log.marked_days(conn)
+        pruned = capture_log.pruned_among(conn, marked)
+    marked = [m for m in marked if m not in pruned]
+    targets = capture_targets()
+    materialized = {
+        rollup: context.instance.get_materialized_partitions(dg.AssetKey(rollup))
+        for rollup in sorted({r for t in targets for r in t.rollups})
+    }
+    wanted = days_to_refresh(
+        marked,
+        targets,
+        materialized,
+        DAILY_PARTITIONS.get_first_partition_key(),
+        DAILY_PARTITIONS.get_last_partition_key(),
+    )
+    history = {day: refresh_history(context.instance, day) for day in wanted}
+    requests, waiting = plan_refreshes(wanted, history, time.time(), MAX_DAYS_PER_TICK)
+    for day, why in waiting.items():
+        context.log.info(f"Late data for {day} waits: {why}.")
     run_requests = []
-    for day, assets in sorted(changed.items()):
-        key = ";".join(f"{a}:{rows}:{max_id}" for a, (rows, max_id) in sorted(assets.items()))
-        context.log.info(f"Late data for {day}: re-materializing {', '.join(sorted(assets))}.")
+    for request in requests:
+        again = f" (attempt {request.attempt}: the last refresh failed)" if request.attempt > 1 else ""
+        context.log.info(f"Late data for {request.day}: re-materializing {', '.join(request.rollups)}{again}.")
         run_requests.append(
             dg.RunRequest(
-                run_key=f"late-{day}-{key}",
-                partition_key=day,
-                asset_selection=[dg.AssetKey(a) for a in sorted(assets)],
-                tags={"erp/trigger": "late_data"},
+                run_key=request.run_key,
+                partition_key=request.day,
+                asset_selection=[dg.AssetKey(r) for r in request.rollups],
+                tags={TRIGGER_TAG: LATE_DATA, "erp/late_data_attempt": str(request.attempt)},
             )
         )
-    return dg.SensorResult(run_requests=run_requests, cursor=json.dumps(new_cursor, sort_keys=True))
+    skip = None if run_requests else (
+        f"No changed day to refresh ({len(marked)} marked (table, day) pair(s), {len(waiting)} waiting)."
+    )
+    return dg.SensorResult(run_requests=run_requests, skip_reason=skip)
 
 
 def _listing_digest(listing: dict[str, str]) -> str:
@@ -196,7 +220,9 @@ def migrations_folder_sensor(
     )
 
 
-with warnings.catch_warnings():  # superseded by FreshnessPolicy, kept for the checks (see rollups/checks.py)
+# Dagster marks this helper superseded by FreshnessPolicy; kept because the policy cannot tell WHICH
+# partition was materialized (module docstring), and the per-partition check can.
+with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.SupersessionWarning)
     rollup_freshness_sensor = dg.build_sensor_for_freshness_checks(
         freshness_checks=ROLLUP_FRESHNESS_CHECKS,

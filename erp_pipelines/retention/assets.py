@@ -1,95 +1,80 @@
-"""`retention_pruning`: delete old raw samples (and optionally usage events) and very old aggregates, safely.
+"""`retention_pruning`: delete old raw rows whose aggregate provably holds them, and very old aggregates.
 
 Order and rules:
 1. Read and validate `system_health_config` row 1 (the same `validate_config` the health-config asset
    uses). Missing row or any invalid value: raise ErpPipelinesError before anything is deleted.
-2. Raw `system_metric_samples` of days older than `metricsRetentionDays` (whole UTC days before
-   today - N): a day goes only if `system_metric_daily` has its row AND that row's reqCount/errCount equal
-   the samples' sums. Other days are skipped and reported (metadata `skipped_days`), never deleted.
-3. Raw `client_usage_events`, only when `usage_event_retention_days` is configured: the same, with
-   "reconciles" meaning every (client, module) of the day has the same four category counts in
-   client_daily_usage as in the raw events.
-4. Aggregates (`system_metric_daily`, `client_daily_usage`) of days older than `aggregateRetentionDays`:
-   whole days.
+2. For every rollup of the registry whose raw table has a retention (`system_metric_samples`:
+   `metricsRetentionDays`; `client_usage_events`: `usage_event_retention_days`, only when set), each UTC
+   day before the cutoff that still has raw rows, from the first partition on (rows before it are never
+   rolled up, so never deleted; counted in `rows_before_start_date`), in ONE short transaction:
+   - the rollup's advisory lock FIRST (dbwork.write_transaction, bounded by lock_timeout: a day that waits
+     longer is skipped and retried next run), THEN the REPEATABLE READ snapshot, so the snapshot sees the
+     rollup it may have waited for;
+   - in that snapshot: the day's current fingerprint (rows + exact hash of every column the rollup reads)
+     must equal the one the rollup ledger recorded with the aggregate, AND the aggregate must equal a
+     recomputation from the raw rows (the rollup's own reconciliation, every column);
+   - then the day's rows are deleted by keyset on (timestamp, id) in batches (retention/sql.py), the count
+     must equal the fingerprint's, and the day is recorded in `pruned_days`; COMMIT.
+   A day that fails a test is kept and listed in `skipped_days`; when its raw rows changed since the
+   rollup, an invalidation mark asks the late-data sensor for a refresh. A day already pruned whose raw
+   rows are late arrivals is never deleted (`late_rows_kept`): those rows are in no aggregate.
+3. Aggregates (`system_metric_daily`, `client_daily_usage`) of days older than `aggregateRetentionDays`:
+   whole days, with their ledger entries.
 
-Transactions and locks: each raw day is ONE short REPEATABLE READ transaction: reconcile, then delete the
-day in primary-key batches of `batch_size` ids. The snapshot makes the check and the delete see the same
-rows: a late row committed meanwhile is invisible to the snapshot, so it is not deleted (and makes the day
-not reconcile next time, until the late-data sensor re-rolls it). A day is all-or-nothing: it is never
-left half-pruned (a half-pruned day would no longer match its aggregate, and a rollup re-run would then
-overwrite the aggregate with the remainder). DELETE takes only ROW EXCLUSIVE on the table, which does not
-conflict with the app's INSERTs; `lock_timeout` (ErpDatabase) bounds any wait, and a day that hits it is
-skipped and retried on the next run.
+The snapshot makes the test and the delete see the same rows: a row committed meanwhile is invisible to
+it, so it is not deleted (it changes the fingerprint; the next run skips the day until it is re-rolled).
+A day is all-or-nothing. DELETE takes only ROW EXCLUSIVE on the table, which does not conflict with the
+app's INSERTs.
 
-Advisory locks: every transaction that deletes (a raw day, a batch of aggregates) first takes the
-transaction-level advisory lock of the aggregate table concerned, `pg_advisory_xact_lock(hashtext(
-'erp_pipelines:system_metric_daily' | 'erp_pipelines:client_daily_usage'))` (rollups/sql.py
-`ADVISORY_XACT_LOCK`), the one the rollups hold while they write. So a day is never reconciled and pruned
-while a rollup is rewriting its aggregate. The wait is bounded by `lock_timeout`: a raw day that hits it
-is skipped (retried next run); an aggregate batch that hits it fails the step, which the RetryPolicy retries.
-
-"Today" is the wall clock's UTC day unless the run config sets `today` (replays and tests only).
-Errors: a lost connection is `DatabaseUnavailable` (retried), a missing privilege names the GRANT to run
-(rollups/assets.py `erp_connection`).
+"today" is the wall clock's UTC day unless the run config sets `today` (replays and tests only; never a
+future day). Errors: a lost connection is `DatabaseUnavailable` (retried), a missing privilege names the
+GRANT to run (dbwork.erp_connection).
 """
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.dbwork import ADVISORY_XACT_LOCK, erp_connection, lock_key, step_errors
+from erp_pipelines.capture.triggers import SKIP_SETTING
+from erp_pipelines.dbwork import ADVISORY_XACT_LOCK, erp_connection, step_errors, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.health_config import read_config, validate_config
-from erp_pipelines.partitions import day_bounds
+from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.retention import sql
-from erp_pipelines.rollups import sql as rollup_sql
-from erp_pipelines.rollups.assets import (
-    CLIENT_USAGE_EVENTS,
-    DEFAULT_EVENT_CATEGORIES,
-    ERP_DB_POOL,
-    RETRY_POLICY,
-    SYSTEM_METRIC_SAMPLES,
-    category_params,
-    client_daily_usage,
-    system_metric_daily,
-)
+from erp_pipelines.rollups import ledger
+from erp_pipelines.rollups.metric_daily import METRIC_DAILY
+from erp_pipelines.rollups.registry import ROLLUP_ASSETS, ROLLUPS
+from erp_pipelines.rollups.spec import ERP_DB_POOL, RETRY_POLICY, RollupSpec
 from erp_pipelines.rollups.steps import guard_today
+from erp_pipelines.rollups.usage_daily import DEFAULT_EVENT_CATEGORIES, USAGE_DAILY, category_params
 
 GROUP = "retention"
 USAGE_RETENTION_RANGE = (1, 1825)
 # Privileges retention needs, per table (named in the error when one is missing).
 RETENTION_PRIVILEGES = {
     "system_health_config": "SELECT",
-    "system_metric_samples": "SELECT, DELETE",
-    "client_usage_events": "SELECT, DELETE",
-    "system_metric_daily": "SELECT, DELETE",
-    "client_daily_usage": "SELECT, DELETE",
-}
-# The advisory lock each deleted table is guarded by: its aggregate's (see the module docstring).
-LOCK_OF = {
-    "system_metric_samples": "system_metric_daily",
-    "client_usage_events": "client_daily_usage",
-    "system_metric_daily": "system_metric_daily",
-    "client_daily_usage": "client_daily_usage",
+    **{table: grant for spec in ROLLUPS for table, grant in spec.retention_privileges.items()},
+    **ledger.OWN_PRIVILEGES,
 }
 
 
-def _lock(conn: psycopg.Connection, table: str) -> None:
-    conn.execute(ADVISORY_XACT_LOCK, {"lock_key": lock_key(LOCK_OF[table])})
+CAPTURE_OFF = "SELECT set_config(%(setting)s, 'off', true)"
 
 
 class RetentionConfig(dg.Config):
     usage_event_retention_days: int | None = Field(
         default=None,
         description="Delete raw client_usage_events older than this many days (only days whose "
-        "client_daily_usage reconciles). Unset (the default): raw usage events are kept.",
+        "fingerprint equals the rollup ledger's). Unset (the default): raw usage events are kept.",
     )
     batch_size: int = Field(
-        default=5000, description="Width of one DELETE's primary-key range (ids per statement)."
+        default=5000, description="Rows per DELETE statement (keyset batches on (timestamp, id))."
     )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
@@ -98,12 +83,25 @@ class RetentionConfig(dg.Config):
     today: str | None = Field(
         default=None,
         description="The UTC day (YYYY-MM-DD) the retention windows count back from. Unset (the default): "
-        "the wall clock's current UTC day. For replays and tests only.",
+        "the wall clock's current UTC day. For replays and tests only; a future day is refused.",
     )
 
 
 class _Skip(Exception):
     """A day that must not be pruned now; the reason goes into the metadata."""
+
+
+@dataclass
+class PruneReport:
+    """What retention did to one raw table."""
+
+    deleted: int = 0
+    days_pruned: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+    late_rows_kept: dict[str, int] = field(default_factory=dict)
+    refresh_requested: list[str] = field(default_factory=list)
+    statements: int = 0
+    rows_before_start: int = 0
 
 
 def _load_settings(conn: psycopg.Connection, schema: str, config: RetentionConfig) -> tuple[int, int]:
@@ -149,29 +147,108 @@ def _load_settings(conn: psycopg.Connection, schema: str, config: RetentionConfi
     return cfg.metrics_retention_days, cfg.aggregate_retention_days
 
 
-def _delete_id_range(
-    conn: psycopg.Connection, statement: str, lo: int, hi_inclusive: int, batch: int, params: dict[str, Any]
-) -> int:
-    deleted = 0
-    for start in range(lo, hi_inclusive + 1, batch):
-        cur = conn.execute(statement, {**params, "lo": start, "hi": start + batch})
-        deleted += cur.rowcount
-    return deleted
+def _delete_day(conn: psycopg.Connection, spec: RollupSpec, day_end: datetime, day_start: datetime,
+                batch: int) -> tuple[int, int]:
+    """Delete the day's rows in keyset batches; returns (rows deleted, statements)."""
+    first = sql.compose(sql.DELETE_FIRST_BATCH, spec.raw_table, spec.ts_column, spec.id_column)
+    after = sql.compose(sql.DELETE_NEXT_BATCH, spec.raw_table, spec.ts_column, spec.id_column)
+    deleted = statements = 0
+    params: dict[str, Any] = {"from_ts": day_start, "day_end": day_end, "batch": batch}
+    statement = first
+    while True:
+        row = conn.execute(statement, params).fetchone()
+        statements += 1
+        if row is None:
+            return deleted, statements
+        n, last_ts, last_id = row
+        deleted += int(n)
+        if n < batch:
+            return deleted, statements
+        params = {**params, "from_ts": last_ts, "after_ts": last_ts, "after_id": last_id}
+        statement = after
+
+
+def _reconciles(conn: psycopg.Connection, spec: RollupSpec, params: dict[str, Any]) -> str | None:
+    """Why the day's aggregate differs from a recomputation (the rollup's own reconciliation), or None."""
+    row = conn.execute(spec.reconcile_day_sql, params).fetchone()
+    if spec is METRIC_DAILY:
+        _n, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate = row
+        if not has_aggregate:
+            return "no aggregate row"
+        same_rate = (rate is None and agg_rate is None) or (
+            rate is not None and agg_rate is not None and abs(float(rate) - float(agg_rate)) <= 1e-9 * max(1, abs(rate))
+        )
+        if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or not same_rate:
+            return f"{spec.aggregate_table} differs from a recomputation of its raw rows"
+        return None
+    mismatched, aggregate_rows, _raw_pairs = row
+    if aggregate_rows == 0:
+        return f"no {spec.aggregate_table} rows"
+    if mismatched:
+        return f"{mismatched} (client, module) pair(s) of {spec.aggregate_table} differ from the raw events"
+    return None
+
+
+def _prune_day(
+    conn: psycopg.Connection, spec: RollupSpec, day: date, params: dict[str, Any], batch: int
+) -> tuple[int, int]:
+    """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip."""
+    # our own deletes mark nothing in the invalidation log (a pruned day is never refreshed)
+    conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
+    pruned = ledger.read_pruned(conn, spec.raw_table, [day])
+    fp = ledger.fingerprint(conn, spec.fingerprint_sql, params["day_start"], params["day_end"])
+    if day in pruned:
+        raise _Late(fp.raw_rows)
+    recorded = ledger.read_ledger(conn, spec.aggregate_table, [day]).get(day)
+    if recorded is None:
+        raise _Skip(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up)")
+    if recorded != fp:
+        ledger.mark_day(conn, spec.raw_table, day)
+        raise _Refresh(
+            f"raw rows changed since {spec.aggregate_table} was computed ({recorded.raw_rows} then, "
+            f"{fp.raw_rows} now, or an update); refresh requested"
+        )
+    why = _reconciles(conn, spec, params)
+    if why:
+        raise _Skip(f"{why} (re-materialize the partition)")
+    deleted, statements = _delete_day(conn, spec, params["day_end"], params["day_start"], batch)
+    if deleted != fp.raw_rows:  # cannot happen in one snapshot; never commit a partial day
+        raise RuntimeError(f"{spec.raw_table} {day}: deleted {deleted} rows, fingerprint says {fp.raw_rows}")
+    ledger.record_pruned(conn, spec.raw_table, day, spec.aggregate_table, deleted, Decimal(fp.raw_hash))
+    return deleted, statements
+
+
+class _Late(Exception):
+    """The day was pruned before: its raw rows are late arrivals, kept raw."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__(rows)
+        self.rows = rows
+
+
+class _Refresh(_Skip):
+    """Skipped because the raw rows changed; committed with the invalidation mark."""
 
 
 def _prune_raw_days(
     context: dg.AssetExecutionContext,
     conn: psycopg.Connection,
-    table: str,
+    spec: RollupSpec,
     cutoff_day: date,
-    reconcile_and_delete: Any,
-) -> tuple[int, int, dict[str, str]]:
-    """Walk the days before cutoff that still hold rows; returns (rows deleted, days pruned, skipped days)."""
-    next_day = sql.NEXT_SAMPLE_DAY if table == "system_metric_samples" else sql.NEXT_EVENT_DAY
+    extra_params: dict[str, Any],
+    batch: int,
+) -> PruneReport:
+    """Every day from the first partition to the cutoff that still holds raw rows (module docstring)."""
+    report = PruneReport()
+    next_day = sql.compose(sql.NEXT_RAW_DAY, spec.raw_table, spec.ts_column, spec.id_column)
+    start = date.fromisoformat(DAILY_PARTITIONS.get_first_partition_key())
+    from_start, _ = day_bounds(start)
     cutoff, _ = day_bounds(cutoff_day)
-    from_start = datetime(1970, 1, 1)
-    deleted = pruned = 0
-    skipped: dict[str, str] = {}
+    with conn.transaction():
+        report.rows_before_start = int(conn.execute(
+            sql.compose(sql.ROWS_BEFORE_START, spec.raw_table, spec.ts_column, spec.id_column),
+            {"start": from_start},
+        ).fetchone()[0])
     while True:
         with conn.transaction():
             day = conn.execute(next_day, {"from_start": from_start, "cutoff": cutoff}).fetchone()[0]
@@ -179,33 +256,44 @@ def _prune_raw_days(
             break
         day_start, day_end = day_bounds(day)
         from_start = day_end
+        params = {**extra_params, "day": day, "day_start": day_start, "day_end": day_end}
+        refresh: _Refresh | None = None
         try:
-            with conn.transaction():
-                _lock(conn, table)
-                n = reconcile_and_delete(day, {"day": day, "day_start": day_start, "day_end": day_end})
+            with write_transaction(conn, spec.lock_key, lock_timeout=True):
+                try:
+                    n, statements = _prune_day(conn, spec, day, params, batch)
+                except _Refresh as exc:  # commit the mark, delete nothing
+                    refresh = exc
+        except _Late as late:
+            report.late_rows_kept[str(day)] = late.rows
+            context.log.warning(f"{spec.raw_table} {day}: {late.rows} late row(s) for a pruned day, kept raw")
+            continue
         except _Skip as why:
-            skipped[str(day)] = str(why)
-            context.log.warning(f"{table} {day}: kept, {why}")
+            report.skipped[str(day)] = str(why)
+            context.log.warning(f"{spec.raw_table} {day}: kept, {why}")
             continue
         except (psycopg.errors.SerializationFailure, psycopg.errors.LockNotAvailable) as exc:
-            skipped[str(day)] = f"changed or locked while pruning ({type(exc).__name__}); retried next run"
-            context.log.warning(f"{table} {day}: kept, {skipped[str(day)]}")
+            report.skipped[str(day)] = f"changed or locked while pruning ({type(exc).__name__}); retried next run"
+            context.log.warning(f"{spec.raw_table} {day}: kept, {report.skipped[str(day)]}")
             continue
-        deleted += n
-        pruned += 1
-        context.log.info(f"{table} {day}: deleted {n} row(s) (reconciled); {deleted} so far")
-    return deleted, pruned, skipped
+        if refresh is not None:
+            report.skipped[str(day)] = str(refresh)
+            report.refresh_requested.append(str(day))
+            context.log.warning(f"{spec.raw_table} {day}: kept, {refresh}")
+            continue
+        report.deleted += n
+        report.days_pruned += 1
+        report.statements += statements
+        context.log.info(
+            f"{spec.raw_table} {day}: deleted {n} row(s) in {statements} statement(s) (fingerprint equals the "
+            f"ledger's); {report.deleted} so far"
+        )
+    return report
 
 
 @dg.asset(
     key="retention_pruning",
-    deps=[
-        system_metric_daily,
-        client_daily_usage,
-        "system_health_config",
-        SYSTEM_METRIC_SAMPLES,
-        CLIENT_USAGE_EVENTS,
-    ],
+    deps=[*ROLLUP_ASSETS, "system_health_config", *(spec.raw_spec for spec in ROLLUPS)],
     kinds={"postgres"},
     pool=ERP_DB_POOL,
     group_name=GROUP,
@@ -214,7 +302,7 @@ def _prune_raw_days(
 def retention_pruning(
     context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: ErpDatabase
 ) -> dg.MaterializeResult:
-    """Delete what the retention settings allow, never a raw row whose day lacks a reconciled aggregate."""
+    """Delete what the retention settings allow, never a raw row no aggregate provably holds."""
     with step_errors():
         return _prune(context, config, erp_db)
 
@@ -226,75 +314,50 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
     with erp_connection(erp_db, "retention", RETENTION_PRIVILEGES) as conn:
         metrics_days, aggregate_days = _load_settings(conn, erp_db.db_schema, config)
         conn.rollback()
-        conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-        samples_cutoff = today - timedelta(days=metrics_days)
+        ledger.ensure_own_schema(conn)
         aggregate_cutoff = today - timedelta(days=aggregate_days)
+        raw_days = {
+            METRIC_DAILY.raw_table: metrics_days,
+            USAGE_DAILY.raw_table: config.usage_event_retention_days,
+        }
         context.log.info(
-            f"Retention: samples before {samples_cutoff} ({metrics_days} days), aggregates before "
-            f"{aggregate_cutoff} ({aggregate_days} days), usage events "
-            + (
-                f"before {today - timedelta(days=config.usage_event_retention_days)}"
-                if config.usage_event_retention_days
-                else "kept (usage_event_retention_days not set)"
+            f"Retention: aggregates before {aggregate_cutoff} ({aggregate_days} days); raw: "
+            + ", ".join(
+                f"{table} before {today - timedelta(days=d)} ({d} days)" if d else f"{table} kept"
+                for table, d in raw_days.items()
             )
         )
-
-        def prune_sample_day(day: date, params: dict[str, Any]) -> int:
-            samples, req, err, min_id, max_id, agg_req, agg_err, has_aggregate = conn.execute(
-                rollup_sql.METRIC_DAY_RECONCILE, params
-            ).fetchone()
-            if not has_aggregate:
-                raise _Skip(f"{samples} sample(s) but no system_metric_daily row (not rolled up)")
-            if (agg_req, agg_err) != (req, err):
-                raise _Skip(
-                    f"system_metric_daily says {agg_req} requests/{agg_err} errors, the samples {req}/{err} "
-                    "(re-materialize the partition)"
-                )
-            return _delete_id_range(conn, sql.DELETE_SAMPLES_BATCH, min_id, max_id, batch, params)
-
-        def prune_event_day(day: date, params: dict[str, Any]) -> int:
-            events, min_id, max_id = conn.execute(sql.EVENT_DAY_IDS, params).fetchone()
-            mismatched, aggregate_rows, _raw_pairs = conn.execute(
-                rollup_sql.USAGE_DAY_MISMATCHES, {**params, **categories}
-            ).fetchone()
-            if aggregate_rows == 0:
-                raise _Skip(f"{events} event(s) but no client_daily_usage rows (not rolled up)")
-            if mismatched:
-                raise _Skip(
-                    f"{mismatched} (client, module) pair(s) of client_daily_usage differ from the raw events "
-                    "(re-materialize the partition)"
-                )
-            return _delete_id_range(conn, sql.DELETE_EVENTS_BATCH, min_id, max_id, batch, params)
-
-        deleted: dict[str, int] = {}
-        days_pruned: dict[str, int] = {}
-        skipped: dict[str, dict[str, str]] = {}
-        n, d, s = _prune_raw_days(context, conn, "system_metric_samples", samples_cutoff, prune_sample_day)
-        deleted["system_metric_samples"], days_pruned["system_metric_samples"] = n, d
-        skipped["system_metric_samples"] = s
-        if config.usage_event_retention_days is not None:
-            events_cutoff = today - timedelta(days=config.usage_event_retention_days)
-            n, d, s = _prune_raw_days(context, conn, "client_usage_events", events_cutoff, prune_event_day)
-        else:
-            n, d, s = 0, 0, {}
-        deleted["client_usage_events"], days_pruned["client_usage_events"] = n, d
-        skipped["client_usage_events"] = s
-
+        reports: dict[str, PruneReport] = {}
+        for spec in ROLLUPS:
+            days = raw_days.get(spec.raw_table)
+            if not days:
+                reports[spec.raw_table] = PruneReport()
+                continue
+            reports[spec.raw_table] = _prune_raw_days(
+                context, conn, spec, today - timedelta(days=days), categories, batch
+            )
+        deleted = {table: r.deleted for table, r in reports.items()}
         deleted["system_metric_daily"], deleted["client_daily_usage"] = _prune_aggregates(
             context, conn, aggregate_cutoff, batch
         )
 
-    n_skipped = sum(len(s) for s in skipped.values())
+    n_skipped = sum(len(r.skipped) for r in reports.values())
     if n_skipped:
-        context.log.warning(f"{n_skipped} raw day(s) kept because they do not reconcile with an aggregate.")
+        context.log.warning(f"{n_skipped} raw day(s) kept: their aggregate does not provably hold them.")
     context.log.info(f"Retention done: deleted {deleted}.")
     return dg.MaterializeResult(
         metadata={
             **{f"deleted_{table}": dg.MetadataValue.int(int(v)) for table, v in deleted.items()},
-            **{f"days_pruned_{table}": dg.MetadataValue.int(int(v)) for table, v in days_pruned.items()},
+            **{f"days_pruned_{table}": dg.MetadataValue.int(r.days_pruned) for table, r in reports.items()},
             "days_skipped": dg.MetadataValue.int(n_skipped),
-            "skipped_days": dg.MetadataValue.json(skipped),
-            "samples_cutoff_day": dg.MetadataValue.text(str(samples_cutoff)),
+            "skipped_days": dg.MetadataValue.json({t: r.skipped for t, r in reports.items()}),
+            "refresh_requested": dg.MetadataValue.json({t: r.refresh_requested for t, r in reports.items()}),
+            "late_rows_kept": dg.MetadataValue.json({t: r.late_rows_kept for t, r in reports.items()}),
+            "delete_statements": dg.MetadataValue.int(sum(r.statements for r in reports.values())),
+            "rows_before_start_date": dg.MetadataValue.json(
+                {t: r.rows_before_start for t, r in reports.items()}
+            ),
+            "samples_cutoff_day": dg.MetadataValue.text(str(today - timedelta(days=metrics_days))),
             "aggregate_cutoff_day": dg.MetadataValue.text(str(aggregate_cutoff)),
             "metrics_retention_days": dg.MetadataValue.int(int(metrics_days)),
             "aggregate_retention_days": dg.MetadataValue.int(int(aggregate_days)),
@@ -302,18 +365,26 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
     )
 
 
+def _lock(conn: psycopg.Connection, spec: RollupSpec) -> None:
+    conn.execute(ADVISORY_XACT_LOCK, {"lock_key": spec.lock_key})
+
+
 def _prune_aggregates(
     context: dg.AssetExecutionContext, conn: psycopg.Connection, cutoff_day: date, batch: int
 ) -> tuple[int, int]:
     """Whole days older than the aggregate cutoff, each batch its own short transaction."""
     cutoff, _ = day_bounds(cutoff_day)
+    for spec in ROLLUPS:  # the ledger entries of aggregates about to go
+        with conn.transaction():
+            _lock(conn, spec)
+            ledger.forget_ledger_before(conn, spec.aggregate_table, cutoff_day)
     with conn.transaction():
         lo, hi, _count = conn.execute(sql.OLD_METRIC_DAILY_IDS, {"cutoff": cutoff}).fetchone()
     metric_deleted = 0
     if lo is not None:
         for start in range(lo, hi + 1, batch):
             with conn.transaction():
-                _lock(conn, "system_metric_daily")
+                _lock(conn, METRIC_DAILY)
                 metric_deleted += conn.execute(
                     sql.DELETE_METRIC_DAILY_BATCH, {"lo": start, "hi": start + batch, "cutoff": cutoff}
                 ).rowcount
@@ -321,7 +392,7 @@ def _prune_aggregates(
     usage_deleted = 0
     while True:
         with conn.transaction():
-            _lock(conn, "client_daily_usage")
+            _lock(conn, USAGE_DAILY)
             day = conn.execute(sql.OLDEST_USAGE_DAY, {"cutoff_day": cutoff_day}).fetchone()[0]
             if day is None:
                 break

@@ -1,40 +1,48 @@
-"""Every SQL statement of `retention_pruning`.
+"""Every SQL statement of `retention_pruning`: keyset deletes of one raw day, whole old aggregate days.
 
-Raw rows are deleted one UTC day at a time, and only when that day's aggregate reconciles with them (the
-reconciliation statements are the rollups' own: `erp_pipelines.rollups.sql.METRIC_DAY_RECONCILE` and
-`USAGE_DAY_MISMATCHES`). Inside a day, deletes are bounded primary-key ranges (`id >= lo AND id < hi`)
-plus the day's time range, so each statement touches at most `batch_size` ids and uses the PK index;
-never `id IN (SELECT ... LIMIT n)`. Timestamps are naive UTC parameters (see rollups/sql.py).
-Tables are unqualified: the connection's search_path is the ERP schema.
+Raw rows are deleted one UTC day at a time, only when the day's fingerprint equals the rollup ledger's
+(retention/assets.py). Inside a day, rows go in batches walked by keyset on (timestamp, id) through the
+timestamp index: each batch reads the next `batch_size` rows of the day in (ts, id) order after the last
+one deleted, so the number of statements is rows / batch_size whatever the id values are (integer, uuid,
+text/cuid: only their order is used), and a row far away in id space costs nothing. Rows are deleted by
+ctid (a TID scan), so the statement does not depend on the id's type or on a primary-key index.
+Tables and columns come from the rollup's spec (psycopg.sql identifiers); values are parameters.
 """
 
 from __future__ import annotations
 
-# The oldest day, on or after `from_start` and before `cutoff`, that still has raw rows (index on the
-# timestamp). Walking day by day this way skips empty stretches and the days already pruned.
-NEXT_SAMPLE_DAY = """
-SELECT date_trunc('day', min(collected_at))::date FROM system_metric_samples
-WHERE collected_at >= %(from_start)s AND collected_at < %(cutoff)s
-"""
-NEXT_EVENT_DAY = """
-SELECT date_trunc('day', min(occurred_at))::date FROM client_usage_events
-WHERE occurred_at >= %(from_start)s AND occurred_at < %(cutoff)s
-"""
+from psycopg import sql
 
-# One day's usage events: how many and their id range (the delete batches walk it).
-EVENT_DAY_IDS = """
-SELECT count(*), min(id), max(id) FROM client_usage_events
-WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
+# The first raw day on or after `from_start` and before `cutoff` that still has rows (timestamp index).
+NEXT_RAW_DAY = sql.SQL(
+    """
+SELECT date_trunc('day', min({ts}))::date FROM {raw}
+WHERE {ts} >= %(from_start)s AND {ts} < %(cutoff)s
 """
+)
+# Rows before the first partition: never rolled up, so never deleted; reported once per run as a count.
+ROWS_BEFORE_START = sql.SQL("SELECT count(*) FROM {raw} WHERE {ts} < %(start)s")
 
-DELETE_SAMPLES_BATCH = """
-DELETE FROM system_metric_samples
-WHERE id >= %(lo)s AND id < %(hi)s AND collected_at >= %(day_start)s AND collected_at < %(day_end)s
+_DELETE_BATCH = """
+WITH batch AS MATERIALIZED (
+    SELECT ctid AS row_id, {ts} AS ts, {id} AS id FROM {raw}
+    WHERE {ts} >= %(from_ts)s AND {ts} < %(day_end)s {after}
+    ORDER BY {ts}, {id}
+    LIMIT %(batch)s
+),
+gone AS (
+    DELETE FROM {raw} WHERE ctid = ANY(ARRAY(SELECT row_id FROM batch)) RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone), last.ts, last.id
+FROM (SELECT ts, id FROM batch ORDER BY ts DESC, id DESC LIMIT 1) AS last
 """
-DELETE_EVENTS_BATCH = """
-DELETE FROM client_usage_events
-WHERE id >= %(lo)s AND id < %(hi)s AND occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
-"""
+DELETE_FIRST_BATCH = sql.SQL(_DELETE_BATCH.replace("{after}", ""))
+DELETE_NEXT_BATCH = sql.SQL(_DELETE_BATCH.replace("{after}", "AND ({ts}, {id}) > (%(after_ts)s, %(after_id)s)"))
+
+
+def compose(statement: sql.SQL, raw_table: str, ts: str, id_column: str) -> sql.Composed:
+    return statement.format(raw=sql.Identifier(raw_table), ts=sql.Identifier(ts), id=sql.Identifier(id_column))
+
 
 # Aggregates: whole old days only. system_metric_daily has one row per day, deleted in id ranges;
 # client_daily_usage is deleted one `date` (the leading primary-key column) per transaction.

@@ -1,26 +1,159 @@
-"""How the rollups' checks decide: reconciliation, NULL module_ids, health thresholds, freshness.
+"""How the rollups' checks decide, per UTC day: reconciliation, NULL module_ids, health thresholds; freshness.
 
-Reconciliation and NULL-module results are computed inside the rollup step (the numbers are at hand, and
-the blocking reconciliation must stop `retention_pruning` in the same run). The health-threshold result is
-also produced there, for the newest day of the window (yesterday, in the nightly run), because that is
-when a new daily row exists to judge. Freshness is Dagster's time-partition freshness check, evaluated by
-its own sensor so it fails even when no run happens at all (which is exactly when it matters).
+Each function judges ONE day and returns a `DayCheck`; `daily_report` turns them into results recorded
+per partition (the check specs are partitioned daily), so the partitions view shows which day breached.
+They are computed inside the rollup step (the numbers are at hand, and the blocking reconciliation must
+stop `retention_pruning` in the same run). Freshness is both a `FreshnessPolicy` on the assets and
+Dagster's per-partition freshness check evaluated by its own sensor (why both: see below).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
 
 from erp_pipelines.health_config import parse_thresholds
+from erp_pipelines.rollups.daily_report import DayCheck
 
 # Freshness: by 03:00 UTC the previous UTC day's partition must be materialized (the nightly schedule
 # starts at 02:00 UTC, so this leaves an hour for the run, its retries and the queue).
 FRESHNESS_DEADLINE_CRON = "0 3 * * *"
+
+
+def reconciliation_day(day: date, mismatch: str | None, raw_rows: int, kept: str | None = None) -> DayCheck:
+    """ERROR (blocking) when the day's aggregate does not reconcile with its raw rows.
+
+    A day without raw rows (none yet, or pruned) and a day whose aggregate was kept because its raw rows
+    are incomplete pass: there is nothing they could be reconciled with (the metadata says `judged: 0`).
+    """
+    if kept is not None:
+        return DayCheck(day, True, f"{day}: not reconciled, the aggregate was kept ({kept}).",
+                        metadata={"judged": dg.MetadataValue.int(0), "raw_rows": dg.MetadataValue.int(raw_rows)})
+    if raw_rows == 0:
+        return DayCheck(day, True, f"{day}: no raw rows (none yet, or pruned): nothing to reconcile.",
+                        metadata={"judged": dg.MetadataValue.int(0), "raw_rows": dg.MetadataValue.int(0)})
+    metadata = {"judged": dg.MetadataValue.int(1), "raw_rows": dg.MetadataValue.int(raw_rows)}
+    if mismatch is None:
+        return DayCheck(day, True, f"{day}: the aggregate reconciles with its {raw_rows} raw row(s).",
+                        metadata=metadata)
+    return DayCheck(day, False, f"{day} does not reconcile with its raw rows: {mismatch}.",
+                    metadata={**metadata, "mismatch": dg.MetadataValue.text(mismatch)})
+
+
+def null_module_day(day: date, null_module_events: int) -> DayCheck:
+    """WARN: usage events without a module_id cannot be stored in client_daily_usage (it is in the key)."""
+    return DayCheck(
+        day,
+        null_module_events == 0,
+        (
+            f"{day}: every usage event has a module_id."
+            if null_module_events == 0
+            else f"{day}: {null_module_events} usage event(s) have no module_id and are not in "
+            "client_daily_usage (module_id is part of its primary key; the module may have been deleted: "
+            "ON DELETE SET NULL)."
+        ),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"null_module_events": dg.MetadataValue.int(null_module_events)},
+    )
+
+
+def _level(value: float, levels: Any) -> tuple[str | None, float | None, float | None]:
+    """("critical" | "warning" | None, warning, critical) for a higher-is-worse metric."""
+    if not isinstance(levels, dict):
+        return None, None, None
+    warning, critical = levels.get("warning"), levels.get("critical")
+    if not isinstance(warning, int | float) or not isinstance(critical, int | float):
+        return None, None, None
+    if value >= critical:
+        return "critical", warning, critical
+    if value >= warning:
+        return "warning", warning, critical
+    return None, warning, critical
+
+
+def health_day(day: date, row: Sequence[Any] | None, thresholds_raw: Any) -> DayCheck:
+    """The day's avgLatencyMs and avgErrorRatePct against thresholds.latency / thresholds.errorRate.
+
+    At or above `warning`: WARN; at or above `critical`: ERROR. Values and thresholds are in the metadata.
+    A day without samples, or a config without the two thresholds, passes with a description saying so
+    (nothing was measured to be unhealthy); a missing config row is a WARN (nothing can be judged).
+    """
+    metadata: dict[str, Any] = {}
+    thresholds = parse_thresholds(thresholds_raw)
+    if thresholds is None:
+        return DayCheck(
+            day,
+            False,
+            "system_health_config has no row id 1 or its thresholds are not a JSON object; "
+            "materialize system_health_config.",
+            severity=dg.AssetCheckSeverity.WARN,
+        )
+    if row is None:
+        return DayCheck(day, True, f"No metric samples for {day}: nothing to judge.")
+    latency, error_rate = row[0], row[1]
+    breaches: list[tuple[str, str, float, float]] = []
+    for metric, value in (("latency", latency), ("errorRate", error_rate)):
+        if value is None:
+            continue
+        level, warning, critical = _level(float(value), thresholds.get(metric))
+        if warning is not None:
+            metadata[f"{metric}_warning"] = dg.MetadataValue.float(float(warning))
+            metadata[f"{metric}_critical"] = dg.MetadataValue.float(float(critical))
+        if level:
+            breaches.append((metric, level, float(value), float(warning if level == "warning" else critical)))
+    if latency is not None:
+        metadata["avgLatencyMs"] = dg.MetadataValue.int(int(latency))
+    if error_rate is not None:
+        metadata["avgErrorRatePct"] = dg.MetadataValue.float(float(error_rate))
+    if not breaches:
+        return DayCheck(day, True, f"{day}: latency and error rate below their warning thresholds.",
+                        metadata=metadata)
+    critical = any(level == "critical" for _, level, _, _ in breaches)
+    return DayCheck(
+        day,
+        False,
+        f"{day}: " + "; ".join(f"{m} {v:g} is at or above its {lvl} threshold {t:g}" for m, lvl, v, t in breaches),
+        severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
+    )
+
+
+# -- freshness ------------------------------------------------------------------------------------------
+#
+# Two complementary forms, both on purpose:
+# - ROLLUP_FRESHNESS_POLICY, Dagster 1.13's own freshness (`dg.FreshnessPolicy.cron`): the asset is fresh
+#   when it was materialized between 02:00 and 03:00 UTC (the nightly run's hour) or later. It judges the
+#   newest materialization of ANY partition, so a backfill of an old day, or a late-data re-run of last
+#   week, makes the asset look fresh although yesterday's partition was never rolled up.
+# - the per-partition freshness checks (`build_freshness_checks`, Dagster's time-partition freshness
+#   check, run by `rollup_freshness_sensor`): yesterday's partition itself must be materialized by 03:00
+#   UTC. That is what an operator relies on each morning, and it fails even when no run happens at all.
+ROLLUP_FRESHNESS_POLICY = dg.FreshnessPolicy.cron(
+    deadline_cron=FRESHNESS_DEADLINE_CRON, lower_bound_delta=timedelta(hours=1), timezone="UTC"
+)
+
+
+def build_freshness_checks(assets: Sequence[dg.AssetsDefinition]) -> Sequence[dg.AssetChecksDefinition]:
+    """`<asset>` freshness: the newest complete UTC day must be materialized by 03:00 UTC.
+
+    Dagster 1.13 marks these checks as superseded by `FreshnessPolicy`; the rollups have that policy too
+    (ROLLUP_FRESHNESS_POLICY), but it cannot see WHICH partition was materialized (comment above), so the
+    per-partition check stays and its SupersessionWarning is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.SupersessionWarning)
+        return dg.build_time_partition_freshness_checks(
+            assets=list(assets), deadline_cron=FRESHNESS_DEADLINE_CRON, timezone="UTC"
+        )
+
+
+# -- one result per run ---------------------------------------------------------------------------------
+# The form before the per-day checks: one AssetCheckResult for a whole window. Kept only for callers not yet
+# on `daily_report.report` (the per-day form is what the partitions view can show); remove with them.
 
 
 def reconciliation_result(
@@ -48,7 +181,7 @@ def reconciliation_result(
 
 
 def null_module_result(check_name: str, asset_key: str, null_module_events: int) -> dg.AssetCheckResult:
-    """WARN: usage events without a module_id cannot be stored in client_daily_usage (it is in the key)."""
+    """WARN: usage events without a module_id (over the whole window)."""
     return dg.AssetCheckResult(
         check_name=check_name,
         asset_key=asset_key,
@@ -64,123 +197,25 @@ def null_module_result(check_name: str, asset_key: str, null_module_events: int)
     )
 
 
-def _level(value: float, levels: Any) -> tuple[str | None, float | None, float | None]:
-    """("critical" | "warning" | None, warning, critical) for a higher-is-worse metric."""
-    if not isinstance(levels, dict):
-        return None, None, None
-    warning, critical = levels.get("warning"), levels.get("critical")
-    if not isinstance(warning, int | float) or not isinstance(critical, int | float):
-        return None, None, None
-    if value >= critical:
-        return "critical", warning, critical
-    if value >= warning:
-        return "warning", warning, critical
-    return None, warning, critical
-
-
-def health_threshold_result(
-    check_name: str,
-    asset_key: str,
-    day: date,
-    row: Sequence[Any] | None,
-    thresholds_raw: Any,
-) -> dg.AssetCheckResult:
-    """The day's avgLatencyMs and avgErrorRatePct against thresholds.latency / thresholds.errorRate.
-
-    At or above `warning`: WARN; at or above `critical`: ERROR. Values and thresholds are in the metadata.
-    A day without samples, or a config without the two thresholds, passes with a description saying so
-    (nothing was measured to be unhealthy); a missing config row is a WARN (nothing can be judged).
-    """
-    metadata: dict[str, Any] = {"day": dg.MetadataValue.text(str(day))}
-    thresholds = parse_thresholds(thresholds_raw)
-    if thresholds is None:
-        return dg.AssetCheckResult(
-            check_name=check_name,
-            asset_key=asset_key,
-            passed=False,
-            severity=dg.AssetCheckSeverity.WARN,
-            description="system_health_config has no row id 1 or its thresholds are not a JSON object; "
-            "materialize system_health_config.",
-            metadata=metadata,
-        )
-    if row is None:
-        return dg.AssetCheckResult(
-            check_name=check_name,
-            asset_key=asset_key,
-            passed=True,
-            description=f"No metric samples for {day}: nothing to judge.",
-            metadata=metadata,
-        )
-    latency, error_rate = row[0], row[1]
-    breaches: list[tuple[str, str, float, float]] = []
-    for metric, value in (("latency", latency), ("errorRate", error_rate)):
-        if value is None:
-            continue
-        level, warning, critical = _level(float(value), thresholds.get(metric))
-        if warning is not None:
-            metadata[f"{metric}_warning"] = dg.MetadataValue.float(float(warning))
-            metadata[f"{metric}_critical"] = dg.MetadataValue.float(float(critical))
-        if level:
-            breaches.append((metric, level, float(value), float(warning if level == "warning" else critical)))
-    if latency is not None:
-        metadata["avgLatencyMs"] = dg.MetadataValue.int(int(latency))
-    if error_rate is not None:
-        metadata["avgErrorRatePct"] = dg.MetadataValue.float(float(error_rate))
-    if not breaches:
-        return dg.AssetCheckResult(
-            check_name=check_name,
-            asset_key=asset_key,
-            passed=True,
-            description=f"{day}: latency and error rate below their warning thresholds.",
-            metadata=metadata,
-        )
-    critical = any(level == "critical" for _, level, _, _ in breaches)
-    return dg.AssetCheckResult(
-        check_name=check_name,
-        asset_key=asset_key,
-        passed=False,
-        severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
-        description=f"{day}: "
-        + "; ".join(f"{m} {v:g} is at or above its {lvl} threshold {t:g}" for m, lvl, v, t in breaches),
-        metadata=metadata,
-    )
-
-
 def worst_health_result(
-    check_name: str, asset_key: str, day_rows: dict[date, Sequence[Any] | None], thresholds_raw: Any
+    check_name: str, asset_key: str, day_rows: Mapping[date, Sequence[Any] | None], thresholds_raw: Any
 ) -> dg.AssetCheckResult:
-    """The health check over a run's window: for the nightly run that is yesterday; for a backfill it is the
-    worst day (ERROR over WARN, then the newest), with every breaching day listed in the metadata, so an
-    incident inside a backfilled range is not hidden behind a healthy last day."""
-    results = {day: health_threshold_result(check_name, asset_key, day, row, thresholds_raw) for day, row in day_rows.items()}
+    """The health check over a window as one result: the worst day (ERROR over WARN, then the newest), every
+    breaching day listed in the metadata."""
+    verdicts = {day: health_day(day, row, thresholds_raw) for day, row in day_rows.items()}
 
-    def rank(result: dg.AssetCheckResult) -> int:
-        return 0 if result.passed else (2 if result.severity == dg.AssetCheckSeverity.ERROR else 1)
+    def rank(verdict: DayCheck) -> int:
+        return 0 if verdict.passed else (2 if verdict.severity == dg.AssetCheckSeverity.ERROR else 1)
 
-    worst_day = max(results, key=lambda d: (rank(results[d]), d))
-    worst = results[worst_day]
-    if len(results) == 1:
-        return worst
-    breaching = {str(d): r.description or "" for d, r in sorted(results.items()) if not r.passed}
+    worst = verdicts[max(verdicts, key=lambda d: (rank(verdicts[d]), d))]
+    breaching = {str(d): v.description for d, v in sorted(verdicts.items()) if not v.passed}
     return dg.AssetCheckResult(
         check_name=check_name,
         asset_key=asset_key,
         passed=worst.passed,
         severity=worst.severity,
         description=worst.description,
-        metadata={**(worst.metadata or {}), "days_judged": dg.MetadataValue.int(len(results)),
+        metadata={**worst.metadata, "day": dg.MetadataValue.text(str(worst.day)),
+                  "days_judged": dg.MetadataValue.int(len(verdicts)),
                   "breaching_days": dg.MetadataValue.json(breaching)},
     )
-
-
-def build_freshness_checks(assets: Sequence[dg.AssetsDefinition]) -> Sequence[dg.AssetChecksDefinition]:
-    """`<asset>` freshness: the newest complete UTC day must be materialized by 03:00 UTC.
-
-    Dagster 1.13 marks these checks as superseded by `FreshnessPolicy`, but a policy is a status, not an
-    asset check with a history per evaluation, which is what the issue asks for; the warning is silenced.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.SupersessionWarning)
-        return dg.build_time_partition_freshness_checks(
-            assets=list(assets), deadline_cron=FRESHNESS_DEADLINE_CRON, timezone="UTC"
-        )

@@ -1,48 +1,21 @@
 """`system_metric_daily`: one row per UTC day of `system_metric_samples`, request-weighted.
 
-Both are partitioned by UTC day (`erp_pipelines.partitions.DAILY_PARTITIONS`) and computed inside
-PostgreSQL, one set-based statement per day (see sql.py for why one statement per day and not per
-window). A run covers `context.partition_time_window`: one day for the nightly run, N days for a backfill,
-which `BackfillPolicy.single_run()` makes ONE run.
+Partitioned by UTC day (`erp_pipelines.partitions.DAILY_PARTITIONS`) and computed inside PostgreSQL, one
+set-based statement per day (rollups/sql.py says why, and gives the formula). A run covers
+`context.partition_time_window`: one day nightly, N days for a backfill, which `BackfillPolicy.single_run()`
+makes ONE run. The per-day loop, its chunked transactions, the ledger and what a pruned day does are shared
+by every rollup: rollups/steps.py.
 
-Transactions: the whole window is written in ONE REPEATABLE READ transaction, one statement per day.
-All its statements see one snapshot, so the reconciliation compares each day's aggregate with exactly the
-raw rows it was computed from: a row the app commits meanwhile (late data) is not half-seen (with READ
-COMMITTED it made the blocking reconciliation check fail the run; found by the concurrency test), it is
-picked up by the late-data sensor. The run then either
-changes every partition it reports as materialized or none (a failure on day 200 of a backfill rolls back
-days 1-199, and Dagster marks all of them failed, so the database and the UI never disagree). The cost is
-one long transaction for a big backfill; it only holds row locks on the aggregate rows it rewrites (the app
-inserts raw rows, which nothing here locks), so it delays no ERP write. Re-running is always safe: each
-day's result is exactly the rollup of that day's raw rows, whatever was there before.
+Checks: reconciliation (every column of each rolled-up day equals a recomputation from its raw samples in
+the same snapshot; blocking, so retention in the same run waits), health thresholds (the worst day of the
+window), samples without a timestamp (WARN), late rows for pruned days (WARN), raw times in UTC (ERROR).
 
-A day whose raw rows are gone (pruned by `retention_pruning`) keeps its aggregate untouched; the run says
-so in the log and in the `days_kept_without_raw_rows` metadata.
-
-Data-loss guard: a day whose raw rows are only PARTLY there must not be re-aggregated either (late rows that
-arrive for a pruned day would otherwise replace the day's aggregate with the rollup of the late rows
-alone). So a day that already has an aggregate keeps it when the day is older than the raw retention cutoff
-(today - metricsRetentionDays for samples; today - `usage_event_retention_days` for events, if set), or when
-its raw totals are LOWER than the aggregate's (reqCount/errCount; the total categorized event count). Such
-days are logged and listed in the `days_kept_raw_incomplete` metadata, and left out of the reconciliation
-(they cannot reconcile: their raw rows are incomplete). "today" is the wall clock's UTC day unless the
-run config sets `today` (replays and tests).
-
-Locks: each rollup's write transaction is wrapped in the advisory lock
-`pg_advisory_lock(hashtext('erp_pipelines:<table>'))` (rollups/sql.py, taken just before the transaction
-and released just after it, so the snapshot starts after the wait), so two runs writing the same table
-(overlapping backfills, a backfill and the nightly run) serialize: the second waits for the first to
-commit, then rewrites the days with what is committed, and the result equals one run. That one wait is not
-bounded by `lock_timeout` (the other run may legitimately hold it for a whole backfill) but by
-`statement_timeout`. Retention takes the same locks (transaction-level, with `lock_timeout`) before it
-reconciles and deletes.
-
-Errors: a lost connection (server restart, terminated backend) becomes `DatabaseUnavailable` (the Failure
-is retryable, and the asset's RetryPolicy retries it; the transaction was rolled back, so nothing was
-half-written); a missing privilege becomes an ErpPipelinesError naming the GRANT to run (not retried).
+Errors: a lost connection becomes `DatabaseUnavailable` (retried by the RetryPolicy; the chunk in progress
+was rolled back, committed chunks stay and a retry recomputes them identically); a missing privilege names
+the GRANT to run (dbwork.py); a day whose reqCount sum does not fit the integer column names the fix.
 """
 
-
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -50,32 +23,26 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.dbwork import erp_connection, step_errors, write_transaction
-from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds
+from erp_pipelines.dbwork import step_errors
+from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, sql
+from erp_pipelines.rollups import checks, daily_report, sql, steps
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
-from erp_pipelines.rollups.steps import (
-    guard_today,
-    incomplete_reason,
-    log_incomplete,
-    now_naive,
-    samples_cutoff,
-    table_name_metadata,
-    window_days,
-)
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
     "system_metric_samples",
     description="Raw health samples the ERP writes every refresh interval (latency, error rate, request "
     "and error counts). Written by the app, never by Dagster; observed by `erp_raw_tables_sensor`, pruned "
-    "by `retention_pruning` once a day's totals are safe in `system_metric_daily`.",
+    "by `retention_pruning` once a day's fingerprint equals the one its aggregate was computed from.",
     kinds={"postgres"},
     group_name=GROUP,
     metadata={"dagster/table_name": "system_metric_samples"},
 )
+
+# Check names, next to their asset.
 METRIC_RECONCILIATION_CHECK = "totals_match_samples"
 METRIC_HEALTH_CHECK = "health_thresholds"
+METRIC_NULL_TIMESTAMP_CHECK = "no_samples_without_timestamp"
 
 METRIC_DAILY = RollupSpec(
     aggregate_table="system_metric_daily",
@@ -94,22 +61,72 @@ METRIC_DAILY = RollupSpec(
     },
     retention_privileges={"system_metric_samples": "SELECT, DELETE", "system_metric_daily": "SELECT, DELETE"},
     reconciliation_check=METRIC_RECONCILIATION_CHECK,
-    check_names=(METRIC_RECONCILIATION_CHECK, METRIC_HEALTH_CHECK),
+    check_names=(
+        METRIC_RECONCILIATION_CHECK,
+        METRIC_HEALTH_CHECK,
+        METRIC_NULL_TIMESTAMP_CHECK,
+        steps.TIME_ZONE_CHECK,
+        steps.LATE_ROWS_CHECK,
+    ),
     replace_day_sql=sql.METRIC_DAY_UPSERT,
     reconcile_day_sql=sql.METRIC_DAY_RECONCILE,
+    aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
+    delete_day_sql=sql.METRIC_DAY_DELETE,
+    raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
 )
 
+
 class MetricRollupConfig(dg.Config):
+    days_per_transaction: int = Field(
+        default=1,
+        description="Days written per transaction in a multi-day run: each chunk is one short transaction "
+        "(lock, snapshot, aggregate + ledger, commit), so a backfill never holds a snapshot for long.",
+    )
     today: str | None = Field(
         default=None,
-        description="The UTC day (YYYY-MM-DD) taken as 'today' by the data-loss guard's retention cutoff. "
-        "Unset (the default): the wall clock. For replays and tests only.",
+        description="Accepted for old run configs and ignored: a pruned day is recognized by the pruned-days "
+        "ledger, not by a date.",
     )
 
 
+def _float_equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+
+
+def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
+    """Replace one day's row, then reconcile every column against a recomputation (same snapshot)."""
+    written = conn.execute(sql.METRIC_DAY_UPSERT, params).fetchall()
+    (samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate) = conn.execute(
+        sql.METRIC_DAY_RECONCILE, params
+    ).fetchone()
+    mismatch = None
+    if not has_aggregate:
+        mismatch = "no aggregate row"
+    elif (
+        (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err)
+        or not _float_equal(rate, agg_rate)
+    ):
+        mismatch = (
+            f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, "
+            f"samples {latency}/{rate}/{req}/{err}"
+        )
+    return steps.DayWrite(
+        inserted=sum(1 for (was_insert,) in written if was_insert),
+        updated=sum(1 for (was_insert,) in written if not was_insert),
+        mismatch=mismatch,
+        figures={
+            **dict(zip(daily_report.METRIC_FIGURE_NAMES, (agg_latency, agg_rate, agg_req, agg_err), strict=True)),
+            "samples": int(samples),
+            "samples_read": int(samples),
+        },
+        extra={"row": (agg_latency, agg_rate, agg_req, agg_err)},
+    )
+
 
 @dg.asset(
-    key="system_metric_daily",
+    key=METRIC_DAILY.asset_key,
     deps=[SYSTEM_METRIC_SAMPLES, "erp_schema"],
     partitions_def=DAILY_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -117,138 +134,119 @@ class MetricRollupConfig(dg.Config):
     pool=ERP_DB_POOL,
     group_name=GROUP,
     retry_policy=RETRY_POLICY,
+    description=METRIC_DAILY.description,
+    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
     check_specs=[
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             METRIC_RECONCILIATION_CHECK,
-            asset="system_metric_daily",
+            METRIC_DAILY.asset_key,
             blocking=True,
-            description="reqCount/errCount of every rolled-up day equal the sums of its samples; blocks "
-            "retention_pruning in the same run when they do not.",
+            description="Per day: every column (avg latency, error rate, requests, errors) equals a "
+            "recomputation from its samples in the same snapshot; blocks retention_pruning in the same run "
+            "when not.",
+        ),
+        daily_report.daily_check_spec(
+            METRIC_HEALTH_CHECK,
+            METRIC_DAILY.asset_key,
+            additional_deps=["system_health_config"],
+            description="Per day: avgLatencyMs and avgErrorRatePct against system_health_config.thresholds "
+            "(latency, errorRate): WARN at warning, ERROR at critical.",
         ),
         dg.AssetCheckSpec(
-            METRIC_HEALTH_CHECK,
-            asset="system_metric_daily",
-            additional_deps=["system_health_config"],
-            description="The day's avgLatencyMs and avgErrorRatePct (for a backfill: its worst day, every "
-            "breaching day listed) against system_health_config.thresholds (latency, errorRate): WARN at "
-            "warning, ERROR at critical.",
+            METRIC_NULL_TIMESTAMP_CHECK,
+            asset=METRIC_DAILY.asset_key,
+            description="Samples with a NULL collected_at belong to no day and are in no aggregate.",
         ),
+        *steps.shared_check_specs(METRIC_DAILY.asset_key),
     ],
 )
 def system_metric_daily(
     context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     """One row per UTC day of `system_metric_samples`, request-weighted (formula and why in sql.py)."""
     with step_errors():
-        return _roll_up_metrics(context, config, erp_db)
-
-
-def _roll_up_metrics(
-    context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
-    days, window_start, window_end = window_days(context)
-    now = now_naive()
-    today = guard_today(config.today)
-    inserted = updated = samples_read = 0
-    kept: list[str] = []
-    kept_incomplete: dict[str, str] = {}
-    mismatched: dict[date, str] = {}
-    fingerprints: dict[str, dict[str, int]] = {}
-    days_with_raw = 0
-    with erp_connection(erp_db, "rollup:system_metric_daily", METRIC_DAILY.privileges) as conn:
-        cutoff = samples_cutoff(conn, today)
-        with write_transaction(conn, METRIC_DAILY.lock_key):
-            for day in days:
-                day_start, day_end = day_bounds(day)
-                params = {"day_start": day_start, "day_end": day_end, "now": now}
-                # The data-loss guard only concerns a day that already has an aggregate (one index
-                # lookup); a new day, the nightly case, is not read twice.
-                has_aggregate = conn.execute(sql.METRIC_DAY_ROW, {"day_start": day_start}).fetchone() is not None
-                if has_aggregate:
-                    samples, req, err, _min_id, max_id, agg_req, agg_err, _ = conn.execute(
-                        sql.METRIC_DAY_RECONCILE, params
-                    ).fetchone()
-                if has_aggregate and samples > 0:
-                    why = incomplete_reason(
-                        day, cutoff, [("reqCount", req, agg_req), ("errCount", err, agg_err)]
-                    )
-                    if why:
-                        kept_incomplete[str(day)] = why
-                        fingerprints[str(day)] = {"rows": int(samples), "max_id": int(max_id or 0)}
-                        samples_read += samples
-                        continue
-                written = conn.execute(sql.METRIC_DAY_UPSERT, params).fetchall()
-                inserted += sum(1 for (was_insert,) in written if was_insert)
-                updated += sum(1 for (was_insert,) in written if not was_insert)
-                samples, req, err, _min_id, max_id, agg_req, agg_err, has_aggregate = conn.execute(
-                    sql.METRIC_DAY_RECONCILE, params
-                ).fetchone()
-                fingerprints[str(day)] = {"rows": int(samples), "max_id": int(max_id or 0)}
-                samples_read += samples
-                if samples == 0:
-                    if has_aggregate:
-                        kept.append(str(day))
-                    continue
-                days_with_raw += 1
-                if not has_aggregate:
-                    mismatched[day] = "no aggregate row"
-                elif (agg_req, agg_err) != (req, err):
-                    mismatched[day] = f"aggregate {agg_req}/{agg_err} requests/errors, samples {req}/{err}"
-            row_count = conn.execute(
-                sql.METRIC_WINDOW_ROWS, {"window_start": window_start, "window_end": window_end}
-            ).fetchone()[0]
-            day_rows = {
-                day: conn.execute(sql.METRIC_DAY_ROW, {"day_start": day_bounds(day)[0]}).fetchone()
-                for day in days
-            }
-        thresholds = _read_thresholds(conn)
-    if kept:
-        context.log.info(
-            f"{len(kept)} day(s) have no samples left (pruned) but keep their aggregate unchanged: "
-            + ", ".join(kept[:20])
-            + (" ..." if len(kept) > 20 else "")
-        )
-    log_incomplete(context, "system_metric_daily", kept_incomplete)
-    context.log.info(
-        f"system_metric_daily {days[0]}..{days[-1]}: {samples_read} samples read, {inserted} rows inserted, "
-        f"{updated} updated, {len(kept)} day(s) kept without raw rows."
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "dagster/table_name": table_name_metadata(erp_db, "system_metric_daily"),
-            "rows_written": dg.MetadataValue.int(inserted + updated),
-            "rows_inserted": dg.MetadataValue.int(inserted),
-            "rows_updated": dg.MetadataValue.int(updated),
-            "samples_read": dg.MetadataValue.int(int(samples_read)),
-            "days_in_window": dg.MetadataValue.int(len(days)),
-            "days_with_raw_rows": dg.MetadataValue.int(days_with_raw),
-            "days_kept_without_raw_rows": dg.MetadataValue.int(len(kept)),
-            "days_kept_raw_incomplete": dg.MetadataValue.json(kept_incomplete),
-            "raw_fingerprints": dg.MetadataValue.json(fingerprints),
-        },
-        check_results=[
-            checks.reconciliation_result(
-                METRIC_RECONCILIATION_CHECK,
-                "system_metric_daily",
-                mismatched,
-                days_with_raw,
-                len(days) - days_with_raw,
-            ),
-            checks.worst_health_result(METRIC_HEALTH_CHECK, "system_metric_daily", day_rows, thresholds),
-        ],
-    )
+        yield from _roll_up_metrics(context, config, erp_db)
 
 
 READ_THRESHOLDS = "SELECT thresholds FROM system_health_config WHERE id = 1"
 
 
-def _read_thresholds(conn: psycopg.Connection) -> Any:
-    """system_health_config.thresholds, or None if the row (or the table) is missing."""
+def _read_extras(conn: psycopg.Connection, window: dict[str, Any]) -> tuple[Any, int, int]:
+    """system_health_config.thresholds (None if the row or table is missing), the NULL-timestamp count and
+    the window's aggregate rows (run inside roll_up_window's connection, in a transaction)."""
     try:
         with conn.transaction():
             row = conn.execute(READ_THRESHOLDS).fetchone()
     except psycopg.errors.UndefinedTable:
-        return None
-    return row[0] if row else None
+        row = None
+    null_ts = conn.execute(sql.SAMPLES_WITHOUT_TIMESTAMP).fetchone()[0]
+    row_count = conn.execute(sql.METRIC_WINDOW_ROWS, window).fetchone()[0]
+    return (row[0] if row else None), int(null_ts), int(row_count)
 
+
+def null_timestamp_result(n: int) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=METRIC_NULL_TIMESTAMP_CHECK,
+        asset_key=METRIC_DAILY.asset_key,
+        passed=n == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "Every sample has a collected_at."
+            if n == 0
+            else f"{n} sample(s) of system_metric_samples have a NULL collected_at: they belong to no day and "
+            "are in no aggregate (the app wrote NULL explicitly over the column's DEFAULT)."
+        ),
+        metadata={"samples_without_timestamp": dg.MetadataValue.int(n)},
+    )
+
+
+def _roll_up_metrics(
+    context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
+) -> Iterator[daily_report.ReportEvent]:
+    days, window_start, window_end = steps.window_days(context)
+    window = {"window_start": window_start, "window_end": window_end}
+    run = steps.roll_up_window(
+        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive()},
+        config.days_per_transaction, after=lambda conn: _read_extras(conn, window),
+    )
+    results, findings = run.results, run.findings
+    thresholds, null_ts, row_count = run.extra
+    steps.log_outcomes(context, METRIC_DAILY, results)
+    rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
+    samples_read = sum(r.raw_rows for r in results)
+    inserted = sum(r.rows_inserted for r in results)
+    updated = sum(r.rows_updated for r in results)
+    context.log.info(
+        f"system_metric_daily {days[0]}..{days[-1]}: {samples_read} samples read, {inserted} rows inserted, "
+        f"{updated} updated."
+    )
+    figures = [steps.day_figures(r, "samples_read") for r in results]
+    yield from daily_report.report(
+        context,
+        METRIC_DAILY.asset_key,
+        run_metadata={
+            "dagster/row_count": dg.MetadataValue.int(int(row_count)),
+            "rows_written": dg.MetadataValue.int(sum(r.rows_written for r in results)),
+            "rows_inserted": dg.MetadataValue.int(inserted),
+            "rows_updated": dg.MetadataValue.int(updated),
+            "samples_read": dg.MetadataValue.int(int(samples_read)),
+            "days_in_window": dg.MetadataValue.int(len(days)),
+            "days_with_raw_rows": dg.MetadataValue.int(len(rolled)),
+            "days_kept_without_raw_rows": dg.MetadataValue.int(
+                sum(1 for r in results if r.outcome in steps.KEPT_OUTCOMES)
+            ),
+            "day_outcomes": dg.MetadataValue.json(steps.outcome_counts(results)),
+            "days_per_transaction": dg.MetadataValue.int(config.days_per_transaction),
+        },
+        days=figures,
+        checks={
+            METRIC_RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
+            METRIC_HEALTH_CHECK: [checks.health_day(r.day, r.extra.get("row"), thresholds) for r in results],
+        },
+        day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, METRIC_DAILY.aggregate_table)},
+        run_checks=[
+            null_timestamp_result(null_ts),
+            steps.time_zone_result(METRIC_DAILY, findings),
+            steps.late_rows_result(METRIC_DAILY, results),
+        ],
+    )

@@ -8,7 +8,7 @@ from its spec (rollups/metric_daily.py, rollups/usage_daily.py) through the regi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dagster as dg
 from psycopg import sql
@@ -58,10 +58,12 @@ class RollupSpec:
     retention_privileges: Mapping[str, str]
     reconciliation_check: str
     check_names: tuple[str, ...]
-    # per-day SQL (rollups/sql.py); %(day_start)s / %(day_end)s are naive UTC midnights
-    replace_day_sql: str
-    reconcile_day_sql: str
-    extra: Mapping[str, str] = field(default_factory=dict)
+    # per-day SQL (rollups/sql.py); %(day_start)s / %(day_end)s are naive UTC midnights, %(day)s the date
+    replace_day_sql: str  # replace the day's aggregate from its raw rows
+    reconcile_day_sql: str  # the aggregate against a recomputation, every column
+    aggregate_exists_sql: str  # a row if the day has an aggregate
+    delete_day_sql: str  # delete the day's aggregate (the ERP deleted every raw row of a ledgered day)
+    raw_below_aggregate_sql: str  # only for days without a ledger entry (see steps.py)
 
     @property
     def asset_key(self) -> str:

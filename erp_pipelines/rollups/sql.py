@@ -49,8 +49,8 @@ INSERT INTO system_metric_daily AS d (day, "avgLatencyMs", "avgErrorRatePct", "r
 SELECT %(day_start)s,
        round(t.latency_weighted / t.latency_weight)::int,
        CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE t.plain_error_rate END,
-       t.req::int,
-       t.err::int,
+       t.req,  -- bigint sums, no int cast: they fit unless the column is int and the day exceeds 2^31
+       t.err,
        %(now)s
 FROM t
 WHERE t.samples > 0
@@ -64,22 +64,43 @@ WHERE (d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount")
 RETURNING (xmax = 0) AS inserted
 """
 
-# Raw totals of one day next to that day's aggregate: the reconciliation check, the late-data
-# fingerprint (samples, max_id) and retention's "may this day's raw rows go?" all read this.
+# Reconciliation of one day: the day's figures recomputed from its raw samples (in the same snapshot as
+# the write) next to the stored aggregate row; EVERY column is compared (latency mean and error rate too),
+# so a late idle sample or an updated latency shows. Also the data for the per-day report.
 METRIC_DAY_RECONCILE = """
-SELECT r.samples, r.req, r.err, r.min_id, r.max_id,
-       d."reqCount" AS agg_req, d."errCount" AS agg_err, d.day IS NOT NULL AS has_aggregate
-FROM (
+WITH r AS (
     SELECT count(*) AS samples,
+           sum("latencyMs"::numeric * greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS lw,
+           sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS w,
            coalesce(sum("reqCount"), 0) AS req,
            coalesce(sum("errCount"), 0) AS err,
-           min(id) AS min_id,
-           max(id) AS max_id
+           avg("errorRatePct") AS plain_rate
+    FROM system_metric_samples
+    WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+)
+SELECT r.samples,
+       round(r.lw / r.w) AS latency,
+       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE r.plain_rate END AS error_rate,
+       r.req, r.err,
+       d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount", d.day IS NOT NULL AS has_aggregate
+FROM r LEFT JOIN system_metric_daily AS d ON d.day = %(day_start)s
+"""
+METRIC_DAY_EXISTS = "SELECT 1 FROM system_metric_daily WHERE day = %(day_start)s"
+METRIC_DAY_DELETE = "DELETE FROM system_metric_daily WHERE day = %(day_start)s"
+# For a day with an aggregate but no ledger entry only (written before the ledger existed): are its raw
+# rows fewer than the aggregate counts (pruned by an earlier version, late rows since)? Then it is kept.
+METRIC_RAW_BELOW_AGGREGATE = """
+SELECT coalesce(r.req < d."reqCount", false) OR coalesce(r.err < d."errCount", false)
+FROM (
+    SELECT coalesce(sum("reqCount"), 0) AS req, coalesce(sum("errCount"), 0) AS err
     FROM system_metric_samples
     WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
 ) AS r
 LEFT JOIN system_metric_daily AS d ON d.day = %(day_start)s
 """
+# Samples without a timestamp belong to no day: never aggregated; counted for the WARN check (the
+# collected_at index answers IS NULL).
+SAMPLES_WITHOUT_TIMESTAMP = "SELECT count(*) FROM system_metric_samples WHERE collected_at IS NULL"
 
 # -- client_daily_usage -----------------------------------------------------------------------------------
 #
@@ -163,34 +184,35 @@ SELECT (SELECT count(*) FROM fresh) AS rollup_rows,
        (SELECT count(*) FROM removed) AS deleted
 """
 
-# What the day's raw events were, per lower-cased type: total, NULL-module events, highest id. Feeds the
-# metadata (events read, uncategorized per type, NULL-module count) and the late-data fingerprint.
+# What the day's raw events were, per lower-cased type: total and NULL-module events. Feeds the
+# metadata (events read, uncategorized per type, NULL-module count).
 USAGE_DAY_STATS = """
 SELECT lower(event_type) AS event_type,
        count(*) AS events,
-       count(*) FILTER (WHERE module_id IS NULL) AS null_module,
-       max(id) AS max_id
+       count(*) FILTER (WHERE module_id IS NULL) AS null_module
 FROM client_usage_events
 WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
 GROUP BY lower(event_type)
 """
 
-# (client, module) pairs of one day whose four counts differ between client_daily_usage and the raw
-# categorized events with a module_id (a pair present on one side only counts too). 0 means reconciled.
-# Written independently of USAGE_DAY_REPLACE (no per-user step, a FULL JOIN) so a mistake in one shows.
+# (client, module) pairs of one day whose counts differ between client_daily_usage and the raw events with
+# a module_id: the four categories AND active_users (a pair present on one side only counts too). 0 means
+# reconciled. Written independently of USAGE_DAY_REPLACE (one pass, count(DISTINCT), a FULL JOIN) so a
+# mistake in one shows.
 USAGE_DAY_MISMATCHES = """
 WITH raw AS (
     SELECT client_id, module_id,
            count(*) FILTER (WHERE lower(event_type) = ANY(%(view_types)s::text[])) AS view_count,
            count(*) FILTER (WHERE lower(event_type) = ANY(%(create_types)s::text[])) AS create_count,
            count(*) FILTER (WHERE lower(event_type) = ANY(%(edit_types)s::text[])) AS edit_count,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[])) AS delete_count
+           count(*) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[])) AS delete_count,
+           count(DISTINCT user_id) AS active_users
     FROM client_usage_events
     WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
     GROUP BY client_id, module_id
 ),
 agg AS (
-    SELECT client_id, module_id, view_count, create_count, edit_count, delete_count
+    SELECT client_id, module_id, view_count, create_count, edit_count, delete_count, active_users
     FROM client_daily_usage
     WHERE date = %(day)s
 )
@@ -198,8 +220,29 @@ SELECT count(*) AS mismatched_pairs,
        (SELECT count(*) FROM agg) AS aggregate_rows,
        (SELECT count(*) FROM raw) AS raw_pairs
 FROM raw FULL JOIN agg USING (client_id, module_id)
-WHERE (raw.view_count, raw.create_count, raw.edit_count, raw.delete_count)
-      IS DISTINCT FROM (agg.view_count, agg.create_count, agg.edit_count, agg.delete_count)
+WHERE (raw.view_count, raw.create_count, raw.edit_count, raw.delete_count, raw.active_users)
+      IS DISTINCT FROM (agg.view_count, agg.create_count, agg.edit_count, agg.delete_count, agg.active_users)
+"""
+USAGE_DAY_EXISTS = "SELECT 1 FROM client_daily_usage WHERE date = %(day)s LIMIT 1"
+USAGE_DAY_DELETE = "DELETE FROM client_daily_usage WHERE date = %(day)s"
+# For a day with an aggregate but no ledger entry only (see METRIC_RAW_BELOW_AGGREGATE).
+USAGE_RAW_BELOW_AGGREGATE = """
+SELECT (
+    SELECT count(*) FROM client_usage_events
+    WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
+      AND lower(event_type) = ANY(%(view_types)s::text[] || %(create_types)s::text[] || %(edit_types)s::text[]
+                                  || %(delete_types)s::text[])
+) < (
+    SELECT coalesce(sum(view_count + create_count + edit_count + delete_count), 0)
+    FROM client_daily_usage WHERE date = %(day)s
+)
+"""
+# The day's figures from its aggregate rows (the per-day report): events per category, active users summed
+# over (client, module) pairs, clients and modules with events.
+USAGE_DAY_FIGURES = """
+SELECT coalesce(sum(view_count), 0), coalesce(sum(create_count), 0), coalesce(sum(edit_count), 0),
+       coalesce(sum(delete_count), 0), coalesce(sum(active_users), 0), count(DISTINCT client_id), count(*)
+FROM client_daily_usage WHERE date = %(day)s
 """
 
 # Rows of a window in the aggregates (dagster/row_count of a materialization).
@@ -260,12 +303,3 @@ RAW_TABLE_OBSERVATION = {
 }
 
 # -- serialization of writers: see erp_pipelines/dbwork.py (lock first, then the snapshot).
-
-# One day's aggregate totals, for the data-loss guard: a day whose raw categorized events (summed from
-# USAGE_DAY_STATS, no second scan) add up to LESS than its aggregate has lost raw rows and is not
-# re-aggregated.
-USAGE_DAY_AGGREGATE_TOTALS = """
-SELECT coalesce(sum(view_count + create_count + edit_count + delete_count), 0) AS agg_total,
-       count(*) AS agg_rows
-FROM client_daily_usage WHERE date = %(day)s
-"""

@@ -1,43 +1,132 @@
-"""The per-day loop every rollup shares: its window, 'today', the data-loss guard's helpers, metadata helpers."""
+"""The per-day loop every rollup shares: chunks of days, each one short transaction, guarded by the ledger.
+
+A run covers `context.partition_time_window` (one day nightly, N days for a single-run backfill). The days
+are written in chunks of `days_per_transaction` (default 1); each chunk is ONE short transaction:
+
+    advisory lock of the aggregate (waited for first, dbwork.write_transaction)
+    -> REPEATABLE READ snapshot
+    -> per day: fingerprint of the raw rows, replace the day's aggregate, reconcile it, write the ledger
+    -> delete the day's invalidation marks the snapshot sees
+    -> COMMIT
+
+So no transaction of a rollup holds a snapshot or the lock longer than one chunk (measured in bench/), and
+a failure loses at most the chunk in progress; a re-run recomputes every day from its raw rows, so it is
+idempotent (a day already right is not rewritten: rows, ledger and timestamps stay identical).
+
+What a day becomes (`DayOutcome`):
+- PRUNED_KEPT: retention pruned the day (`pruned_days`). Its aggregate is never touched again, whatever
+  the run config; raw rows present now are late rows: kept raw (retention never deletes them: their
+  fingerprint can never equal the ledger's) and reported by the `no_late_rows_for_pruned_days` WARN check.
+  They are not merged: `active_users` (distinct users) cannot be merged exactly without the pruned rows.
+- ROLLED_UP: re-aggregated from its raw rows, whatever changed (insert, update, delete, dedup, a row moved
+  to another day); the ledger gets the fingerprint of exactly these rows.
+- REMOVED: the day has a ledger entry with rows, is not pruned, and the ERP deleted all of its raw rows
+  (e.g. a GDPR delete): its aggregate rows are deleted.
+- KEPT_WITHOUT_LEDGER: an aggregate with no ledger entry (written before the ledger existed, e.g. pruned by
+  an earlier version) whose raw rows are missing or fewer than it counts: kept as it is.
+- EMPTY: no raw rows and no aggregate.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+import enum
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
 
 import dagster as dg
 import psycopg
 
+from erp_pipelines.dbwork import erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.partitions import days_in_window, to_naive_utc
+from erp_pipelines.partitions import day_bounds, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
+from erp_pipelines.rollups import checks, ledger
+from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
+from erp_pipelines.rollups.spec import RollupSpec
+
+Figure = int | float | None
+
+
+class DayOutcome(enum.StrEnum):
+    ROLLED_UP = "rolled_up"
+    EMPTY = "no_raw_rows"
+    REMOVED = "removed_raw_rows_deleted"
+    PRUNED_KEPT = "kept_pruned"
+    KEPT_WITHOUT_LEDGER = "kept_without_ledger"
+
+
+@dataclass(frozen=True)
+class DayWrite:
+    """What a rollup's own per-day function reports after replacing the day (inside the chunk's snapshot)."""
+
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    mismatch: str | None = None  # the aggregate differs from a recomputation in the same snapshot
+    figures: Mapping[str, Figure] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """One day of one rollup run: the typed per-day result the per-partition reporting reads."""
+
+    rollup: str
+    day: date
+    outcome: DayOutcome
+    raw_rows: int
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_deleted: int = 0
+    late_rows: int = 0  # raw rows present for a pruned day (kept raw, reported)
+    mismatch: str | None = None
+    figures: Mapping[str, Figure] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_written(self) -> int:
+        return self.rows_inserted + self.rows_updated + self.rows_deleted
+
+    @property
+    def reconciled(self) -> bool:
+        return self.mismatch is None
+
+
+@dataclass(frozen=True)
+class WindowRun:
+    """What `roll_up_window` returns: the per-day results, the time-zone findings, the rollup's extras."""
+
+    results: list[DayResult]
+    findings: TimeZoneFindings
+    extra: Any
+
+
+WriteDay = Callable[[psycopg.Connection, date, dict[str, Any]], DayWrite]
 
 
 def guard_today(override: str | None) -> date:
-    """'today' for the data-loss guard and retention: the override (YYYY-MM-DD) or the wall clock's UTC day."""
+    """'today' for retention: the override (YYYY-MM-DD, replays/tests; never after the wall clock's UTC day)
+    or the wall clock's UTC day."""
+    wall = datetime.now(UTC).date()
     if override is None:
-        return datetime.now(UTC).date()
+        return wall
     try:
-        return date.fromisoformat(override)
+        day = date.fromisoformat(override)
     except ValueError:
         raise ErpPipelinesError(
             f"today {override!r} is not a date.",
             where="run config `today`",
             fix="Use YYYY-MM-DD, or leave it unset to use the current UTC day.",
         ) from None
-
-
-READ_METRICS_RETENTION = 'SELECT "metricsRetentionDays" FROM system_health_config WHERE id = 1'
-
-
-def samples_cutoff(conn: psycopg.Connection, today: date) -> date | None:
-    """today - metricsRetentionDays (days before it may have lost samples), None if not configured."""
-    try:
-        with conn.transaction():
-            row = conn.execute(READ_METRICS_RETENTION).fetchone()
-    except psycopg.errors.UndefinedTable:
-        return None
-    days = row[0] if row else None
-    return today - timedelta(days=days) if isinstance(days, int) and days > 0 else None
+    if day > wall:
+        raise ErpPipelinesError(
+            f"today {override!r} is in the future (the UTC day is {wall}); retention would count back from it.",
+            where="run config `today`",
+            fix="Leave it unset (the wall clock) or use a past day to replay a run.",
+        )
+    return day
 
 
 def now_naive() -> datetime:
@@ -53,25 +142,288 @@ def table_name_metadata(erp_db: ErpDatabase, table: str) -> dg.MetadataValue:
     return dg.MetadataValue.text(f"{erp_db.db_schema}.{table}")
 
 
-
-def incomplete_reason(
-    day: date, cutoff: date | None, totals: list[tuple[str, int, int | None]]
-) -> str | None:
-    """Why a day that has an aggregate must keep it (its raw rows may be incomplete), or None."""
-    if cutoff is not None and day < cutoff:
-        return f"older than the raw retention cutoff {cutoff}: its raw rows may have been pruned"
-    for name, raw, aggregate in totals:
-        if aggregate is not None and raw < aggregate:
-            return f"raw {name} {raw} < aggregate {aggregate}: raw rows are missing"
-    return None
+def chunks(days: Sequence[date], size: int) -> Iterator[list[date]]:
+    for i in range(0, len(days), max(size, 1)):
+        yield list(days[i : i + max(size, 1)])
 
 
-def log_incomplete(context: dg.AssetExecutionContext, table: str, kept: dict[str, str]) -> None:
-    if kept:
-        context.log.warning(
-            f"{table}: {len(kept)} day(s) keep their aggregate because their raw rows may be incomplete "
-            "(re-aggregating would lose the pruned rows): "
-            + "; ".join(f"{d}: {why}" for d, why in sorted(kept.items())[:20])
+def _overflow_error(spec: RollupSpec, days: Sequence[date], exc: psycopg.Error) -> ErpPipelinesError:
+    return ErpPipelinesError(
+        f"A sum of {spec.aggregate_table} for {days[0]}..{days[-1]} does not fit its column "
+        f"({(exc.diag.message_primary or str(exc)).strip()}); days before it were committed, this chunk was "
+        "rolled back.",
+        where=f"table {spec.aggregate_table} (an integer column)",
+        fix=f"Widen the column to bigint in the ERP's Prisma schema (`BigInt`, a new migration), then re-run "
+        f"the partition(s); e.g. reqCount/errCount of {spec.aggregate_table}.",
+    )
+
+
+def roll_up_window(
+    context: dg.AssetExecutionContext,
+    erp_db: ErpDatabase,
+    spec: RollupSpec,
+    days: Sequence[date],
+    write_day: WriteDay,
+    params: dict[str, Any],
+    days_per_transaction: int,
+    after: Callable[[psycopg.Connection], Any] | None = None,
+) -> WindowRun:
+    """Every day of the window, chunk by chunk (module docstring); the typed result of each day, then the
+    time-zone findings and `after(conn)` (the rollup's own extra reads) on the same connection."""
+    if not 1 <= days_per_transaction <= 366:
+        raise ErpPipelinesError(
+            f"days_per_transaction {days_per_transaction} is out of range.",
+            where=f"run config of {spec.aggregate_table}",
+            fix="Use 1 (the default) to 366 days per transaction.",
         )
+    results: list[DayResult] = []
+    with erp_connection(erp_db, f"rollup:{spec.aggregate_table}", {**spec.privileges, **ledger.OWN_PRIVILEGES}) as conn:
+        ledger.ensure_own_schema(conn)
+        for n, chunk in enumerate(chunks(days, days_per_transaction), start=1):
+            try:
+                with write_transaction(conn, spec.lock_key):
+                    chunk_results = roll_up_chunk(conn, spec, chunk, write_day, params)
+            except psycopg.errors.NumericValueOutOfRange as exc:
+                raise _overflow_error(spec, chunk, exc) from None
+            results.extend(chunk_results)
+            if len(days) > len(chunk):
+                context.log.info(
+                    f"{spec.aggregate_table}: committed {chunk[0]}..{chunk[-1]} "
+                    f"({len(results)}/{len(days)} days, chunk {n})"
+                )
+        findings = read_time_zone_findings(conn, spec)
+        extra = None
+        if after is not None:
+            with conn.transaction():
+                extra = after(conn)
+    return WindowRun(results, findings, extra)
 
 
+def roll_up_chunk(
+    conn: psycopg.Connection, spec: RollupSpec, days: Sequence[date], write_day: WriteDay, params: dict[str, Any]
+) -> list[DayResult]:
+    """The days of one chunk, inside its transaction (lock taken, snapshot open)."""
+    recorded = ledger.read_ledger(conn, spec.aggregate_table, days)
+    pruned = ledger.read_pruned(conn, spec.raw_table, days)
+    results = []
+    for day in days:
+        day_start, day_end = day_bounds(day)
+        day_params = {**params, "day": day, "day_start": day_start, "day_end": day_end}
+        fp = ledger.fingerprint(conn, spec.fingerprint_sql, day_start, day_end)
+        base = {"rollup": spec.aggregate_table, "day": day, "raw_rows": fp.raw_rows}
+        if day in pruned:
+            results.append(DayResult(**base, outcome=DayOutcome.PRUNED_KEPT, late_rows=fp.raw_rows))
+            continue
+        has_aggregate = conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None
+        if day not in recorded and has_aggregate and (
+            fp.raw_rows == 0 or conn.execute(spec.raw_below_aggregate_sql, day_params).fetchone()[0]
+        ):
+            results.append(DayResult(**base, outcome=DayOutcome.KEPT_WITHOUT_LEDGER))
+            continue
+        if fp.raw_rows == 0:
+            removed = conn.execute(spec.delete_day_sql, day_params).rowcount if has_aggregate else 0
+            if day in recorded:
+                ledger.write_ledger(conn, spec.aggregate_table, day, fp)
+            outcome = DayOutcome.REMOVED if removed else DayOutcome.EMPTY
+            results.append(DayResult(**base, outcome=outcome, rows_deleted=removed))
+            continue
+        written = write_day(conn, day, day_params)
+        ledger.write_ledger(conn, spec.aggregate_table, day, fp)
+        results.append(
+            DayResult(
+                **base,
+                outcome=DayOutcome.ROLLED_UP,
+                rows_inserted=written.inserted,
+                rows_updated=written.updated,
+                rows_deleted=written.deleted,
+                mismatch=written.mismatch,
+                figures=written.figures,
+                extra=written.extra,
+            )
+        )
+    ledger.clear_marks(conn, spec.raw_table, days)
+    return results
+
+
+# -- checks every rollup shares ---------------------------------------------------------------------------
+
+# 'UTC' under its other names; anything else stores local time into `timestamp without time zone`.
+UTC_NAMES = frozenset(
+    n.lower()
+    for n in ("UTC", "Etc/UTC", "UCT", "Etc/UCT", "GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "GMT+0", "GMT-0",
+              "Etc/GMT+0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich", "Universal", "Etc/Universal", "Zulu",
+              "Etc/Zulu")
+)
+# Per-database and per-role TimeZone settings of this database (ALTER DATABASE/ROLE ... SET timezone).
+TIMEZONE_OVERRIDES = """
+SELECT coalesce(r.rolname, '(every role)') AS role, coalesce(d.datname, '(every database)') AS database,
+       split_part(cfg, '=', 2) AS timezone
+FROM pg_db_role_setting AS s
+CROSS JOIN LATERAL unnest(s.setconfig) AS cfg
+LEFT JOIN pg_roles AS r ON r.oid = s.setrole
+LEFT JOIN pg_database AS d ON d.oid = s.setdatabase
+WHERE lower(split_part(cfg, '=', 1)) = 'timezone'
+  AND (s.setdatabase = 0 OR d.datname = current_database())
+"""
+# The TimeZone a session gets, and where it came from: 'client' means our own connection options set it
+# (e.g. `options=-c TimeZone=...` in the URL), which says nothing about the app's sessions.
+SESSION_TIMEZONE = "SELECT setting, source FROM pg_settings WHERE name = 'TimeZone'"
+# Raw rows stamped later than the UTC now (5 minutes of clock skew allowed): local time east of UTC.
+FUTURE_ROWS = """
+SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes'
+"""
+
+
+@dataclass(frozen=True)
+class TimeZoneFindings:
+    session_timezone: str
+    overrides: list[tuple[str, str, str]]
+    future_rows: int
+
+    @property
+    def problems(self) -> list[str]:
+        found = []
+        if self.session_timezone and self.session_timezone.lower() not in UTC_NAMES:
+            found.append(f"the database's TimeZone setting is {self.session_timezone!r}")
+        found += [
+            f"role {role} on {database} has TimeZone {tz!r}"
+            for role, database, tz in self.overrides
+            if tz.strip().strip("'\"").lower() not in UTC_NAMES
+        ]
+        if self.future_rows:
+            found.append(f"{self.future_rows} raw row(s) are stamped later than the UTC now")
+        return found
+
+
+def read_time_zone_findings(conn: psycopg.Connection, spec: RollupSpec) -> TimeZoneFindings:
+    """The TimeZone a writer gets (our connections never override TimeZone, so this is the database's and
+    role's setting), every database/role override, and raw rows in the future of UTC now."""
+    from psycopg import sql
+
+    with conn.transaction():
+        setting, source = conn.execute(SESSION_TIMEZONE).fetchone()
+    session_tz = "" if source in ("client", "session") else setting
+    try:
+        with conn.transaction():
+            overrides = [tuple(r) for r in conn.execute(TIMEZONE_OVERRIDES).fetchall()]
+    except psycopg.errors.InsufficientPrivilege:
+        overrides = []
+    with conn.transaction():
+        future = conn.execute(
+            sql.SQL(FUTURE_ROWS).format(raw_table=sql.Identifier(spec.raw_table), ts=sql.Identifier(spec.ts_column))
+        ).fetchone()[0]
+    return TimeZoneFindings(session_tz, overrides, int(future))
+
+
+def time_zone_result(spec: RollupSpec, findings: TimeZoneFindings) -> dg.AssetCheckResult:
+    """ERROR when a writer may store local time into the raw table's `timestamp without time zone`."""
+    problems = findings.problems
+    return dg.AssetCheckResult(
+        check_name=TIME_ZONE_CHECK,
+        asset_key=spec.asset_key,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(
+            f"{spec.raw_table}.{spec.ts_column} is written in UTC: TimeZone is UTC for the database and every "
+            "role, and no row lies in the future."
+            if not problems
+            else "Raw timestamps may be local time, so days would be cut at the wrong hour: "
+            + "; ".join(problems)
+            + ". The column is `timestamp without time zone` filled by DEFAULT now(), which stores the writing "
+            "session's local time. Fix: `ALTER DATABASE <db> SET timezone TO 'UTC'` (and `ALTER ROLE <role> "
+            "SET timezone TO 'UTC'` for a role listed), then reconnect the app."
+        ),
+        metadata={
+            "timezone": dg.MetadataValue.text(findings.session_timezone or "(set by this connection's options)"),
+            "timezone_overrides": dg.MetadataValue.json([list(o) for o in findings.overrides]),
+            "future_rows": dg.MetadataValue.int(findings.future_rows),
+        },
+    )
+
+
+def late_rows_result(spec: RollupSpec, results: Sequence[DayResult]) -> dg.AssetCheckResult:
+    """WARN: raw rows that arrived for days retention already pruned; kept raw, not in the aggregate."""
+    late = {str(r.day): r.late_rows for r in results if r.late_rows}
+    return dg.AssetCheckResult(
+        check_name=LATE_ROWS_CHECK,
+        asset_key=spec.asset_key,
+        passed=not late,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            "No raw rows for a pruned day."
+            if not late
+            else f"{sum(late.values())} raw row(s) of {spec.raw_table} arrived after their day was pruned "
+            f"({', '.join(sorted(late)[:10])}). The day's aggregate is kept as it was (it holds the pruned rows) "
+            "and these rows are kept raw, never deleted and not in the aggregate."
+        ),
+        metadata={"late_rows_by_day": dg.MetadataValue.json(late)},
+    )
+
+
+TIME_ZONE_CHECK = "raw_times_are_utc"
+LATE_ROWS_CHECK = "no_late_rows_for_pruned_days"
+
+
+def shared_check_specs(asset_key: str) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(
+            TIME_ZONE_CHECK,
+            asset=asset_key,
+            description="Fails when the ERP database's or a role's TimeZone is not UTC, or raw rows lie in the "
+            "future of UTC now: a writer storing local time into `timestamp without time zone`.",
+        ),
+        dg.AssetCheckSpec(
+            LATE_ROWS_CHECK,
+            asset=asset_key,
+            description="Warns about raw rows that arrived for a day retention already pruned (kept raw).",
+        ),
+    ]
+
+
+def log_outcomes(context: dg.AssetExecutionContext, spec: RollupSpec, results: Sequence[DayResult]) -> None:
+    for outcome, what in (
+        (DayOutcome.PRUNED_KEPT, "were pruned by retention and keep their aggregate unchanged"),
+        (DayOutcome.KEPT_WITHOUT_LEDGER, "have an aggregate but no ledger entry and missing raw rows: kept"),
+        (DayOutcome.REMOVED, "lost all their raw rows (deleted by the ERP): aggregate rows removed"),
+    ):
+        days = [str(r.day) for r in results if r.outcome == outcome]
+        if days:
+            context.log.info(
+                f"{spec.aggregate_table}: {len(days)} day(s) {what}: " + ", ".join(days[:20])
+                + (" ..." if len(days) > 20 else "")
+            )
+
+
+def outcome_counts(results: Sequence[DayResult]) -> dict[str, int]:
+    return {o.value: sum(1 for r in results if r.outcome == o) for o in DayOutcome}
+
+
+KEPT_OUTCOMES = (DayOutcome.PRUNED_KEPT, DayOutcome.KEPT_WITHOUT_LEDGER)
+KEPT_REASON = {
+    DayOutcome.PRUNED_KEPT: "pruned by retention: the aggregate holds the pruned rows and is never rebuilt",
+    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and raw rows missing or fewer than the aggregate counts",
+}
+
+
+def day_figures(
+    result: DayResult, raw_rows_label: str, zero_when_not_read: Sequence[str] = ()
+) -> DayFigures:
+    """The typed per-day result as `daily_report.DayFigures` (the per-partition metadata). Counts named in
+    `zero_when_not_read` are 0 on a day that was not rolled up (no raw rows read for them)."""
+    return DayFigures(
+        day=result.day,
+        rows_written=result.rows_written,
+        raw_rows_read=result.raw_rows,
+        figures={
+            **dict.fromkeys(zero_when_not_read, 0),
+            **result.figures,
+            raw_rows_label: result.raw_rows,
+            "late_rows": result.late_rows,
+        },
+        kept=KEPT_REASON.get(result.outcome),
+    )
+
+
+def reconciliation_day(result: DayResult) -> DayCheck:
+    """The day's reconciliation verdict (checks.reconciliation_day) from its typed result."""
+    return checks.reconciliation_day(result.day, result.mismatch, result.raw_rows, KEPT_REASON.get(result.outcome))

@@ -1,28 +1,26 @@
 """`client_daily_usage`: one row per UTC day, client and module with events: counts per category and active users.
 
-See rollups/metric_daily.py for the transactions, locks and errors both rollups share.
+The per-day loop, its chunked transactions, the ledger and what a pruned day does are shared by every
+rollup (rollups/steps.py); rollups/metric_daily.py describes the errors. Checks: reconciliation (the four
+counts AND active_users of every (client, module) pair equal a recomputation in the same snapshot;
+blocking), events without a module (WARN), late rows for pruned days (WARN), raw times in UTC (ERROR).
 """
 
 
+from collections.abc import Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
+import psycopg
 from pydantic import Field
 
-from erp_pipelines.dbwork import erp_connection, step_errors, write_transaction
+from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds
+from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, sql
+from erp_pipelines.rollups import checks, daily_report, sql, steps
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
-from erp_pipelines.rollups.steps import (
-    guard_today,
-    incomplete_reason,
-    log_incomplete,
-    now_naive,
-    table_name_metadata,
-    window_days,
-)
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
     "client_usage_events",
@@ -56,22 +54,30 @@ USAGE_DAILY = RollupSpec(
     privileges={"client_usage_events": "SELECT", "client_daily_usage": "SELECT, INSERT, UPDATE, DELETE"},
     retention_privileges={"client_usage_events": "SELECT, DELETE", "client_daily_usage": "SELECT, DELETE"},
     reconciliation_check=USAGE_RECONCILIATION_CHECK,
-    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK),
+    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, steps.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK),
     replace_day_sql=sql.USAGE_DAY_REPLACE,
     reconcile_day_sql=sql.USAGE_DAY_MISMATCHES,
+    aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
+    delete_day_sql=sql.USAGE_DAY_DELETE,
+    raw_below_aggregate_sql=sql.USAGE_RAW_BELOW_AGGREGATE,
 )
 
 
 class UsageRollupConfig(dg.Config):
+    days_per_transaction: int = Field(
+        default=1,
+        description="Days written per transaction in a multi-day run: each chunk is one short transaction "
+        "(lock, snapshot, aggregate + ledger, commit), so a backfill never holds a snapshot for long.",
+    )
     today: str | None = Field(
         default=None,
-        description="The UTC day (YYYY-MM-DD) taken as 'today' by the data-loss guard's retention cutoff. "
-        "Unset (the default): the wall clock. For replays and tests only.",
+        description="Accepted for old run configs and ignored: a pruned day is recognized by the pruned-days "
+        "ledger, not by a date.",
     )
     usage_event_retention_days: int | None = Field(
         default=None,
-        description="Set it to retention_pruning's usage_event_retention_days when raw events are pruned: "
-        "days older than that keep their aggregate instead of being re-aggregated from partial raw rows.",
+        description="Accepted for old run configs and ignored: a pruned day's aggregate is never rebuilt, "
+        "whatever this says (the pruned-days ledger decides).",
     )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
@@ -106,8 +112,31 @@ def category_params(event_categories: dict[str, list[str]]) -> dict[str, list[st
 
 
 
+def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
+    """Replace one day's rows, then reconcile every count and active_users (same snapshot)."""
+    categorized = {t for key in ("view_types", "create_types", "edit_types", "delete_types") for t in params[key]}
+    stats = conn.execute(sql.USAGE_DAY_STATS, params).fetchall()
+    uncategorized = {t: int(n) for t, n, _ in stats if t not in categorized}
+    null_module = sum(int(nm) for _, _, nm in stats)
+    _rollup_rows, inserted, updated, deleted = conn.execute(sql.USAGE_DAY_REPLACE, params).fetchone()
+    bad_pairs, _aggregate_rows, _raw_pairs = conn.execute(sql.USAGE_DAY_MISMATCHES, params).fetchone()
+    *numbers, _aggregate_rows = conn.execute(daily_report.USAGE_DAY_FIGURES, params).fetchone()
+    return steps.DayWrite(
+        inserted=int(inserted),
+        updated=int(updated),
+        deleted=int(deleted),
+        mismatch=f"{bad_pairs} (client, module) pair(s) differ from the raw events" if bad_pairs else None,
+        figures={
+            **dict(zip(daily_report.USAGE_FIGURE_NAMES, (int(n) for n in numbers), strict=True)),
+            "uncategorized_events": sum(uncategorized.values()),
+            "null_module_events": null_module,
+        },
+        extra={"uncategorized": uncategorized, "null_module": null_module},
+    )
+
+
 @dg.asset(
-    key="client_daily_usage",
+    key=USAGE_DAILY.asset_key,
     deps=[CLIENT_USAGE_EVENTS, "erp_schema"],
     partitions_def=DAILY_PARTITIONS,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -115,117 +144,71 @@ def category_params(event_categories: dict[str, list[str]]) -> dict[str, list[st
     pool=ERP_DB_POOL,
     group_name=GROUP,
     retry_policy=RETRY_POLICY,
+    description=USAGE_DAILY.description,
+    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
     check_specs=[
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             USAGE_RECONCILIATION_CHECK,
-            asset="client_daily_usage",
+            USAGE_DAILY.asset_key,
             blocking=True,
-            description="Per day and (client, module), the four counts equal the categorized raw events "
-            "with a module_id; blocks retention_pruning in the same run when they do not.",
+            description="Per day and (client, module), the four counts and active_users equal a recomputation "
+            "from the raw events with a module_id in the same snapshot; blocks retention_pruning in the same "
+            "run when not.",
         ),
-        dg.AssetCheckSpec(
+        daily_report.daily_check_spec(
             USAGE_NULL_MODULE_CHECK,
-            asset="client_daily_usage",
-            description="Usage events without a module_id cannot enter client_daily_usage's key.",
+            USAGE_DAILY.asset_key,
+            description="Per day: usage events without a module_id cannot enter client_daily_usage's key.",
         ),
+        *steps.shared_check_specs(USAGE_DAILY.asset_key),
     ],
 )
 def client_daily_usage(
     context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     """One row per UTC day, client and module with events: counts per category and active users."""
     with step_errors():
-        return _roll_up_usage(context, config, erp_db)
+        yield from _roll_up_usage(context, config, erp_db)
 
 
 def _roll_up_usage(
     context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> dg.MaterializeResult:
+) -> Iterator[daily_report.ReportEvent]:
     categories = category_params(config.event_categories)
-    today = guard_today(config.today)
-    events_cutoff = (
-        today - timedelta(days=config.usage_event_retention_days)
-        if config.usage_event_retention_days
-        else None
+    days, _window_start, _window_end = steps.window_days(context)
+    window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
+    run = steps.roll_up_window(
+        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), **categories},
+        config.days_per_transaction, after=lambda conn: conn.execute(sql.USAGE_WINDOW_ROWS, window).fetchone()[0],
     )
-    kept_incomplete: dict[str, str] = {}
-    categorized = {t for types in categories.values() for t in types}
-    days, _window_start, _window_end = window_days(context)
-    now = now_naive()
-    totals = {"rollup_rows": 0, "inserted": 0, "updated": 0, "deleted": 0}
-    events_read = null_module = 0
+    results, findings, row_count = run.results, run.findings, run.extra
+    steps.log_outcomes(context, USAGE_DAILY, results)
+    rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
     uncategorized: dict[str, int] = {}
-    kept: list[str] = []
-    mismatched: dict[date, str] = {}
-    fingerprints: dict[str, dict[str, int]] = {}
-    days_with_raw = 0
-    with erp_connection(erp_db, "rollup:client_daily_usage", USAGE_DAILY.privileges) as conn:
-        with write_transaction(conn, USAGE_DAILY.lock_key):
-            for n_day, day in enumerate(days, start=1):
-                if len(days) > 1:
-                    context.log.info(f"client_daily_usage: day {n_day}/{len(days)} ({day})")
-                day_start, day_end = day_bounds(day)
-                params = {"day": day, "day_start": day_start, "day_end": day_end, "now": now, **categories}
-                stats = conn.execute(sql.USAGE_DAY_STATS, params).fetchall()
-                day_events = sum(n for _, n, _, _ in stats)
-                fingerprints[str(day)] = {
-                    "rows": int(day_events),
-                    "max_id": int(max((m for _, _, _, m in stats), default=0)),
-                }
-                events_read += day_events
-                if day_events > 0:
-                    # The day's categorized events with a module, from the stats just read (no second scan).
-                    raw_total = sum(n - nm for t, n, nm, _ in stats if t in categorized)
-                    agg_total, agg_rows = conn.execute(sql.USAGE_DAY_AGGREGATE_TOTALS, params).fetchone()
-                    why = (
-                        incomplete_reason(day, events_cutoff, [("categorized events", raw_total, agg_total)])
-                        if agg_rows
-                        else None
-                    )
-                    if why:
-                        kept_incomplete[str(day)] = why
-                        continue
-                null_module += sum(nm for _, _, nm, _ in stats)
-                for event_type, n, _, _ in stats:
-                    if event_type not in categorized:
-                        uncategorized[event_type] = uncategorized.get(event_type, 0) + int(n)
-                rollup_rows, ins, upd, dele = conn.execute(sql.USAGE_DAY_REPLACE, params).fetchone()
-                for key, value in zip(totals, (rollup_rows, ins, upd, dele), strict=True):
-                    totals[key] += int(value)
-                bad_pairs, aggregate_rows, _raw_pairs = conn.execute(
-                    sql.USAGE_DAY_MISMATCHES, params
-                ).fetchone()
-                if day_events == 0:
-                    if aggregate_rows:
-                        kept.append(str(day))
-                    continue
-                days_with_raw += 1
-                if bad_pairs:
-                    mismatched[day] = f"{bad_pairs} (client, module) pair(s) differ from the raw events"
-            row_count = conn.execute(
-                sql.USAGE_WINDOW_ROWS, {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
-            ).fetchone()[0]
-    if kept:
-        context.log.info(
-            f"{len(kept)} day(s) have no usage events left (pruned) but keep their aggregate unchanged: "
-            + ", ".join(kept[:20])
-            + (" ..." if len(kept) > 20 else "")
-        )
-    log_incomplete(context, "client_daily_usage", kept_incomplete)
+    for r in rolled:
+        for t, n in r.extra.get("uncategorized", {}).items():
+            uncategorized[t] = uncategorized.get(t, 0) + n
+    null_module = sum(int(r.extra.get("null_module", 0)) for r in rolled)
     n_uncategorized = sum(uncategorized.values())
     if n_uncategorized:
         context.log.warning(
             f"{n_uncategorized} event(s) of types outside the category mapping were not counted in any "
             f"category (they do count towards active_users): {dict(sorted(uncategorized.items()))}"
         )
+    events_read = sum(r.raw_rows for r in results)
+    totals = {k: sum(getattr(r, f"rows_{k}") for r in results) for k in ("inserted", "updated", "deleted")}
     context.log.info(
         f"client_daily_usage {days[0]}..{days[-1]}: {events_read} events read, {totals['inserted']} rows "
         f"inserted, {totals['updated']} updated, {totals['deleted']} deleted, {null_module} without module."
     )
-    return dg.MaterializeResult(
-        metadata={
+    figures = [
+        steps.day_figures(r, "events_read", ("null_module_events", "uncategorized_events")) for r in results
+    ]
+    yield from daily_report.report(
+        context,
+        USAGE_DAILY.asset_key,
+        run_metadata={
             "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "dagster/table_name": table_name_metadata(erp_db, "client_daily_usage"),
             "rows_written": dg.MetadataValue.int(totals["inserted"] + totals["updated"]),
             "rows_inserted": dg.MetadataValue.int(totals["inserted"]),
             "rows_updated": dg.MetadataValue.int(totals["updated"]),
@@ -235,20 +218,20 @@ def _roll_up_usage(
             "uncategorized_by_type": dg.MetadataValue.json(dict(sorted(uncategorized.items()))),
             "null_module_events": dg.MetadataValue.int(int(null_module)),
             "days_in_window": dg.MetadataValue.int(len(days)),
-            "days_with_raw_rows": dg.MetadataValue.int(days_with_raw),
-            "days_kept_without_raw_rows": dg.MetadataValue.int(len(kept)),
-            "days_kept_raw_incomplete": dg.MetadataValue.json(kept_incomplete),
-            "raw_fingerprints": dg.MetadataValue.json(fingerprints),
-        },
-        check_results=[
-            checks.reconciliation_result(
-                USAGE_RECONCILIATION_CHECK,
-                "client_daily_usage",
-                mismatched,
-                days_with_raw,
-                len(days) - days_with_raw,
+            "days_with_raw_rows": dg.MetadataValue.int(len(rolled)),
+            "days_kept_without_raw_rows": dg.MetadataValue.int(
+                sum(1 for r in results if r.outcome in steps.KEPT_OUTCOMES)
             ),
-            checks.null_module_result(USAGE_NULL_MODULE_CHECK, "client_daily_usage", int(null_module)),
-        ],
+            "day_outcomes": dg.MetadataValue.json(steps.outcome_counts(results)),
+            "days_per_transaction": dg.MetadataValue.int(config.days_per_transaction),
+        },
+        days=figures,
+        checks={
+            USAGE_RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
+            USAGE_NULL_MODULE_CHECK: [
+                checks.null_module_day(r.day, int(r.extra.get("null_module", 0))) for r in results
+            ],
+        },
+        day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, USAGE_DAILY.aggregate_table)},
+        run_checks=[steps.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results)],
     )
-

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
+from erp_pipelines.schema.own_schema_asset import pipeline_state
 
 schema_sync_job = dg.define_asset_job(
     "schema_sync_job",
@@ -14,6 +15,6 @@ schema_sync_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[erp_schema, prisma_migration_history, system_health_config],
+    assets=[erp_schema, prisma_migration_history, system_health_config, pipeline_state],
     jobs=[schema_sync_job],
 )

@@ -6,9 +6,14 @@ A real embedded PostgreSQL holding the seed's drifted ERP and eight days of usag
 1. Through GraphQL: `schema_sync_job` succeeds; a 7-partition backfill of both rollups (the last seven
    complete UTC days) completes; the ERP database then holds the Prisma baseline row, the health-config
    row and rollup rows for exactly those seven days, with totals equal to the raw samples.
-2. In Chromium: the global lineage, the catalog, the schema group, a rollup's partitions, asset checks,
-   the backfill, the schema-sync run, jobs and automations render what the API did, without a page error.
-   Every page is saved as a PNG in the test's tmp folder and in `<repo>/test-output/screenshots/`.
+2. Issue 11, what an operator sees per day: through GraphQL, every backfilled day of both rollups carries
+   its own figures (the incident day's avgLatencyMs differs from a normal day's), and the checks have one
+   result per day (health_thresholds fails for the incident day only, with ERROR severity).
+3. In Chromium: the global lineage, the catalog, the schema group, a rollup's partitions, asset checks,
+   the backfill, the schema-sync run, jobs and automations render what the API did, without a page error;
+   the avgLatencyMs plot shows the incident day as a spike and the check's partitions view shows the day
+   that breached. Every page is saved as a PNG in the test's tmp folder and in
+   `<repo>/test-output/screenshots/`.
 
 Names of jobs, groups, assets, checks, sensors and schedules come from `defs`, so the test follows the
 project as it grows. Set ERP_SKIP_BROWSER=1 to leave out the browser part.
@@ -28,9 +33,11 @@ import psycopg
 import pytest
 
 from erp_pipelines.definitions import defs
+from erp_pipelines.demo.generate import incident_day
 from erp_pipelines.schema.assets import DEFAULT_BASELINE
 from erp_pipelines_tests.support.e2e_stack import (
     BACKFILL_DAYS,
+    DATA_DAYS,
     ROLLUP_ASSETS,
     SCHEMA_SYNC_JOB,
     TEST_OUTPUT,
@@ -48,6 +55,10 @@ PAGE_TIMEOUT_MS = 90_000
 TEXT_TIMEOUT_MS = 60_000
 SCREENSHOT_PREFIX = "ui_"
 # Texts of Dagster's error states: none may show on a page.
+# The rollups' per-day checks, by name (the UI and the API name them so; `project_names` must list them).
+METRIC_HEALTH_CHECK = "health_thresholds"
+METRIC_RECONCILIATION_CHECK = "totals_match_samples"
+USAGE_RECONCILIATION_CHECK = "counts_match_events"
 UI_ERROR_MARKERS = ("Unexpected GraphQL error", "PythonError", "Something went wrong", "An error occurred")
 
 
@@ -144,7 +155,155 @@ def test_schema_sync_and_rollup_backfill_through_graphql(dagster_stack: DagsterS
         assert usage_total and usage_total > 0
 
 
-# --- 2. The UI -------------------------------------------------------------------------------------------
+# --- 2. Each day's own numbers and check results, through GraphQL -----------------------------------------
+
+DAY_FIGURES = """
+query DayFigures($assetKey: AssetKeyInput!, $partitions: [String!]) {
+  assetNodeOrError(assetKey: $assetKey) {
+    __typename
+    ... on AssetNode {
+      latestMaterializationByPartition(partitions: $partitions) {
+        partition
+        metadataEntries {
+          label
+          ... on IntMetadataEntry { intValue }
+          ... on FloatMetadataEntry { floatValue }
+        }
+      }
+    }
+  }
+}
+"""
+
+CHECK_EXECUTIONS = """
+query CheckExecutions($assetKey: AssetKeyInput!, $checkName: String!, $partition: String) {
+  assetCheckExecutions(assetKey: $assetKey, checkName: $checkName, partition: $partition, limit: 5) {
+    partition
+    status
+    evaluation { partition success severity description targetMaterialization { storageId } }
+  }
+}
+"""
+
+CHECK_PARTITION_STATUSES = """
+query CheckPartitionStatuses($assetKey: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $assetKey) {
+    __typename
+    ... on AssetNode {
+      assetChecksOrError {
+        __typename
+        ... on AssetChecks {
+          checks {
+            name
+            partitionStatuses {
+              __typename
+              ... on AssetCheckTimePartitionStatuses { ranges { startKey endKey status } }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def the_incident_day(stack: DagsterStack) -> str:
+    """The demo day past the critical thresholds (see erp_pipelines.demo.generate), inside the backfill."""
+    return str(incident_day(stack.today - timedelta(days=1), DATA_DAYS))
+
+
+def day_figures(stack: DagsterStack, asset: str, partitions: list[str]) -> dict[str, dict[str, float]]:
+    """{partition: {label: number}} of each partition's latest materialization, read through GraphQL."""
+    node = stack.graphql(DAY_FIGURES, {"assetKey": {"path": [asset]}, "partitions": partitions})["assetNodeOrError"]
+    assert node["__typename"] == "AssetNode", node
+    return {
+        m["partition"]: {
+            e["label"]: e.get("intValue", e.get("floatValue"))
+            for e in m["metadataEntries"]
+            if "intValue" in e or "floatValue" in e
+        }
+        for m in node["latestMaterializationByPartition"]
+        if m
+    }
+
+
+def test_each_backfilled_day_carries_its_own_figures(dagster_stack: DagsterStack, pipeline: PipelineResult) -> None:
+    incident = the_incident_day(dagster_stack)
+    assert incident in pipeline.partitions, f"the incident day {incident} must be inside the backfill"
+    metric = day_figures(dagster_stack, "system_metric_daily", pipeline.partitions)
+    assert set(metric) == set(pipeline.partitions)
+    normal = [p for p in pipeline.partitions if p != incident]
+    latency = {p: metric[p]["avgLatencyMs"] for p in pipeline.partitions}
+    print(f"\n[e2e] avgLatencyMs per day: {latency} (incident day {incident})")
+    # the demo's incident pushes latency past the 1000 ms critical threshold; normal days stay near 300 ms
+    assert latency[incident] > 1000 and all(latency[p] < 500 for p in normal), latency
+    assert metric[incident]["avgErrorRatePct"] > 5 > max(metric[p]["avgErrorRatePct"] for p in normal)
+    # each day its own numbers, not the window's totals: the days' reqCount add up to the raw samples
+    first = datetime.combine(date.fromisoformat(pipeline.partitions[0]), datetime.min.time())
+    end = datetime.combine(date.fromisoformat(pipeline.partitions[-1]) + timedelta(days=1), datetime.min.time())
+    with psycopg.connect(dagster_stack.erp_url, autocommit=True) as conn:
+        raw_requests, raw_samples = conn.execute(
+            'SELECT sum("reqCount"), count(*) FROM system_metric_samples WHERE collected_at >= %s AND collected_at < %s',
+            (first, end),
+        ).fetchone()
+        raw_events = conn.execute(
+            "SELECT count(*) FROM client_usage_events WHERE occurred_at >= %s AND occurred_at < %s", (first, end)
+        ).fetchone()[0]
+    assert sum(metric[p]["reqCount"] for p in pipeline.partitions) == raw_requests
+    assert sum(metric[p]["samples"] for p in pipeline.partitions) == raw_samples
+    assert all(metric[p]["rows_written"] == 1 for p in pipeline.partitions)
+
+    usage = day_figures(dagster_stack, "client_daily_usage", pipeline.partitions)
+    assert set(usage) == set(pipeline.partitions)
+    for p in pipeline.partitions:
+        for label in ("view_count", "create_count", "edit_count", "delete_count", "active_users_summed",
+                      "clients", "modules", "null_module_events", "raw_rows_read", "rows_written"):
+            assert label in usage[p], (p, label, usage[p])
+    assert sum(usage[p]["raw_rows_read"] for p in pipeline.partitions) == raw_events
+
+
+def check_executions(stack: DagsterStack, asset: str, check: str, partition: str) -> list[dict]:
+    return stack.graphql(CHECK_EXECUTIONS, {"assetKey": {"path": [asset]}, "checkName": check,
+                                            "partition": partition})["assetCheckExecutions"]
+
+
+def test_checks_are_judged_per_day_and_only_the_incident_day_breaches(dagster_stack: DagsterStack,
+                                                                       pipeline: PipelineResult) -> None:
+    incident = the_incident_day(dagster_stack)
+    checks_by_asset = project_names().checks_by_asset
+    assert {METRIC_HEALTH_CHECK, METRIC_RECONCILIATION_CHECK} <= set(checks_by_asset["system_metric_daily"])
+    assert USAGE_RECONCILIATION_CHECK in checks_by_asset["client_daily_usage"]
+    verdicts = {}
+    for p in pipeline.partitions:
+        executions = check_executions(dagster_stack, "system_metric_daily", METRIC_HEALTH_CHECK, p)
+        assert executions, f"no {METRIC_HEALTH_CHECK} result recorded for partition {p}"
+        latest = executions[0]
+        assert latest["partition"] == p and latest["evaluation"]["partition"] == p, latest
+        assert latest["evaluation"]["targetMaterialization"], latest  # it judged that day's materialization
+        verdicts[p] = (latest["status"], latest["evaluation"]["severity"], latest["evaluation"]["description"])
+    print(f"\n[e2e] {METRIC_HEALTH_CHECK} per day: { {p: v[:2] for p, v in verdicts.items()} }")
+    assert verdicts[incident][:2] == ("FAILED", "ERROR"), verdicts[incident]
+    assert "critical" in verdicts[incident][2]
+    assert all(verdicts[p][0] == "SUCCEEDED" for p in pipeline.partitions if p != incident), verdicts
+    for asset, check in (("system_metric_daily", METRIC_RECONCILIATION_CHECK),
+                         ("client_daily_usage", USAGE_RECONCILIATION_CHECK)):
+        for p in pipeline.partitions:
+            (latest, *_) = check_executions(dagster_stack, asset, check, p)
+            assert latest["status"] == "SUCCEEDED", (asset, check, p, latest)
+
+    # What the partitions view draws: the check's status per partition range.
+    node = dagster_stack.graphql(CHECK_PARTITION_STATUSES, {"assetKey": {"path": ["system_metric_daily"]}})
+    checks = {c["name"]: c["partitionStatuses"]
+              for c in node["assetNodeOrError"]["assetChecksOrError"]["checks"]}
+    ranges = checks[METRIC_HEALTH_CHECK]["ranges"]
+    assert [(r["startKey"], r["endKey"]) for r in ranges if r["status"] == "FAILED"] == [(incident, incident)], ranges
+    passed = {r["startKey"] for r in ranges if r["status"] == "SUCCEEDED"} | {
+        r["endKey"] for r in ranges if r["status"] == "SUCCEEDED"}
+    assert pipeline.partitions[0] in passed and pipeline.partitions[-1] in passed, ranges
+
+
+# --- 3. The UI -------------------------------------------------------------------------------------------
 
 
 def times(text: str, n: int) -> re.Pattern:
@@ -207,6 +366,14 @@ class UiTour:
         self.page.wait_for_timeout(300)  # let the last layout/transition paint
         first = self.out_dirs[0] / f"{SCREENSHOT_PREFIX}{name}.png"
         self.page.screenshot(path=str(first))
+        for other in self.out_dirs[1:]:
+            shutil.copyfile(first, other / first.name)
+        self.screenshots.append(first)
+
+    def element_screenshot(self, name: str, element) -> None:
+        self.page.wait_for_timeout(300)
+        first = self.out_dirs[0] / f"{SCREENSHOT_PREFIX}{name}.png"
+        element.screenshot(path=str(first))
         for other in self.out_dirs[1:]:
             shutil.copyfile(first, other / first.name)
         self.screenshots.append(first)
@@ -289,6 +456,27 @@ def test_ui_pages_in_headless_chromium(dagster_stack: DagsterStack, pipeline: Pi
 
             tour.visit("09_jobs", "/jobs", names.jobs)
             tour.visit("10_automation", "/automation", [*names.sensors, *names.schedules])
+
+            # The asset's metadata plots by partition: each day's own avgLatencyMs, the incident a spike.
+            tour.open("/assets/system_metric_daily")
+            tour.expect_texts(["Metadata", "Plots", "Freshness policy"])
+            tour.page.get_by_role("button", name="Plots").click()
+            plot_title = tour.page.get_by_text("avgLatencyMs", exact=True).first
+            plot_title.wait_for(timeout=TEXT_TIMEOUT_MS)
+            tour.expect_texts(["avgErrorRatePct", "reqCount", "When graphing values by partition"])
+            plot_title.scroll_into_view_if_needed()
+            tour.screenshot("11_system_metric_daily_plots")
+            tour.element_screenshot("12_avgLatencyMs_plot_by_partition", plot_title.locator("xpath=ancestor::div[2]"))
+
+            # The health check's partitions view: one status per day; the incident day is the failed one.
+            incident = the_incident_day(stack)
+            tour.open(f"/assets/system_metric_daily?view=checks&checkDetail={METRIC_HEALTH_CHECK}")
+            tour.expect_texts([METRIC_HEALTH_CHECK, "Execution history"])
+            tour.page.get_by_role("tab", name="Partitions").last.click()
+            tour.expect_texts(["Failed (1)", f"Passed ({BACKFILL_DAYS - 1})", incident])
+            tour.page.get_by_text(incident, exact=True).first.click()
+            tour.expect_texts(["critical threshold"])
+            tour.screenshot("13_health_thresholds_partitions_incident_day")
         finally:
             browser.close()
 

@@ -29,6 +29,7 @@ from erp_pipelines.automation.sensors import late_data_sensor
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines_tests.support.aggregates import aggregates, assert_equals_reference
+from erp_pipelines_tests.support.capture import install_capture
 from erp_pipelines_tests.support.erp_data import (
     add_clients,
     add_modules,
@@ -113,6 +114,7 @@ def raw_with_ids(conn: psycopg.Connection) -> tuple[dict[int, tuple], dict[int, 
 @pytest.mark.slow
 def test_rollups_and_retention_while_a_writer_inserts_lose_no_row(erp_url, conn, tmp_path):
     create_erp_tables(conn)
+    install_capture(conn)  # what pipeline_state installs: the late-data sensor reads its marks
     clients = add_clients(conn, 3)
     add_modules(conn, 3)
     set_health_config(conn, metrics_days=7, aggregate_days=365)

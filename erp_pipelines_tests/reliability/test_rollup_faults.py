@@ -31,6 +31,7 @@ from erp_pipelines_tests.support.erp_data import (
     insert_samples,
     set_health_config,
 )
+from erp_pipelines_tests.support.ledger import grant_own_schema
 from erp_pipelines_tests.support.processes import (
     finish,
     spawn,
@@ -106,9 +107,17 @@ raise SystemExit(0 if result.success else 3)
 """
 
 
+def _by_day(pair: tuple[dict, dict]) -> tuple[dict, dict]:
+    metric, usage = pair
+    per_day: dict = {}
+    for key, value in usage.items():
+        per_day.setdefault(key[0], {})[key] = value
+    return metric, per_day
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill9", "terminate_backend"])
-def test_crash_in_the_middle_of_a_30_day_backfill_leaves_each_rollup_before_or_after(how, pg_server):
+def test_crash_in_the_middle_of_a_30_day_backfill_leaves_each_day_before_or_after(how, pg_server):
     url = arranged_backfill_db(pg_server)
     clean = arranged_backfill_db(pg_server)
     with psycopg.connect(url, autocommit=True) as conn, psycopg.connect(clean, autocommit=True) as c2:
@@ -117,7 +126,8 @@ def test_crash_in_the_middle_of_a_30_day_backfill_leaves_each_rollup_before_or_a
         after = aggregates(c2)
         assert before != after and before[0] != after[0] and before[1] != after[1]
 
-        # The app holds day 15's aggregate rows: the backfill writes days 1-14, then waits on day 15.
+        # The app holds day 15's aggregate rows: the backfill commits days 1-14 (one short transaction per
+        # day, days_per_transaction=1), then waits on day 15.
         with psycopg.connect(url) as app:
             app.execute("SELECT 1 FROM system_metric_daily WHERE day = %s FOR UPDATE", (at(BLOCKED_DAY),))
             app.execute("SELECT 1 FROM client_daily_usage WHERE date = %s FOR UPDATE", (BLOCKED_DAY,))
@@ -125,20 +135,21 @@ def test_crash_in_the_middle_of_a_30_day_backfill_leaves_each_rollup_before_or_a
                 CHILD_ROLLUP.format(first=str(DAYS[0]), last=str(DAYS[-1])), env={"ERP_DATABASE_URL": url}
             )
             backend = wait_for_blocked_backend(conn, "erp-pipelines:rollup:", proc)
-            xid, query, app_name = conn.execute(
-                "SELECT backend_xid IS NOT NULL, query, application_name FROM pg_stat_activity WHERE pid = %s",
-                (backend,),
-            ).fetchone()
-            assert xid, "the backfill should be inside a transaction that already wrote days 1-14"
+            app_name = conn.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE pid = %s", (backend,)
+            ).fetchone()[0]
             blocked_table = app_name.split(":")[-1]
 
             def check() -> None:
-                now = aggregates(conn)
+                now, was, will = _by_day(aggregates(conn)), _by_day(before), _by_day(after)
                 assert raw_state(conn) == raw_before
                 for i, table in enumerate(("system_metric_daily", "client_daily_usage")):
-                    assert now[i] in (before[i], after[i]), f"{table} is between before and after"
-                    if table == blocked_table:
-                        assert now[i] == before[i], f"{table}: days 1-14 of the killed transaction are visible"
+                    for day in DAYS:
+                        current = now[i].get(day)
+                        assert current in (was[i].get(day), will[i].get(day)), f"{table} {day} is half-written"
+                        if table == blocked_table:  # committed chunks are whole days, the struck one is not
+                            expected = will[i].get(day) if day < BLOCKED_DAY else was[i].get(day)
+                            assert current == expected, f"{table} {day}"
 
             strike(how, proc, conn, backend)
             if how == "terminate_backend":
@@ -289,34 +300,26 @@ def test_late_rows_for_a_pruned_day_never_replace_its_aggregate(erp_tables, erp_
     # and a huge one for d2 (the guard by age: the day is older than today - metricsRetentionDays).
     insert_samples(conn, [(9000, 1.0, 1, 0, at(d1, 12)), (9000, 1.0, 100000, 900, at(d2, 12))])
     insert_events(conn, [(clients[0], 1, 1, "view", at(d1, 12))] + [(clients[1], 2, 2, "edit", at(d2, 13))] * 50)
-    guard_config = {"today": "2025-06-10", "usage_event_retention_days": 7}
-    result = rollup_range(
-        erp_url, d1, d2, instance=instance,
-        run_config={"ops": {"system_metric_daily": {"config": {"today": "2025-06-10"}},
-                            "client_daily_usage": {"config": guard_config}}},
-    )
-    assert result.success  # the kept days are not reconciliation failures
-    assert aggregates(conn) == kept
-    for node in ("system_metric_daily", "client_daily_usage"):
-        md = result.asset_materializations_for_node(node)[0].metadata
-        assert set(md["days_kept_raw_incomplete"].value) == {str(d1), str(d2)}, md
-    why = result.asset_materializations_for_node("system_metric_daily")[0].metadata[
-        "days_kept_raw_incomplete"].value
-    assert all("older than the raw retention cutoff 2025-06-03" in why[str(d)] for d in (d1, d2))
+    # Whatever the run config says (none, as the late-data sensor's refresh; a 'today' that makes the days
+    # recent, which defeated the old age guard), the pruned days keep their aggregate: pruned_days decides.
+    for config in (None, {"today": "2025-06-02"}, {"today": "2025-06-02", "usage_event_retention_days": 1000}):
+        result = rollup_range(
+            erp_url, d1, d2, instance=instance,
+            run_config={"ops": {"system_metric_daily": {"config": {k: v for k, v in config.items()
+                                                                    if k == "today"}},
+                                "client_daily_usage": {"config": config}}} if config else None,
+        )
+        assert result.success  # the kept days are not reconciliation failures
+        assert aggregates(conn) == kept
+        for node in ("system_metric_daily", "client_daily_usage"):
+            md = result.asset_materializations_for_node(node)[0].metadata
+            assert md["day_outcomes"].value["kept_pruned"] == 2, md
+            late = [e for e in result.get_asset_check_evaluations()
+                    if e.asset_key.path[-1] == node and e.check_name == "no_late_rows_for_pruned_days"]
+            assert late and not late[0].passed
     logs = [r.user_message for r in instance.all_logs(result.run_id)]
-    assert any("keep their aggregate because their raw rows may be incomplete" in m for m in logs)
-    # Without the age clause (a 'today' where the day is recent), the lower-totals clause alone protects d1;
-    # d2's late rows exceed its old totals and (as documented) would be rolled up: so the age clause matters.
-    usage_only_totals = rollup_range(
-        erp_url, d1, d1, instance=instance,
-        run_config={"ops": {"system_metric_daily": {"config": {"today": "2025-06-02"}},
-                            "client_daily_usage": {"config": {"today": "2025-06-02"}}}},
-    )
-    assert usage_only_totals.success and aggregates(conn) == kept
-    for node, name in (("system_metric_daily", "reqCount"), ("client_daily_usage", "categorized events")):
-        why = usage_only_totals.asset_materializations_for_node(node)[0].metadata["days_kept_raw_incomplete"]
-        assert f"raw {name} 1 < aggregate" in why.value[str(d1)], why
-    # Retention keeps those late rows: their day does not reconcile; they stay present (never lost).
+    assert any("were pruned by retention and keep their aggregate unchanged" in m for m in logs)
+    # Retention keeps those late rows: their day was pruned; they stay present (never lost).
     assert prune(erp_url, instance=instance, today="2025-06-10", usage_event_retention_days=7).success
     assert sum(samples_per_day(conn).values()) == 2 and sum(events_per_day(conn).values()) == 51
 
@@ -341,6 +344,7 @@ def test_a_missing_grant_is_named_and_not_retried(erp_tables, erp_url, admin_con
                              "TO {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("GRANT USAGE ON SEQUENCE system_metric_daily_id_seq TO {}").format(
             sql.Identifier(role)))
+        grant_own_schema(conn, role)
         info = psycopg.conninfo.conninfo_to_dict(erp_url)
         url = psycopg.conninfo.make_conninfo(erp_url, user=role, password="Rel2-pw-xyz")
         assert info.get("dbname") == db

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from erp_pipelines import own_schema
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.retention.assets import retention_pruning
 from erp_pipelines.rollups.assets import client_daily_usage, system_metric_daily
@@ -46,6 +47,10 @@ ROLLUP_GRANTS = [
     "GRANT SELECT, INSERT, UPDATE, DELETE ON system_metric_daily, client_daily_usage TO {role}",
     "GRANT USAGE ON SEQUENCE system_metric_daily_id_seq TO {role}",
     "GRANT DELETE ON system_metric_samples, client_usage_events TO {role}",
+    "GRANT USAGE ON SCHEMA erp_pipelines TO {role}",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON erp_pipelines.rollup_ledger TO {role}",
+    "GRANT SELECT, INSERT ON erp_pipelines.pruned_days TO {role}",
+    "GRANT SELECT, INSERT, DELETE ON erp_pipelines.invalidations TO {role}",
 ]
 
 
@@ -147,6 +152,7 @@ def test_password_never_appears_in_errors_logs_events_or_metadata(
 
 def _seed(conn) -> None:
     create_erp_tables(conn)
+    own_schema.install(conn)  # what pipeline_state does as the schema owner
     clients, modules = add_clients(conn, 2), add_modules(conn, 2)
     set_health_config(conn, metrics_days=7, aggregate_days=365)
     base = datetime.now(UTC).replace(tzinfo=None, hour=10, minute=0, second=0, microsecond=0) - timedelta(days=20)

@@ -22,7 +22,9 @@ from erp_pipelines.automation.sensors import (
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.rollups.assets import USAGE_RECONCILIATION_CHECK, client_daily_usage, system_metric_daily
+from erp_pipelines_tests.support.capture import install_capture, marks, run_request
 from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples, set_health_config
+from erp_pipelines_tests.support.ledger import record_pruned_day
 from erp_pipelines_tests.support.raw_rows import at
 from erp_pipelines_tests.support.reference import usage_reference
 from erp_pipelines_tests.support.runs import RANGE_END, RANGE_START
@@ -107,11 +109,14 @@ def test_outage_catch_up_materializes_the_missed_days_in_one_run(erp_tables, erp
         materialized = instance.get_materialized_partitions(dg.AssetKey(key))
         assert {str(base + timedelta(days=i)) for i in range(10)} <= materialized
     assert result.asset_materializations_for_node("retention_pruning")
-    # the next night only yesterday is left
+    # the next night only yesterday is left, plus the lookback's re-roll of the 2 days before it
     request = nightly_rollup_schedule(
         dg.build_schedule_context(instance=instance, scheduled_execution_time=tick(base + timedelta(days=11)))
     )
-    assert request.partition_key == str(base + timedelta(days=10))
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (
+        str(base + timedelta(days=8)),
+        str(base + timedelta(days=10)),
+    )
 
 
 def test_catch_up_does_not_repeat_days_of_a_run_in_flight(erp_tables, erp_url, resources, instance):
@@ -132,51 +137,123 @@ def test_catch_up_does_not_repeat_days_of_a_run_in_flight(erp_tables, erp_url, r
     assert request.partition_key == str(base + timedelta(days=6))
 
 
-def test_late_data_sensor_rematerializes_exactly_the_changed_days(erp_tables, erp_url, resources, instance):
-    conn = erp_tables
-    d1, d2 = ago(10), ago(9)
-    clients = seed_days(conn, d1, 2)
-    materialize_days(resources, instance, d1, d2)
-    first = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    assert first.run_requests == []  # fingerprints match what the rollup saw
-    # late rows: one for d1 (already rolled up), one for today (incomplete), one for a day never rolled up
-    insert_events(conn, [(clients[0], 2, 99, "edit", at(d1, 23))])
-    insert_events(
-        conn, [(clients[0], 2, 99, "edit", at(TODAY, 0)), (clients[1], 1, 5, "view", at(ago(30), 5))]
-    )
-    second = late_data_sensor(
-        dg.build_sensor_context(instance=instance, resources=resources, cursor=first.cursor)
-    )
-    assert [(r.partition_key, r.asset_selection) for r in second.run_requests] == [
-        (str(d1), [dg.AssetKey("client_daily_usage")])
-    ]
-    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("rollup_refresh_job")
-    request = second.run_requests[0]
-    assert job.execute_in_process(
-        instance=instance, partition_key=request.partition_key, asset_selection=request.asset_selection
-    ).success
+def late_data(resources: dict, instance: dg.DagsterInstance) -> list[tuple[str | None, list]]:
+    """One late_data_sensor tick: (partition, asset selection) of each run it asks for."""
+    result = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    return [(r.partition_key, r.asset_selection) for r in result.run_requests]
+
+
+def usage_matches_reference(conn: psycopg.Connection, first: date, last: date) -> bool:
     raw = conn.execute(
         "SELECT client_id, module_id, user_id, event_type, occurred_at FROM client_usage_events "
         "WHERE occurred_at >= %s AND occurred_at < %s",
-        (at(d1), at(d2 + timedelta(days=1))),
+        (at(first), at(last + timedelta(days=1))),
     ).fetchall()
     rows = conn.execute(
         "SELECT date, client_id, module_id, view_count, create_count, edit_count, delete_count, active_users "
-        "FROM client_daily_usage"
+        "FROM client_daily_usage WHERE date BETWEEN %s AND %s",
+        (first, last),
     ).fetchall()
-    assert {(d, c, m): tuple(v) for d, c, m, *v in rows} == usage_reference(raw)
-    third = late_data_sensor(
-        dg.build_sensor_context(instance=instance, resources=resources, cursor=second.cursor)
+    return {(d, c, m): tuple(v) for d, c, m, *v in rows} == usage_reference(raw)
+
+
+USAGE = [dg.AssetKey("client_daily_usage")]
+METRICS = [dg.AssetKey("system_metric_daily")]
+
+
+def test_late_data_sensor_refreshes_exactly_the_changed_days_and_the_rollup_clears_their_marks(
+    erp_tables, erp_url, resources, instance
+):
+    conn = erp_tables
+    install_capture(conn)
+    d1, d2 = ago(10), ago(9)
+    clients = seed_days(conn, d1, 2)
+    materialize_days(resources, instance, d1, d2)
+    assert marks(conn) == []  # each rollup cleared the marks its snapshot saw
+    assert late_data(resources, instance) == []
+    # an in-place UPDATE of a raw column on d1, a row for today (incomplete), one for a day never rolled up
+    conn.execute(
+        "UPDATE client_usage_events SET event_type = 'edit' "
+        "WHERE id = (SELECT min(id) FROM client_usage_events WHERE occurred_at >= %s AND occurred_at < %s)",
+        (at(d1), at(d2)),
     )
-    assert third.run_requests == []
-    # a late metric sample is noticed too
-    insert_samples(conn, [(999, None, 1, 0, at(d2, 22))])
-    fourth = late_data_sensor(
-        dg.build_sensor_context(instance=instance, resources=resources, cursor=third.cursor)
+    insert_events(conn, [(clients[0], 2, 99, "edit", at(TODAY, 0)), (clients[1], 1, 5, "view", at(ago(30), 5))])
+    assert late_data(resources, instance) == [(str(d1), USAGE)]
+    request = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests[0]
+    assert run_request(erp_url, instance, request).success
+    assert usage_matches_reference(conn, d1, d2)
+    assert marks(conn) == [("client_usage_events", ago(30)), ("client_usage_events", TODAY)]
+    assert late_data(resources, instance) == []
+    # a DELETE by the ERP (dedup, GDPR) of a metric sample
+    conn.execute("DELETE FROM system_metric_samples WHERE collected_at = %s", (at(d2, 1),))
+    assert late_data(resources, instance) == [(str(d2), METRICS)]
+    # a row moved to another day: both days, each with its own run
+    conn.execute("UPDATE client_usage_events SET occurred_at = %s WHERE occurred_at = %s", (at(d2, 5), at(d1, 3)))
+    assert late_data(resources, instance) == [(str(d1), USAGE), (str(d2), USAGE + METRICS)]
+
+
+def test_a_pruned_day_is_not_refreshed_its_late_rows_stay_raw(erp_tables, erp_url, resources, instance):
+    """Retention's pruned days keep their aggregate (late rows stay raw, retention reports them): a mark for
+    such a day asks for nothing."""
+    conn = erp_tables
+    install_capture(conn)
+    d1, d2 = ago(10), ago(9)
+    clients = seed_days(conn, d1, 2)
+    materialize_days(resources, instance, d1, d2)
+    record_pruned_day(conn, "client_usage_events", d1, "client_daily_usage")
+    insert_events(conn, [(clients[0], 2, 7, "view", at(d1, 22)), (clients[0], 2, 7, "view", at(d2, 22))])
+    assert late_data(resources, instance) == [(str(d2), USAGE)]
+
+
+def test_a_row_committed_after_the_days_first_rollup_read_it_is_refreshed(erp_tables, erp_url, resources, instance):
+    """Out-of-order commit: the writer inserts before the day's first rollup takes its snapshot and commits
+    after it; the rollup neither counts the row nor clears its mark, so the sensor asks for the day."""
+    conn = erp_tables
+    install_capture(conn)
+    d1 = ago(10)
+    clients = seed_days(conn, d1, 1)
+    with psycopg.connect(erp_url) as writer:
+        insert_events(writer, [(clients[0], 3, 42, "delete", at(d1, 20))])
+        materialize_days(resources, instance, d1, d1)
+        writer.commit()
+    assert marks(conn) == [("client_usage_events", d1)]
+    request = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests[0]
+    assert (request.partition_key, request.asset_selection) == (str(d1), USAGE)
+    assert run_request(erp_url, instance, request).success
+    assert usage_matches_reference(conn, d1, d1)
+    assert marks(conn) == []
+
+
+def test_a_failed_refresh_is_requested_again_and_not_while_one_is_queued(erp_tables, erp_url, resources, instance):
+    conn = erp_tables
+    install_capture(conn)
+    d1 = ago(10)
+    clients = seed_days(conn, d1, 1)
+    materialize_days(resources, instance, d1, d1)
+    insert_events(conn, [(clients[0], 2, 7, "view", at(d1, 22))])
+    conn.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'aggregate table unavailable'; END $$"
     )
-    assert [(r.partition_key, r.asset_selection) for r in fourth.run_requests] == [
-        (str(d2), [dg.AssetKey("system_metric_daily")])
-    ]
+    conn.execute("CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON client_daily_usage EXECUTE FUNCTION refuse()")
+    first = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert [(r.partition_key, r.asset_selection) for r in first] == [(str(d1), USAGE)]
+    assert not run_request(erp_url, instance, first[0], raise_on_error=False).success
+    assert marks(conn) == [("client_usage_events", d1)]  # the failed run rolled back: the marks stay
+    again = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert [(r.partition_key, r.asset_selection) for r in again] == [(str(d1), USAGE)]
+    assert again[0].run_key != first[0].run_key and again[0].tags["erp/late_data_attempt"] == "2"
+    # while that request's run is queued, the day is not asked for again
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("rollup_refresh_job")
+    queued = instance.create_run_for_job(
+        job_def=job, status=dg.DagsterRunStatus.NOT_STARTED, tags={**again[0].tags, "dagster/partition": str(d1)}
+    )
+    assert late_data(resources, instance) == []
+    instance.delete_run(queued.run_id)
+    conn.execute("DROP TRIGGER refuse ON client_daily_usage")
+    assert run_request(erp_url, instance, again[0]).success
+    assert usage_matches_reference(conn, d1, d1) and marks(conn) == []
+    assert late_data(resources, instance) == []
 
 
 def test_migrations_sensor_requests_a_dry_run_on_change(migrations_copy, instance):
@@ -262,3 +339,30 @@ def test_freshness_checks_fail_without_and_pass_with_the_recent_partitions(erp_t
     materialize_days(resources, instance, ago(2), ago(1))
     evaluations = _freshness(resources, instance)
     assert len(evaluations) == 2 and all(e.passed for e in evaluations)
+
+
+def test_nightly_lookback_re_rolls_the_last_two_days_and_folds_in_an_uncaptured_change(
+    erp_tables, erp_url, resources, instance, monkeypatch
+):
+    """Change capture off (no trigger): an UPDATE of yesterday-1 is still folded in by the next nightly run."""
+    conn = erp_tables
+    set_health_config(conn, metrics_days=365, aggregate_days=1825)
+    yesterday = ago(1)
+    seed_days(conn, ago(3), 3)
+    materialize_days(resources, instance, ago(3), ago(2))
+    conn.execute(
+        "UPDATE client_usage_events SET event_type = 'delete' WHERE occurred_at = %s", (at(ago(2), 1),)
+    )
+    request = nightly_rollup_schedule(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick(TODAY))
+    )
+    assert (request.tags[RANGE_START], request.tags[RANGE_END]) == (str(ago(3)), str(yesterday))
+    assert request.tags["erp/trigger"] == "nightly"
+    job = build_defs(ErpDatabase(url=erp_url)).resolve_job_def("nightly_rollup_job")
+    assert job.execute_in_process(instance=instance, tags=request.tags).success
+    assert usage_matches_reference(conn, ago(3), yesterday)
+    monkeypatch.setenv("ERP_ROLLUP_LOOKBACK_DAYS", "0")
+    request = nightly_rollup_schedule(
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick(TODAY + timedelta(days=1)))
+    )
+    assert request.partition_key == str(TODAY)

@@ -27,6 +27,7 @@ from erp_pipelines_tests.support.erp_data import (
     insert_samples,
     set_health_config,
 )
+from erp_pipelines_tests.support.ledger import record_pruned_day
 from erp_pipelines_tests.support.reference import metric_reference, usage_reference
 
 ROLLUPS = [system_metric_daily, client_daily_usage]
@@ -155,13 +156,15 @@ def test_rollups_equal_an_independent_reference(erp_tables, erp_url, events, sam
     checks = check_results(result)
     assert checks[USAGE_RECONCILIATION_CHECK].passed
     assert checks[METRIC_RECONCILIATION_CHECK].passed
-    by_key = {
+    by_key = {  # the latest materialization of each partition: that day's own figures
         (e.asset_key.path[-1], e.partition): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
-    usage_md = by_key[("client_daily_usage", "2025-03-01")]
-    assert usage_md["events_read"].value == len(raw_events)
-    assert usage_md["null_module_events"].value == sum(1 for e in raw_events if e[1] is None)
+    days = ("2025-03-01", "2025-03-02", "2025-03-03")
+
+    def day_sum(asset: str, label: str) -> int:
+        return sum(by_key[(asset, d)][label].value for d in days)
+
     known = {
         "view",
         "page_view",
@@ -176,8 +179,15 @@ def test_rollups_equal_an_independent_reference(erp_tables, erp_url, events, sam
         "delete",
         "remove",
     }
-    assert usage_md["uncategorized_events"].value == sum(1 for e in raw_events if e[3].lower() not in known)
-    assert by_key[("system_metric_daily", "2025-03-02")]["samples_read"].value == len(samples)
+    assert day_sum("client_daily_usage", "events_read") == len(raw_events)
+    assert day_sum("client_daily_usage", "null_module_events") == sum(1 for e in raw_events if e[1] is None)
+    assert day_sum("client_daily_usage", "uncategorized_events") == sum(
+        1 for e in raw_events if e[3].lower() not in known
+    )
+    assert day_sum("system_metric_daily", "samples_read") == len(samples)
+    for d in days:
+        on_day = sum(1 for e in raw_events if str(e[4].date()) == d)
+        assert by_key[("client_daily_usage", d)]["events_read"].value == on_day, d
 
 
 def test_session_timezone_cannot_move_rows_across_days(erp_tables, erp_url, instance):
@@ -269,8 +279,11 @@ def test_pruned_day_keeps_its_aggregate_and_says_so(erp_tables, resources, insta
     _seed(conn)
     assert materialize(resources, instance, tags=WINDOW).success
     before = snapshot(conn)
-    conn.execute("DELETE FROM client_usage_events WHERE occurred_at < '2025-03-02'")  # as retention would
+    # as retention does: delete the day and record it in pruned_days
+    conn.execute("DELETE FROM client_usage_events WHERE occurred_at < '2025-03-02'")
     conn.execute("DELETE FROM system_metric_samples WHERE collected_at < '2025-03-02'")
+    record_pruned_day(conn, "client_usage_events", date(2025, 3, 1), "client_daily_usage")
+    record_pruned_day(conn, "system_metric_samples", date(2025, 3, 1), "system_metric_daily")
     result = materialize(resources, instance, partition_key="2025-03-01")
     assert result.success
     assert snapshot(conn) == before
@@ -281,6 +294,18 @@ def test_pruned_day_keeps_its_aggregate_and_says_so(erp_tables, resources, insta
     assert checks[USAGE_RECONCILIATION_CHECK].passed and checks[METRIC_RECONCILIATION_CHECK].passed
     logs = [record.user_message for record in instance.all_logs(result.run_id)]
     assert any("pruned" in m and "keep their aggregate" in m for m in logs)
+
+
+def test_day_whose_raw_rows_the_erp_deleted_is_re_aggregated_not_taken_for_pruned(erp_tables, resources, instance):
+    conn = erp_tables
+    _seed(conn)
+    assert materialize(resources, instance, tags=WINDOW).success
+    # a GDPR delete of every raw row of 2025-03-01 (no pruned_days entry: retention did not do it)
+    conn.execute("DELETE FROM client_usage_events WHERE occurred_at < '2025-03-02'")
+    conn.execute("DELETE FROM system_metric_samples WHERE collected_at < '2025-03-02'")
+    assert materialize(resources, instance, partition_key="2025-03-01").success
+    assert conn.execute("SELECT count(*) FROM client_daily_usage WHERE date = '2025-03-01'").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM system_metric_daily WHERE day = '2025-03-01'").fetchone()[0] == 0
 
 
 def test_metadata_and_null_module_warning(erp_tables, resources, instance):

@@ -1,0 +1,147 @@
+"""The ledger the rollups and retention keep in our own schema: what each aggregate was computed from,
+which raw days were pruned, and the invalidation marks a rollup clears.
+
+Tables (erp_pipelines/own_schema.py): `rollup_ledger` (rollup, day) -> the exact fingerprint of the raw rows
+the aggregate was computed from, written in the same transaction and snapshot as the aggregate;
+`pruned_days` (raw_table, day) -> what retention deleted, written in the deleting transaction;
+`invalidations` (raw_table, day) marks written by the capture triggers (erp_pipelines.capture) and by
+retention when it skips a day that changed. A rollup deletes the marks of its days that its snapshot sees,
+so a mark committed after the snapshot survives and asks for another refresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+import psycopg
+from psycopg import sql
+
+from erp_pipelines import own_schema
+from erp_pipelines.errors import ErpPipelinesError
+
+# Privileges on our own tables (docs/privileges.md); named in MissingGrant.
+OWN_PRIVILEGES = {
+    "rollup_ledger": "SELECT, INSERT, UPDATE, DELETE",
+    "pruned_days": "SELECT, INSERT",
+    "invalidations": "SELECT, INSERT, DELETE",
+}
+
+OWN_TABLES_EXIST = """
+SELECT to_regclass(%(ledger)s) IS NOT NULL AND to_regclass(%(pruned)s) IS NOT NULL
+       AND to_regclass(%(log)s) IS NOT NULL
+"""
+LEDGER_READ = sql.SQL(
+    "SELECT day, raw_rows, raw_hash FROM {schema}.rollup_ledger WHERE rollup = %(rollup)s AND day = ANY(%(days)s)"
+)
+# Rewritten only when the fingerprint changed, so a re-run without changes leaves the row identical.
+LEDGER_WRITE = sql.SQL(
+    """
+INSERT INTO {schema}.rollup_ledger AS l (rollup, day, raw_rows, raw_hash, computed_at)
+VALUES (%(rollup)s, %(day)s, %(raw_rows)s, %(raw_hash)s, now())
+ON CONFLICT (rollup, day) DO UPDATE SET
+    raw_rows = EXCLUDED.raw_rows, raw_hash = EXCLUDED.raw_hash, computed_at = EXCLUDED.computed_at
+WHERE (l.raw_rows, l.raw_hash) IS DISTINCT FROM (EXCLUDED.raw_rows, EXCLUDED.raw_hash)
+"""
+)
+LEDGER_DELETE_BEFORE = sql.SQL("DELETE FROM {schema}.rollup_ledger WHERE rollup = %(rollup)s AND day < %(cutoff_day)s")
+PRUNED_READ = sql.SQL(
+    "SELECT day, rows_deleted FROM {schema}.pruned_days WHERE raw_table = %(raw_table)s AND day = ANY(%(days)s)"
+)
+PRUNED_WRITE = sql.SQL(
+    """
+INSERT INTO {schema}.pruned_days (raw_table, day, rollup, rows_deleted, raw_hash)
+VALUES (%(raw_table)s, %(day)s, %(rollup)s, %(rows_deleted)s, %(raw_hash)s)
+"""
+)
+CLEAR_MARKS = sql.SQL("DELETE FROM {schema}.invalidations WHERE raw_table = %(raw_table)s AND day = ANY(%(days)s)")
+MARK_DAY = sql.SQL("INSERT INTO {schema}.invalidations (raw_table, day) VALUES (%(raw_table)s, %(day)s)")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """Row count and exact order-independent hash of one raw day (rollups/spec.py FINGERPRINT_TEMPLATE)."""
+
+    raw_rows: int
+    raw_hash: Decimal
+
+
+def _q(statement: sql.SQL, schema: str | None) -> sql.Composed:
+    return statement.format(schema=sql.Identifier(schema or own_schema.own_schema_name()))
+
+
+def ensure_own_schema(conn: psycopg.Connection, schema: str | None = None) -> None:
+    """Our tables exist (installed by the `pipeline_state` asset); if not, try to install them (idempotent),
+    and say what to do when the role may not."""
+    name = schema or own_schema.own_schema_name()
+    names = {k: sql.Identifier(name, t).as_string(conn) for k, t in
+             (("ledger", "rollup_ledger"), ("pruned", "pruned_days"), ("log", "invalidations"))}
+    with conn.transaction():
+        present = conn.execute(OWN_TABLES_EXIST, names).fetchone()[0]
+    if present:
+        return
+    try:
+        with conn.transaction():
+            own_schema.install(conn, name)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ErpPipelinesError(
+            f"Our own schema {name} (rollup ledger, pruned days, invalidation log) is missing and this role may "
+            f"not create it: {exc.diag.message_primary}.",
+            where=f"schema {name}",
+            fix="Materialize `pipeline_state` (schema group) as the schema owner, or GRANT CREATE ON DATABASE "
+            "to this role (docs/own_schema.md).",
+        ) from None
+
+
+def read_ledger(
+    conn: psycopg.Connection, rollup: str, days: Sequence[date], schema: str | None = None
+) -> dict[date, Fingerprint]:
+    rows = conn.execute(_q(LEDGER_READ, schema), {"rollup": rollup, "days": list(days)}).fetchall()
+    return {day: Fingerprint(int(n), Decimal(h)) for day, n, h in rows}
+
+
+def write_ledger(
+    conn: psycopg.Connection, rollup: str, day: date, fingerprint: Fingerprint, schema: str | None = None
+) -> None:
+    conn.execute(
+        _q(LEDGER_WRITE, schema),
+        {"rollup": rollup, "day": day, "raw_rows": fingerprint.raw_rows, "raw_hash": fingerprint.raw_hash},
+    )
+
+
+def forget_ledger_before(conn: psycopg.Connection, rollup: str, cutoff_day: date, schema: str | None = None) -> int:
+    return conn.execute(_q(LEDGER_DELETE_BEFORE, schema), {"rollup": rollup, "cutoff_day": cutoff_day}).rowcount
+
+
+def read_pruned(
+    conn: psycopg.Connection, raw_table: str, days: Sequence[date], schema: str | None = None
+) -> dict[date, int]:
+    rows = conn.execute(_q(PRUNED_READ, schema), {"raw_table": raw_table, "days": list(days)}).fetchall()
+    return {day: int(n) for day, n in rows}
+
+
+def record_pruned(
+    conn: psycopg.Connection, raw_table: str, day: date, rollup: str, rows_deleted: int, raw_hash: Decimal,
+    schema: str | None = None,
+) -> None:
+    conn.execute(
+        _q(PRUNED_WRITE, schema),
+        {"raw_table": raw_table, "day": day, "rollup": rollup, "rows_deleted": rows_deleted, "raw_hash": raw_hash},
+    )
+
+
+def clear_marks(conn: psycopg.Connection, raw_table: str, days: Sequence[date], schema: str | None = None) -> int:
+    """Delete the (raw_table, day) marks this transaction's snapshot sees (later commits survive)."""
+    return conn.execute(_q(CLEAR_MARKS, schema), {"raw_table": raw_table, "days": list(days)}).rowcount
+
+
+def mark_day(conn: psycopg.Connection, raw_table: str, day: date, schema: str | None = None) -> None:
+    """Ask for a refresh of the day (the late-data sensor reads the marks)."""
+    conn.execute(_q(MARK_DAY, schema), {"raw_table": raw_table, "day": day})
+
+
+def fingerprint(conn: psycopg.Connection, statement: sql.Composed, day_start: object, day_end: object) -> Fingerprint:
+    n, h = conn.execute(statement, {"day_start": day_start, "day_end": day_end}).fetchone()
+    return Fingerprint(int(n), Decimal(h))
