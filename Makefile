@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint dev stop clean bench plan
+.PHONY: setup run test test-fast test-deps lint dev stop clean bench plan
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,17 @@ setup: $(STAMP)
 run: setup
 	$(BIN)/erp-pipelines run $(ARGS)
 
-## make test: lint, then the whole test suite against a real PostgreSQL and real Dagster.
-test: setup lint
+## make test: lint, the Debian packages the tests need (chromium, postgresql-15, nodejs/npm; installed when
+## missing, which needs root), then the whole suite against a real PostgreSQL and real Dagster.
+test: setup lint test-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make test-fast: the unit tests of the pure functions alone (no database, no Dagster instance; seconds).
+test-fast: setup
+	$(BIN)/pytest erp_pipelines_tests/unit $(PYTEST_ARGS)
+
+test-deps:
+	scripts/install-test-deps.sh
 
 lint: setup
 	$(BIN)/ruff check erp_pipelines erp_pipelines_tests bench
@@ -31,7 +39,7 @@ plan: setup
 
 ## make dev: the Dagster UI (webserver + daemon) on http://127.0.0.1:3000 against the same instance.
 dev: setup
-	eval "$$($(BIN)/erp-pipelines env)" && $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/erp-pipelines dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 ## make stop: stop the embedded PostgreSQL server.
 stop: setup

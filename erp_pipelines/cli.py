@@ -3,6 +3,7 @@
   erp-pipelines plan        print the SQL the schema sync would run, change nothing
   erp-pipelines run         make run: demo ERP (first time) + the whole graph through Dagster, then a summary
   erp-pipelines env         print `export ...` lines for the embedded (or your own) databases
+  erp-pipelines dev ARGS    make dev: check Dagster's storage answers, then `dagster dev ARGS` with that env
   erp-pipelines db start|stop|url
 
 User mistakes exit with status 2 and one clear message (no traceback, never a password).
@@ -14,7 +15,9 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
+from erp_pipelines import settings
 from erp_pipelines.errors import ErpPipelinesError, redact
 
 
@@ -52,9 +55,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from erp_pipelines.prisma.target import target
     from erp_pipelines.resources import ErpDatabase, migrations_folder_from_env
 
-    if not os.environ.get("ERP_DATABASE_URL"):
+    if not settings.erp_database_url():
         _apply_env()
-    db = ErpDatabase(url=os.environ["ERP_DATABASE_URL"])
+    db: ErpDatabase = settings.erp_database()  # the resource the assets get
     folder = read_migrations_folder(args.migrations or migrations_folder_from_env().folder())
     from erp_pipelines.prisma.history import applied_names, read_history
 
@@ -69,6 +72,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"-- {key}: {value}")
     print(result.plan.markdown())
     return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """`dagster dev` on the same instance as `make run`, after our own check of Dagster's storage (so an
+    unreachable server is one clear line, never a traceback with connection details)."""
+    _apply_env()
+    settings.check_dagster_storage()
+    dagster = Path(sys.executable).parent / "dagster"
+    executable = str(dagster) if dagster.exists() else "dagster"
+    os.execvp(executable, [executable, "dev", *args.dagster_args])
+    return 0  # not reached: exec replaces this process
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -97,7 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data")
     run.add_argument("--days", type=int, default=30)
     run.set_defaults(func=cmd_run)
-    args = parser.parse_args(argv)
+    dev = sub.add_parser("dev", add_help=False, help="check Dagster's storage, then `dagster dev ARGS`")
+    dev.set_defaults(func=cmd_dev)  # every argument after `dev` goes to `dagster dev` as it is
+
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "dev":
+        args.dagster_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args)
     except ErpPipelinesError as exc:

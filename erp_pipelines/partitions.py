@@ -12,30 +12,20 @@ ERP started writing usage events and metric samples, so a full backfill covers e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from erp_pipelines.errors import ErpPipelinesError
+from erp_pipelines import settings
 
-DEFAULT_START_DATE = "2025-01-01"
-START_DATE_ENV = "ERP_ROLLUP_START_DATE"
+DEFAULT_START_DATE = settings.DEFAULT_ROLLUP_START_DATE
+START_DATE_ENV = settings.ROLLUP_START_DATE
 
 
 def rollup_start_date() -> str:
-    """The first partition day, validated, from ERP_ROLLUP_START_DATE."""
-    value = os.environ.get(START_DATE_ENV, DEFAULT_START_DATE).strip()
-    try:
-        date.fromisoformat(value)
-    except ValueError:
-        raise ErpPipelinesError(
-            f"The rollup start date {value!r} is not a date.",
-            where=f"environment variable {START_DATE_ENV}",
-            fix="Use the ISO form YYYY-MM-DD, e.g. 2025-01-01 (the first day the ERP has data for).",
-        ) from None
-    return value
+    """The first partition day, validated, from ERP_ROLLUP_START_DATE (read by erp_pipelines/settings.py)."""
+    return settings.rollup_start_date()
 
 
 def daily_partitions(start_date: str | None = None) -> dg.DailyPartitionsDefinition:

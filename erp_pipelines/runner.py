@@ -8,7 +8,6 @@ instance under DAGSTER_HOME (dagster-postgres), so they are all visible in the U
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import uuid
@@ -19,8 +18,10 @@ import dagster as dg
 import psycopg
 from psycopg import sql
 
+from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
+from erp_pipelines.settings import check_dagster_storage, erp_database
 
 Summary = list[tuple[str, str]]
 DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily")
@@ -99,13 +100,13 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
 
 def run_all(events: int = 1_000_000, days: int = 30) -> int:
     warnings.filterwarnings("ignore")  # Dagster's beta/supersession notices; the summary is what matters here
-    from erp_pipelines.definitions import defs
-
     started = time.monotonic()
-    url = os.environ["ERP_DATABASE_URL"]
+    erp_db = erp_database()
+    check_dagster_storage()  # before Dagster connects: one clear message, never the password
+    defs = build_defs()
     instance = dg.DagsterInstance.get()
     summary: Summary = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    with erp_db.connect("run", autocommit=True) as conn:
         if load_drifted_state(conn):
             print("Loaded the seed's drifted production state (part of the schema, 20 users, legacy rows).")
         generated = _maybe_generate(conn, events, days)
@@ -124,7 +125,7 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
     mats = _materialized(sync)
     schema_md = mats.get("erp_schema", {})
     history = mats.get("prisma_migration_history", {})
-    with psycopg.connect(url, autocommit=True) as conn:
+    with erp_db.connect("run", autocommit=True) as conn:
         tables_after = conn.execute(TABLE_COUNT).fetchone()[0]
         users = conn.execute(USERS).fetchone()[0]
         hist_rows = conn.execute(
@@ -146,7 +147,7 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
     checks = _check_lines(sync)
     rollup_checks, rollups_ok = _run_rollups(defs, instance, days, summary)
     checks += rollup_checks
-    with psycopg.connect(url, autocommit=True) as conn:
+    with erp_db.connect("run", autocommit=True) as conn:
         counts = {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
                   for t in DEMO_TABLES}
     summary.append(("row counts now", ", ".join(f"{t} {n:,}" for t, n in counts.items())))

@@ -1,17 +1,9 @@
 """The `erp-pipelines` command as a user runs it: a real process against a real PostgreSQL."""
 
-import os
-import subprocess
-import sys
-
 from erp_pipelines.demo.state import load_drifted_state
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "erp_pipelines.cli", *args],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
-    )
+from erp_pipelines_tests.support.commands import dagster, exported
+from erp_pipelines_tests.support.commands import erp_pipelines as cli
+from erp_pipelines_tests.support.databases import new_database
 
 
 def test_plan_prints_the_sql_and_changes_nothing(erp_url, conn):
@@ -36,3 +28,30 @@ def test_plan_against_an_unreachable_database_exits_2_without_the_password():
     assert out.returncode == 2
     assert "Cannot connect to the ERP database" in out.stderr
     assert "Hunter2-Very-Secret" not in out.stderr + out.stdout and "Traceback" not in out.stderr
+
+
+def test_dagster_cli_loads_the_module_without_naming_its_definitions(pg_server, erp_url, conn, tmp_path):
+    """`dagster definitions validate` and `dagster asset materialize` with `-m erp_pipelines.definitions` only
+    (no `-a defs`), on the instance `erp-pipelines env` describes (Dagster's storage from its parts)."""
+    load_drifted_state(conn)
+    tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+    before = conn.execute(tables).fetchone()[0]
+    env = {
+        "ERP_DATABASE_URL": erp_url,
+        "DAGSTER_PG_URL": new_database(pg_server),
+        "ERP_PIPELINES_STATE_DIR": str(tmp_path / "state"),
+    }
+    exports = exported(cli("env", env=env).stdout)
+
+    validate = dagster("definitions", "validate", "-m", "erp_pipelines.definitions", env=exports)
+    assert validate.returncode == 0, validate.stderr[-3000:]
+    assert "Validation successful" in validate.stdout + validate.stderr
+
+    dry_run = '{"ops": {"erp_schema": {"config": {"dry_run": true}}}}'
+    materialize = dagster(
+        "asset", "materialize", "-m", "erp_pipelines.definitions", "--select", "erp_schema",
+        "--config-json", dry_run, env=exports,
+    )
+    assert materialize.returncode == 0, materialize.stderr[-3000:]
+    assert "RUN_SUCCESS" in materialize.stdout + materialize.stderr
+    assert conn.execute(tables).fetchone()[0] == before  # a dry run changes nothing

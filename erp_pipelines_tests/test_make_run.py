@@ -4,18 +4,15 @@ Small data (the default is a million events); the first run builds the demo ERP 
 second is a no-op that re-aggregates nothing.
 """
 
-import os
 import subprocess
-import sys
 
 import pytest
 
+from erp_pipelines_tests.support.commands import erp_pipelines
+
 
 def _run(state_dir, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("ERP_DATABASE_URL", "DAGSTER_PG_URL", "DAGSTER_HOME")}
-    env["ERP_PIPELINES_STATE_DIR"] = str(state_dir)
-    return subprocess.run([sys.executable, "-m", "erp_pipelines.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=600)
+    return erp_pipelines(*args, env={"ERP_PIPELINES_STATE_DIR": str(state_dir)})
 
 
 @pytest.mark.slow

@@ -20,7 +20,6 @@ may already hold data) is the caller's decision, helped by `demo_data_present`.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 import time
@@ -30,6 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 from psycopg import sql
 
+from erp_pipelines import settings
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, psycopg_conninfo
 
 Progress = Callable[[str], None]
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
 
-    url = os.environ.get("ERP_DATABASE_URL")
+    url = settings.erp_database_url()
     if not url:
         from erp_pipelines.embedded import start
 

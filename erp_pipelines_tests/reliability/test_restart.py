@@ -6,6 +6,7 @@ The restart uses a server of its own (not the session's), so stopping it disturb
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -14,10 +15,11 @@ import psycopg
 import pytest
 
 from erp_pipelines.demo.state import load_drifted_state
-from erp_pipelines.embedded import ensure_database
+from erp_pipelines.embedded import PROJECT_ROOT, ensure_database
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
-from erp_pipelines_tests.support.processes import SAFETY_TIMEOUT_S, finish, spawn, wait_for_blocked_backend
+from erp_pipelines_tests.support.commands import dagster, erp_pipelines, exported
+from erp_pipelines_tests.support.processes import SAFETY_TIMEOUT_S, wait_for_blocked_backend
 from erp_pipelines_tests.support.snapshots import full_snapshot
 
 # What we recommend declaring on every asset that talks to the ERP database (see the report / docs).
@@ -100,56 +102,45 @@ def test_restart_during_the_schema_sync_is_retried_until_the_server_is_back(own_
         assert full_snapshot(a) == full_snapshot(b)
 
 
-def test_without_a_retry_policy_the_failure_is_retryable_not_final(own_server):
-    """DatabaseUnavailable becomes Failure(allow_retries=True); a bad migration stays allow_retries=False."""
-    from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, user_errors
-
-    with pytest.raises(dg.Failure) as down:
-        with user_errors():
-            raise DatabaseUnavailable("Cannot connect to the ERP database: x")
-    assert down.value.allow_retries is True
-    with pytest.raises(dg.Failure) as bad:
-        with user_errors():
-            raise ErpPipelinesError("Migration m is not valid PostgreSQL")
-    assert bad.value.allow_retries is False
+STORAGE_PASSWORD = "Dag5ter-St0rage-Pw"
+UNREACHABLE_STORAGE = f"postgresql+psycopg2://dagster:{STORAGE_PASSWORD}@127.0.0.1:1/dagster?connect_timeout=2"
 
 
-CHILD_DAGSTER_DOWN = """
-import dagster as dg
-from erp_pipelines.definitions import defs
-instance = dg.DagsterInstance.get()
-defs.get_job_def("schema_sync_job").execute_in_process(instance=instance)
-"""
+def start_with_unreachable_storage(path: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Start the project the way `path` does, with Dagster's storage on a port nobody listens on."""
+    if path == "erp-pipelines run":
+        return erp_pipelines("run", "--events", "1000", "--days", "2", env=env)
+    if path == "make dev":  # the Makefile's recipe (checked below): `erp-pipelines dev ARGS`
+        return erp_pipelines("dev", "-h", "127.0.0.1", "-p", "3999", "-w", "workspace.yaml", env=env)
+    exports = exported(erp_pipelines("env", env=env).stdout)  # what `eval "$(erp-pipelines env)"` sets
+    assert exports["DAGSTER_PG_PASSWORD"] == STORAGE_PASSWORD and "DAGSTER_PG_URL" not in exports
+    return dagster("asset", "materialize", "-m", "erp_pipelines.definitions", "--select", "erp_schema", env=exports)
 
 
 @pytest.mark.slow
-def test_unreachable_dagster_storage_is_a_clear_error_at_start_and_the_erp_database_is_untouched(
-    erp_url, conn, tmp_path
+@pytest.mark.parametrize("path", ["erp-pipelines run", "make dev", "dagster CLI"])
+def test_unreachable_dagster_storage_is_a_clear_error_without_the_password_and_the_erp_database_is_untouched(
+    path, erp_url, conn, tmp_path
 ):
-    """DAGSTER_HOME with the project's dagster.yaml, DAGSTER_PG_URL pointing at a port nobody listens on."""
-    import shutil
-
-    from erp_pipelines.embedded import PROJECT_ROOT
-
     load_drifted_state(conn)
     before = full_snapshot(conn)
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    password = "Dag5ter-St0rage-Pw"
-    proc = spawn(CHILD_DAGSTER_DOWN, env={
-        "DAGSTER_HOME": str(home),
-        "DAGSTER_PG_URL": f"postgresql+psycopg2://dagster:{password}@127.0.0.1:1/dagster?connect_timeout=2",
+    env = {
         "ERP_DATABASE_URL": erp_url,
-    })
-    code, out, err = finish(proc)
-    assert code != 0
-    text = out + err
-    assert "127.0.0.1" in text and ("Connection refused" in text or "could not connect" in text.lower()), text[-3000:]
+        "DAGSTER_PG_URL": UNREACHABLE_STORAGE,
+        "ERP_PIPELINES_STATE_DIR": str(tmp_path / "state"),
+    }
+    done = start_with_unreachable_storage(path, env)
+    text = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert STORAGE_PASSWORD not in text
+    assert "127.0.0.1" in text and ("refused" in text or "could not connect" in text.lower()), text[-3000:]
+    if path != "dagster CLI":  # ours: one message, no traceback
+        assert done.returncode == 2 and "Traceback" not in text, text[-3000:]
+        assert "Cannot connect to Dagster's storage database" in text
+    if path == "make dev":
+        assert "$(BIN)/erp-pipelines dev " in (PROJECT_ROOT / "Makefile").read_text()
     assert full_snapshot(conn) == before
     # No ERP connection was ever opened by the failed start.
     assert conn.execute(
         "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'erp-pipelines%%'"
     ).fetchone()[0] == 0
-    if password in text:
-        pytest.xfail("Dagster/SQLAlchemy print the storage password of DAGSTER_PG_URL in their start-up error")

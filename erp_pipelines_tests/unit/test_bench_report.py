@@ -1,0 +1,38 @@
+"""bench/'s report: every measurement beside its floor, from the numbers of a run (no database)."""
+
+from __future__ import annotations
+
+import json
+
+from bench import report
+from bench.common import Row, measure, ratio_row
+from bench.measurements import MEASUREMENTS
+from erp_pipelines.settings import PROJECT_ROOT
+
+RESULTS = PROJECT_ROOT / "bench" / "results.json"
+
+
+def test_a_ratio_row_is_met_only_within_its_limit():
+    assert ratio_row("x", 2.0, 1.0, "floor", 2, "<= 2x") == Row("x", 2.0, 2.0, "floor", "<= 2x", True)
+    assert ratio_row("x", 3.0, 1.0, "floor", 2, "<= 2x").met is False
+    assert ratio_row("x", 3.0, 0.0, "floor", 2, "<= 2x").met is False  # no floor, no claim
+
+
+def test_measure_runs_the_reset_before_every_run_and_keeps_the_median():
+    calls: list[str] = []
+    timing = measure(lambda: calls.append("run"), repeat=3, reset=lambda: calls.append("reset"))
+    assert calls == ["reset", "run"] * 4  # one warm-up, three timed
+    assert len(timing.runs) == 3 and timing.median in timing.runs
+
+
+def test_the_report_rebuilds_the_stored_table_from_the_stored_numbers():
+    stored = json.loads(RESULTS.read_text())
+    rows = [row.__dict__ for row in report.build_rows(stored)]
+    assert rows == stored["rows"]
+
+
+def test_a_failed_measurement_leaves_only_its_note():
+    stored = json.loads(RESULTS.read_text())
+    for measurement in MEASUREMENTS:
+        without = {k: v for k, v in stored.items() if k != measurement.key}
+        assert measurement.rows(without) == [] and measurement.details(without) == []
