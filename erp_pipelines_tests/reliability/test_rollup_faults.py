@@ -107,8 +107,6 @@ raise SystemExit(0 if result.success else 3)
 """
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("how", ["kill9", "terminate_backend"])
 def _by_day(pair: tuple[dict, dict]) -> tuple[dict, dict]:
     metric, usage = pair
     per_day: dict = {}
@@ -117,6 +115,8 @@ def _by_day(pair: tuple[dict, dict]) -> tuple[dict, dict]:
     return metric, per_day
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["kill9", "terminate_backend"])
 def test_crash_in_the_middle_of_a_30_day_backfill_leaves_each_day_before_or_after(how, pg_server):
     url = arranged_backfill_db(pg_server)
     clean = arranged_backfill_db(pg_server)
