@@ -46,6 +46,7 @@ BASE = date(2026, 1, 1)
 N_DAYS = 60
 OUTAGE_TICKS = {BASE + timedelta(days=d) for d in range(31, 36)}  # no evaluation on these 5 mornings
 METRICS_DAYS, AGGREGATE_DAYS, EVENT_DAYS = 7, 30, 14
+LATE_BY = 4  # days; beyond the nightly lookback (ERP_ROLLUP_LOOKBACK_DAYS, default 2), inside raw retention
 
 
 def rollup_config(today: date) -> dict:
@@ -87,12 +88,13 @@ def test_sixty_days_with_an_outage_never_lose_a_raw_row(erp_url, conn):
     with dg.instance_for_test() as instance:
         for k in range(N_DAYS):
             day = BASE + timedelta(days=k)
-            # the app writes the day's rows; every 4th day also late rows for the day before yesterday
+            # the app writes the day's rows; every 4th day also late rows for a day four days back: older
+            # than the nightly lookback (2 days), so only the late-data sensor can pick them up
             new_events = day_events(clients, day, 6, salt=k)
             new_samples = day_samples(day, 3, salt=k)
-            if k >= 2 and k % 4 == 0:
-                new_events += day_events(clients, day - timedelta(days=2), 2, salt=100 + k)
-                new_samples += day_samples(day - timedelta(days=2), 1, salt=100 + k)
+            if k >= LATE_BY and k % 4 == 0:
+                new_events += day_events(clients, day - timedelta(days=LATE_BY), 2, salt=100 + k)
+                new_samples += day_samples(day - timedelta(days=LATE_BY), 1, salt=100 + k)
             insert_events(conn, new_events)
             insert_samples(conn, new_samples)
             ever_events += new_events
