@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
 
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
 from erp_pipelines_tests.support.databases import embedded_server, new_database, server_folder
+from erp_pipelines_tests.support.erp_data import add_clients, add_modules, create_erp_tables
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +62,27 @@ def migrations_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "migrations"
     shutil.copytree(DEMO_MIGRATIONS_DIR, dest)
     return dest
+
+
+@pytest.fixture
+def erp_tables(conn: psycopg.Connection) -> psycopg.Connection:
+    """The test database with the ERP's tables (the demo baseline), 3 clients and 4 modules; returns the
+    autocommit connection. The `erp_schema` asset is only a dependency of the rollups, so the tables are
+    created here rather than by materializing it."""
+    create_erp_tables(conn)
+    add_clients(conn, 3)
+    add_modules(conn, 4)
+    return conn
+
+
+@pytest.fixture
+def resources(erp_url: str) -> dict[str, ErpDatabase]:
+    """The resources of sensors and `dg.materialize` calls, on this test's database."""
+    return {"erp_db": ErpDatabase(url=erp_url)}
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A real, temporary Dagster instance."""
+    with dg.instance_for_test() as inst:
+        yield inst

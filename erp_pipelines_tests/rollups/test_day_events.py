@@ -8,7 +8,6 @@ materializations are each partition's latest, every check has one result per par
 from datetime import date, timedelta
 
 import dagster as dg
-import pytest
 
 from erp_pipelines.rollups import checks, daily_report
 
@@ -52,12 +51,6 @@ def toy_rollup(broken_day: date | None = None) -> dg.AssetsDefinition:
         )
 
     return metric_daily
-
-
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as instance:
-        yield instance
 
 
 def latest_latency(instance: dg.DagsterInstance, day: date) -> int:
