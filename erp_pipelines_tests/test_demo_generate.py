@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from erp_pipelines.demo.generate import apply_baseline, demo_data_present, generate_demo_data, incident_day
+from erp_pipelines_tests.support.reference import KNOWN_EVENT_TYPES
 
 END = date(2025, 11, 20)
 DAYS = 3
@@ -74,20 +75,7 @@ def test_edge_cases_present(generated) -> None:
     assert 0.01 * EVENTS < null_modules < 0.04 * EVENTS
     null_users = one(conn, "SELECT count(*) FROM client_usage_events WHERE user_id IS NULL")
     assert 0.05 * EVENTS < null_users < 0.15 * EVENTS
-    known = [
-        "view",
-        "page_view",
-        "read",
-        "open",
-        "create",
-        "insert",
-        "add",
-        "edit",
-        "update",
-        "modify",
-        "delete",
-        "remove",
-    ]
+    known = sorted(KNOWN_EVENT_TYPES)
     unknown = one(
         conn, "SELECT count(*) FROM client_usage_events WHERE lower(event_type) <> ALL(%s)", (known,)
     )

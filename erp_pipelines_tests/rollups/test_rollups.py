@@ -28,7 +28,7 @@ from erp_pipelines_tests.support.erp_data import (
     set_health_config,
 )
 from erp_pipelines_tests.support.ledger import record_pruned_day
-from erp_pipelines_tests.support.reference import metric_reference, usage_reference
+from erp_pipelines_tests.support.reference import KNOWN_EVENT_TYPES, metric_reference, usage_reference
 
 ROLLUPS = [system_metric_daily, client_daily_usage]
 DAY1 = date(2025, 3, 1)
@@ -165,20 +165,7 @@ def test_rollups_equal_an_independent_reference(erp_tables, erp_url, events, sam
     def day_sum(asset: str, label: str) -> int:
         return sum(by_key[(asset, d)][label].value for d in days)
 
-    known = {
-        "view",
-        "page_view",
-        "read",
-        "open",
-        "create",
-        "insert",
-        "add",
-        "edit",
-        "update",
-        "modify",
-        "delete",
-        "remove",
-    }
+    known = set(KNOWN_EVENT_TYPES)
     assert day_sum("client_daily_usage", "events_read") == len(raw_events)
     assert day_sum("client_daily_usage", "null_module_events") == sum(1 for e in raw_events if e[1] is None)
     assert day_sum("client_daily_usage", "uncategorized_events") == sum(

@@ -12,6 +12,9 @@ from typing import Any
 
 from erp_pipelines.rollups.assets import DEFAULT_EVENT_CATEGORIES
 
+# Every event_type the default mapping counts in a category (the rest are "uncategorized").
+KNOWN_EVENT_TYPES = frozenset(t for types in DEFAULT_EVENT_CATEGORIES.values() for t in types)
+
 
 def round_half_away(value: Fraction, digits: int = 0) -> Fraction:
     scale = Fraction(10) ** digits
