@@ -19,13 +19,13 @@ All DDL is idempotent (IF NOT EXISTS) and additive; `install` runs it in the cal
 
 from __future__ import annotations
 
-import os
-
 import psycopg
 from psycopg import sql
 
-DEFAULT_OWN_SCHEMA = "erp_pipelines"
-OWN_SCHEMA_ENV = "ERP_PIPELINES_SCHEMA"
+from erp_pipelines import settings
+
+DEFAULT_OWN_SCHEMA = settings.DEFAULT_OWN_SCHEMA
+OWN_SCHEMA_ENV = settings.OWN_SCHEMA
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS {schema};
@@ -60,7 +60,7 @@ CREATE INDEX IF NOT EXISTS invalidations_table_day ON {schema}.invalidations (ra
 
 def own_schema_name() -> str:
     """Our schema's name: ERP_PIPELINES_SCHEMA, default `erp_pipelines`."""
-    return os.environ.get(OWN_SCHEMA_ENV, "").strip() or DEFAULT_OWN_SCHEMA
+    return settings.own_schema()
 
 
 def install(conn: psycopg.Connection, schema: str | None = None) -> None:

@@ -7,7 +7,6 @@ configuration, never code.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,10 +148,10 @@ def erp_database_from_env() -> ErpDatabase:
     """ERP_DATABASE_URL (a `?schema=` in it is honoured) and, if set, ERP_DATABASE_SCHEMA."""
     if settings.erp_database_schema():
         return ErpDatabase(url=dg.EnvVar(settings.ERP_DATABASE_URL), db_schema=dg.EnvVar(settings.ERP_DATABASE_SCHEMA))
-    return ErpDatabase(url=dg.EnvVar("ERP_DATABASE_URL"))
+    return ErpDatabase(url=dg.EnvVar(settings.ERP_DATABASE_URL))
 
 
 def migrations_folder_from_env() -> PrismaMigrationsFolder:
-    if os.environ.get("PRISMA_MIGRATIONS_DIR"):
-        return PrismaMigrationsFolder(path=dg.EnvVar("PRISMA_MIGRATIONS_DIR"))
+    if settings.migrations_dir():
+        return PrismaMigrationsFolder(path=dg.EnvVar(settings.PRISMA_MIGRATIONS_DIR))
     return PrismaMigrationsFolder()

@@ -35,9 +35,17 @@ DAGSTER_PG_PASSWORD = "DAGSTER_PG_PASSWORD"
 DAGSTER_PG_HOST = "DAGSTER_PG_HOST"
 DAGSTER_PG_PORT = "DAGSTER_PG_PORT"
 DAGSTER_PG_DB = "DAGSTER_PG_DB"
+OWN_SCHEMA = "ERP_PIPELINES_SCHEMA"
+CHANGE_CAPTURE = "ERP_PIPELINES_CHANGE_CAPTURE"
+ROLLUP_LOOKBACK_DAYS = "ERP_ROLLUP_LOOKBACK_DAYS"
 DAGSTER_PG_PARTS = (DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD, DAGSTER_PG_HOST, DAGSTER_PG_PORT, DAGSTER_PG_DB)
 
 DEFAULT_ROLLUP_START_DATE = "2025-01-01"
+DEFAULT_OWN_SCHEMA = "erp_pipelines"
+DEFAULT_LOOKBACK_DAYS = 2
+MAX_LOOKBACK_DAYS = 30
+_ON = {"", "on", "true", "1", "yes"}
+_OFF = {"off", "false", "0", "no"}
 DEFAULT_PG_PORT = 5432
 STORAGE_CHECK_TIMEOUT_S = 5
 
@@ -82,6 +90,40 @@ def erp_database_schema(env: Env | None = None) -> str | None:
 def migrations_dir(env: Env | None = None) -> str | None:
     """PRISMA_MIGRATIONS_DIR, or None for the demo ERP's folder."""
     return _get(env, PRISMA_MIGRATIONS_DIR) or None
+
+
+def own_schema(env: Env | None = None) -> str:
+    """ERP_PIPELINES_SCHEMA: the schema of our own ledger and change log (default `erp_pipelines`)."""
+    return _get(env, OWN_SCHEMA) or DEFAULT_OWN_SCHEMA
+
+
+def change_capture(env: Env | None = None) -> bool:
+    """ERP_PIPELINES_CHANGE_CAPTURE: `off` opts out of the change-capture triggers (on by default)."""
+    value = _get(env, CHANGE_CAPTURE).lower()
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise ErpPipelinesError(
+        f"{CHANGE_CAPTURE}={value!r} is neither on nor off.",
+        where=f"environment variable {CHANGE_CAPTURE}",
+        fix="Set it to `off` to opt out of the change-capture triggers, or unset it (on).",
+    )
+
+
+def rollup_lookback_days(env: Env | None = None) -> int:
+    """ERP_ROLLUP_LOOKBACK_DAYS (default 2): days before yesterday the nightly run re-rolls; 0 = none."""
+    value = _get(env, ROLLUP_LOOKBACK_DAYS)
+    if not value:
+        return DEFAULT_LOOKBACK_DAYS
+    if not value.isdigit() or int(value) > MAX_LOOKBACK_DAYS:
+        raise ErpPipelinesError(
+            f"{ROLLUP_LOOKBACK_DAYS}={value!r} is not a whole number of days from 0 to {MAX_LOOKBACK_DAYS}.",
+            where=f"environment variable {ROLLUP_LOOKBACK_DAYS}",
+            fix=f"Set it to 0..{MAX_LOOKBACK_DAYS} (0 turns the lookback off), or unset it for "
+            f"{DEFAULT_LOOKBACK_DAYS}.",
+        )
+    return int(value)
 
 
 def rollup_start_date(env: Env | None = None) -> str:

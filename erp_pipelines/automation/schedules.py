@@ -23,7 +23,6 @@ yesterday only) and none of a nightly run still in flight (it rolls them up anyw
 when longer, already contains them. So a normal night is ONE run of yesterday-N .. yesterday.
 """
 
-import os
 from datetime import UTC, date, timedelta
 
 import dagster as dg
@@ -33,14 +32,14 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
+from erp_pipelines import settings
 from erp_pipelines.automation.jobs import ROLLUP_KEYS, nightly_rollup_job
-from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS
 
 NIGHTLY_CRON = "0 2 * * *"
 MAX_CATCHUP_DAYS = 31
-LOOKBACK_ENV = "ERP_ROLLUP_LOOKBACK_DAYS"
-DEFAULT_LOOKBACK_DAYS = 2
+LOOKBACK_ENV = settings.ROLLUP_LOOKBACK_DAYS
+DEFAULT_LOOKBACK_DAYS = settings.DEFAULT_LOOKBACK_DAYS
 IN_FLIGHT_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -73,17 +72,7 @@ def _newest_in_flight(instance: dg.DagsterInstance) -> date | None:
 
 def lookback_days() -> int:
     """ERP_ROLLUP_LOOKBACK_DAYS (default 2): days before yesterday the nightly run re-rolls; 0 = none."""
-    value = os.environ.get(LOOKBACK_ENV, "").strip()
-    if not value:
-        return DEFAULT_LOOKBACK_DAYS
-    if not value.isdigit() or int(value) >= MAX_CATCHUP_DAYS:
-        raise ErpPipelinesError(
-            f"{LOOKBACK_ENV}={value!r} is not a whole number of days below {MAX_CATCHUP_DAYS}.",
-            where=f"environment variable {LOOKBACK_ENV}",
-            fix=f"Set it to 0..{MAX_CATCHUP_DAYS - 1} (0 turns the lookback off), or unset it for "
-            f"{DEFAULT_LOOKBACK_DAYS}.",
-        )
-    return int(value)
+    return settings.rollup_lookback_days()
 
 
 def nightly_range(

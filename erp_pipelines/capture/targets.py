@@ -6,14 +6,11 @@ adds its raw table to change capture without touching this package.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from erp_pipelines.errors import ErpPipelinesError
+from erp_pipelines import settings
 
-CHANGE_CAPTURE_ENV = "ERP_PIPELINES_CHANGE_CAPTURE"
-_ON = {"", "on", "true", "1", "yes"}
-_OFF = {"off", "false", "0", "no"}
+CHANGE_CAPTURE_ENV = settings.CHANGE_CAPTURE
 
 
 @dataclass(frozen=True)
@@ -40,15 +37,4 @@ def capture_targets() -> tuple[CaptureTarget, ...]:
 
 def change_capture_enabled(override: bool | None = None) -> bool:
     """The run config's `change_capture` if set, else ERP_PIPELINES_CHANGE_CAPTURE (on by default)."""
-    if override is not None:
-        return override
-    value = os.environ.get(CHANGE_CAPTURE_ENV, "").strip().lower()
-    if value in _ON:
-        return True
-    if value in _OFF:
-        return False
-    raise ErpPipelinesError(
-        f"{CHANGE_CAPTURE_ENV}={value!r} is neither on nor off.",
-        where=f"environment variable {CHANGE_CAPTURE_ENV}",
-        fix="Set it to `off` to opt out of the change-capture triggers, or unset it (on).",
-    )
+    return settings.change_capture() if override is None else override
