@@ -23,11 +23,11 @@ RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
-# The day's raw fingerprint: row count and the exact (numeric) SUM of a 64-bit hash of each row's text
-# form over every column the rollup reads (`RollupSpec.raw_row_hash`, one constant in rollups/sql.py that
+# The day's raw fingerprint: row count and the exact (numeric) SUM of a 64-bit hash of each row over every
+# column the rollup reads (`RollupSpec.raw_row_hash`, one constant in rollups/sql.py that
 # the rollups' write statements use too). A sum is order-independent; unlike XOR, two equal rows do not
 # cancel out; as numeric it never overflows. Any INSERT, UPDATE of a read column, or DELETE changes it
-# (up to a 2^-64 hash collision). The text forms are pinned by dbwork.erp_connection.
+# (up to a 2^-64 hash collision).
 FINGERPRINT_TEMPLATE = """
 SELECT count(*) AS raw_rows,
        coalesce(sum({row_hash}), 0) AS raw_hash

@@ -12,7 +12,7 @@ from erp_pipelines.rollups.registry import ROLLUPS
 
 @pytest.mark.parametrize("spec", ROLLUPS, ids=lambda s: s.aggregate_table)
 def test_the_row_hash_covers_the_id_and_every_column_the_rollup_reads(spec):
-    inside = re.fullmatch(r"hashtextextended\(row\((.*)\)::text, 0\)", spec.raw_row_hash)
+    inside = re.fullmatch(r"hash_record_extended\(row\((.*)\), 0\)", spec.raw_row_hash)
     assert inside, spec.raw_row_hash
     columns = [c.strip().strip('"') for c in inside.group(1).split(",")]
     assert columns == [spec.id_column, *spec.raw_columns]
