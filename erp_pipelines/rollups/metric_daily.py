@@ -90,12 +90,36 @@ class MetricRollupConfig(dg.Config):
         description="Accepted for old run configs and ignored: a pruned day is recognized by the pruned-days "
         "ledger, not by a date.",
     )
+    recompute_check: bool = Field(
+        default=False,
+        description="Also reconcile every day against an independent recomputation from its samples (a second "
+        "read of the day). Off by default: the step compares the row read back with what its write computed "
+        "from the fingerprinted samples, and retention always runs the independent recomputation before it "
+        "deletes a day.",
+    )
 
 
 def _float_equal(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return a is None and b is None
     return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+
+
+def _recomputation_differs(conn: psycopg.Connection, params: dict[str, Any]) -> str | None:
+    """The stored row against an independent recomputation from the samples (METRIC_DAY_RECONCILE)."""
+    (_samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate) = conn.execute(
+        sql.METRIC_DAY_RECONCILE, params
+    ).fetchone()
+    if not has_aggregate:
+        return "no aggregate row"
+    if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or (
+        not _float_equal(rate, agg_rate)
+    ):
+        return (
+            f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, independent "
+            f"recomputation {latency}/{rate}/{req}/{err}"
+        )
+    return None
 
 
 def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
@@ -120,6 +144,8 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
             f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, "
             f"samples {latency}/{rate}/{req}/{err}"
         )
+    if params.get("recompute_check") and mismatch is None:
+        mismatch = _recomputation_differs(conn, params)
     return steps.DayWrite(
         fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
         inserted=int(inserted),
@@ -215,7 +241,7 @@ def _roll_up_metrics(
     days, window_start, window_end = steps.window_days(context)
     window = {"window_start": window_start, "window_end": window_end}
     run = steps.roll_up_window(
-        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive()},
+        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check},
         config.days_per_transaction, after=lambda conn: _read_extras(conn, window),
     )
     results, findings = run.results, run.findings

@@ -81,6 +81,13 @@ class UsageRollupConfig(dg.Config):
         description="Accepted for old run configs and ignored: a pruned day's aggregate is never rebuilt, "
         "whatever this says (the pruned-days ledger decides).",
     )
+    recompute_check: bool = Field(
+        default=False,
+        description="Also reconcile every day against an independent recomputation from the raw events "
+        "(count(DISTINCT), a FULL JOIN; about doubles the step). Off by default: the step proves the table "
+        "holds exactly the rows it computed from the fingerprinted raw rows, and retention always runs the "
+        "independent recomputation before it deletes a day.",
+    )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
         description="event_type values (matched case-insensitively) counted as view, create, edit and "
@@ -129,12 +136,17 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
     uncategorized = {t: int(n) for t, n, _ in by_type if t not in categorized}
     null_module = sum(int(nm) for _, _, nm in by_type)
     aggregate_rows, aggregate_hash, *numbers = conn.execute(sql.USAGE_DAY_READBACK, params).fetchone()
-    mismatch = None
+    mismatches = []
     if (aggregate_rows, aggregate_hash) != (rollup_rows, rollup_hash):
-        mismatch = (
+        mismatches.append(
             f"the day's {aggregate_rows} aggregate row(s) differ from the {rollup_rows} computed from the raw events "
             "(a hash over every count and active_users)"
         )
+    if params.get("recompute_check"):
+        bad_pairs, _aggregate_rows, _raw_pairs = conn.execute(sql.USAGE_DAY_MISMATCHES, params).fetchone()
+        if bad_pairs:
+            mismatches.append(f"{bad_pairs} (client, module) pair(s) differ from an independent recomputation")
+    mismatch = "; ".join(mismatches) or None
     return steps.DayWrite(
         fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
         inserted=int(inserted),
@@ -193,7 +205,7 @@ def _roll_up_usage(
     days, _window_start, _window_end = steps.window_days(context)
     window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
     run = steps.roll_up_window(
-        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), **categories},
+        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check, **categories},
         config.days_per_transaction, after=lambda conn: conn.execute(sql.USAGE_WINDOW_ROWS, window).fetchone()[0],
     )
     results, findings, row_count = run.results, run.findings, run.extra
