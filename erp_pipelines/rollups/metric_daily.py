@@ -176,8 +176,9 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
             METRIC_RECONCILIATION_CHECK,
             METRIC_DAILY.asset_key,
             blocking=True,
-            description="Per day: every column (avg latency, error rate, requests, errors) equals a "
-            "recomputation from its samples in the same snapshot; blocks retention_pruning in the same run "
+            description="Per day: every column (avg latency, error rate, requests, errors) read back equals "
+            "what the write computed from the samples it fingerprinted, in the same snapshot (run config "
+            "recompute_check adds an independent recomputation); blocks retention_pruning in the same run "
             "when not.",
         ),
         daily_report.daily_check_spec(

@@ -178,8 +178,9 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
             USAGE_RECONCILIATION_CHECK,
             USAGE_DAILY.asset_key,
             blocking=True,
-            description="Per day and (client, module), the four counts and active_users equal a recomputation "
-            "from the raw events with a module_id in the same snapshot; blocks retention_pruning in the same "
+            description="Per day, the (client, module) rows read back hold exactly the four counts and "
+            "active_users the write computed from the raw events it fingerprinted, in the same snapshot (run "
+            "config recompute_check adds an independent recomputation); blocks retention_pruning in the same "
             "run when not.",
         ),
         daily_report.daily_check_spec(
