@@ -3,7 +3,7 @@
 Neither domain owns it, so retention no longer borrows it from the rollups' asset module.
 
 - `erp_connection`: a connection whose search_path is the ERP schema (the SQL constants stay unqualified),
-  with the text forms the fingerprints depend on pinned (DateStyle, IntervalStyle, extra_float_digits), a
+  with the text forms pinned (DateStyle, IntervalStyle, extra_float_digits), a
   lost connection translated to `DatabaseUnavailable` (retryable) and a missing privilege to `MissingGrant`
   (naming the GRANT to run).
 - `write_transaction`: the lock FIRST, then the REPEATABLE READ snapshot: a writer (a rollup chunk, a
@@ -35,7 +35,8 @@ ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%(lock_key)s))"
 LOCK_KEY_PREFIX = "erp_pipelines:"
 
 SET_SEARCH_PATH = "SELECT set_config('search_path', quote_ident(%s), false)"
-# The row-to-text forms the fingerprints hash (rollups/spec.py) must not depend on a role's settings.
+# Text forms (dates, intervals, floats) pinned so nothing we read depends on a role's settings (the fingerprints
+# hash the values themselves: rollups/sql.py *_RAW_ROW_HASH).
 PIN_TEXT_FORMS = (
     "SELECT set_config('datestyle', 'ISO, MDY', false), set_config('intervalstyle', 'postgres', false), "
     "set_config('extra_float_digits', '1', false)"

@@ -6,8 +6,9 @@ set-based statement per day (rollups/sql.py says why, and gives the formula). A 
 makes ONE run. The per-day loop, its chunked transactions, the ledger and what a pruned day does are shared
 by every rollup: rollups/steps.py.
 
-Checks: reconciliation (every column of each rolled-up day equals a recomputation from its raw samples in
-the same snapshot; blocking, so retention in the same run waits), health thresholds (the worst day of the
+Checks: reconciliation (every column of each rolled-up day, read back, equals what the write computed from
+its raw samples in the same snapshot and read; blocking, so retention in the same run waits; retention
+recomputes independently before deleting), health thresholds (the worst day of the
 window), samples without a timestamp (WARN), late rows for pruned days (WARN), raw times in UTC (ERROR).
 
 Errors: a lost connection becomes `DatabaseUnavailable` (retried by the RetryPolicy; the chunk in progress
@@ -17,6 +18,7 @@ the GRANT to run (dbwork.py); a day whose reqCount sum does not fit the integer 
 
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -26,7 +28,7 @@ from pydantic import Field
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, daily_report, sql, steps
+from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
@@ -73,6 +75,7 @@ METRIC_DAILY = RollupSpec(
     aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
     delete_day_sql=sql.METRIC_DAY_DELETE,
     raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
+    raw_row_hash=sql.METRIC_RAW_ROW_HASH,
 )
 
 
@@ -87,6 +90,13 @@ class MetricRollupConfig(dg.Config):
         description="Accepted for old run configs and ignored: a pruned day is recognized by the pruned-days "
         "ledger, not by a date.",
     )
+    recompute_check: bool = Field(
+        default=False,
+        description="Also reconcile every day against an independent recomputation from its samples (a second "
+        "read of the day). Off by default: the step compares the row read back with what its write computed "
+        "from the fingerprinted samples, and retention always runs the independent recomputation before it "
+        "deletes a day.",
+    )
 
 
 def _float_equal(a: Any, b: Any) -> bool:
@@ -95,31 +105,56 @@ def _float_equal(a: Any, b: Any) -> bool:
     return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
 
 
-def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
-    """Replace one day's row, then reconcile every column against a recomputation (same snapshot)."""
-    written = conn.execute(sql.METRIC_DAY_UPSERT, params).fetchall()
-    (samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate) = conn.execute(
+def _recomputation_differs(conn: psycopg.Connection, params: dict[str, Any]) -> str | None:
+    """The stored row against an independent recomputation from the samples (METRIC_DAY_RECONCILE)."""
+    (_samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate) = conn.execute(
         sql.METRIC_DAY_RECONCILE, params
     ).fetchone()
-    mismatch = None
     if not has_aggregate:
-        mismatch = "no aggregate row"
-    elif (
-        (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err)
-        or not _float_equal(rate, agg_rate)
+        return "no aggregate row"
+    if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or (
+        not _float_equal(rate, agg_rate)
     ):
+        return (
+            f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, independent "
+            f"recomputation {latency}/{rate}/{req}/{err}"
+        )
+    return None
+
+
+def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
+    """Replace one day's row and take the day's fingerprint in the same read of the day, then read the row
+    back (same snapshot) and compare every column with what the write computed.
+
+    The independent recomputation (METRIC_DAY_RECONCILE) runs where rows are deleted: retention, in the
+    deleting snapshot, before it deletes a day.
+    """
+    (raw_rows, raw_hash, latency, rate, req, err, inserted, updated) = conn.execute(
+        sql.METRIC_DAY_UPSERT, params
+    ).fetchone()
+    stored = conn.execute(sql.METRIC_DAY_ROW, params).fetchone()
+    agg_latency, agg_rate, agg_req, agg_err = stored if stored is not None else (None, None, None, None)
+    mismatch = None
+    if stored is None:
+        mismatch = "no aggregate row"
+    elif (latency, None if req is None else int(req), None if err is None else int(err)) != (
+        agg_latency, agg_req, agg_err
+    ) or not _float_equal(rate, agg_rate):
         mismatch = (
             f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, "
             f"samples {latency}/{rate}/{req}/{err}"
         )
+    if params.get("recompute_check") and mismatch is None:
+        mismatch = _recomputation_differs(conn, params)
     return steps.DayWrite(
-        inserted=sum(1 for (was_insert,) in written if was_insert),
-        updated=sum(1 for (was_insert,) in written if not was_insert),
+        fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
+        inserted=int(inserted),
+        updated=int(updated),
         mismatch=mismatch,
         figures={
             **dict(zip(daily_report.METRIC_FIGURE_NAMES, (agg_latency, agg_rate, agg_req, agg_err), strict=True)),
-            "samples": int(samples),
-            "samples_read": int(samples),
+            "samples": int(raw_rows),
+            "samples_read": int(raw_rows),
         },
         extra={"row": (agg_latency, agg_rate, agg_req, agg_err)},
     )
@@ -141,8 +176,9 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
             METRIC_RECONCILIATION_CHECK,
             METRIC_DAILY.asset_key,
             blocking=True,
-            description="Per day: every column (avg latency, error rate, requests, errors) equals a "
-            "recomputation from its samples in the same snapshot; blocks retention_pruning in the same run "
+            description="Per day: every column (avg latency, error rate, requests, errors) read back equals "
+            "what the write computed from the samples it fingerprinted, in the same snapshot (run config "
+            "recompute_check adds an independent recomputation); blocks retention_pruning in the same run "
             "when not.",
         ),
         daily_report.daily_check_spec(
@@ -206,7 +242,7 @@ def _roll_up_metrics(
     days, window_start, window_end = steps.window_days(context)
     window = {"window_start": window_start, "window_end": window_end}
     run = steps.roll_up_window(
-        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive()},
+        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check},
         config.days_per_transaction, after=lambda conn: _read_extras(conn, window),
     )
     results, findings = run.results, run.findings

@@ -23,13 +23,14 @@ RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
-# The day's raw fingerprint: row count and the exact (numeric) SUM of a 64-bit hash of each row's text
-# form over every column the rollup reads. A sum is order-independent; unlike XOR, two equal rows do not
+# The day's raw fingerprint: row count and the exact (numeric) SUM of a 64-bit hash of each row over every
+# column the rollup reads (`RollupSpec.raw_row_hash`, one constant in rollups/sql.py that
+# the rollups' write statements use too). A sum is order-independent; unlike XOR, two equal rows do not
 # cancel out; as numeric it never overflows. Any INSERT, UPDATE of a read column, or DELETE changes it
-# (up to a 2^-64 hash collision). The text forms are pinned by dbwork.erp_connection.
+# (up to a 2^-64 hash collision).
 FINGERPRINT_TEMPLATE = """
 SELECT count(*) AS raw_rows,
-       coalesce(sum(hashtextextended(({columns})::text, 0)::numeric), 0) AS raw_hash
+       coalesce(sum({row_hash}), 0) AS raw_hash
 FROM {raw_table}
 WHERE {ts} >= %(day_start)s AND {ts} < %(day_end)s
 """
@@ -64,6 +65,9 @@ class RollupSpec:
     aggregate_exists_sql: str  # a row if the day has an aggregate
     delete_day_sql: str  # delete the day's aggregate (the ERP deleted every raw row of a ledgered day)
     raw_below_aggregate_sql: str  # only for days without a ledger entry (see steps.py)
+    # the fingerprint's per-row hash over (id_column, *raw_columns) (rollups/sql.py *_RAW_ROW_HASH); the
+    # replace_day_sql computes the fingerprint with the same text in its own read of the day
+    raw_row_hash: str
 
     @property
     def asset_key(self) -> str:
@@ -77,9 +81,8 @@ class RollupSpec:
     @property
     def fingerprint_sql(self) -> sql.Composed:
         """(raw_rows, raw_hash) of one day of the raw table, see FINGERPRINT_TEMPLATE."""
-        columns = sql.SQL(", ").join(sql.Identifier(c) for c in (self.id_column, *self.raw_columns))
         return sql.SQL(FINGERPRINT_TEMPLATE).format(
-            columns=sql.SQL("row({})").format(columns),
+            row_hash=sql.SQL(self.raw_row_hash),  # noqa: S608 - a constant of rollups/sql.py
             raw_table=sql.Identifier(self.raw_table),
             ts=sql.Identifier(self.ts_column),
         )

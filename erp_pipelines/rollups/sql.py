@@ -17,6 +17,38 @@ Benchmarks import these constants and time them; another test EXPLAINs them. Kee
 
 from __future__ import annotations
 
+# -- the per-row hashes -----------------------------------------------------------------------------------
+# THE per-row hash of a raw day's fingerprint (rollups/spec.py FINGERPRINT_TEMPLATE): a 64-bit hash of the
+# row of every column the rollup reads (id first), hashed as a record (each column by its type's own
+# extended hash function, PostgreSQL 14+): no text form is built per row (measured: the text form was ~40%
+# of a usage day's write statement). Two rows hash alike only if every column is equal under its type's
+# equality, which for these columns (integers, uuid, timestamp, varchar with the default deterministic
+# collation, float8 where only -0/+0 are equal) changes no aggregate. sum(bigint) is numeric and exact
+# (128-bit accumulation), so sums never overflow.
+# ONE text per raw table, used both by the fingerprint statement retention runs (RollupSpec.fingerprint_sql)
+# and inside the rollups' write statements below (which compute the fingerprint in the same read of the day
+# as the aggregate), so the two always compute the same value for the same rows. Ledger entries written
+# with the former text-form hash differ once: retention skips such a day and marks it for a refresh, the
+# refresh writes the new fingerprint, and the next retention run prunes it.
+METRIC_RAW_ROW_HASH = (
+    'hash_record_extended(row(id, "latencyMs", "errorRatePct", "reqCount", "errCount", collected_at), 0)'
+)
+USAGE_RAW_ROW_HASH = "hash_record_extended(row(id, client_id, module_id, user_id, event_type, occurred_at), 0)"
+# The hash of one client_daily_usage row (every column but the day and updated_at): summed over the rows
+# the write statement computed, and over the rows read back from the table for the day (USAGE_DAY_READBACK).
+USAGE_AGGREGATE_ROW_HASH = (
+    "hash_record_extended(row(client_id, module_id, view_count, create_count, edit_count, delete_count, "
+    "active_users), 0)"
+)
+RAW_ROW_HASH_MARK = "{raw_row_hash}"
+AGGREGATE_ROW_HASH_MARK = "{aggregate_row_hash}"
+
+
+def _with_hashes(statement: str, raw_row_hash: str, aggregate_row_hash: str = "") -> str:
+    """The statement with the per-row hash expressions put in (plain text substitution of constants above)."""
+    return statement.replace(RAW_ROW_HASH_MARK, raw_row_hash).replace(AGGREGATE_ROW_HASH_MARK, aggregate_row_hash)
+
+
 # -- system_metric_daily ----------------------------------------------------------------------------------
 #
 # Weighted by requests: w = greatest("reqCount", 1), so a sample that served 1000 requests counts 1000
@@ -33,9 +65,15 @@ from __future__ import annotations
 # Upserted on the unique `day`; the row is only rewritten when a value changed, so a re-run without new
 # data leaves the row (including created_at) byte-for-byte identical. A day without samples (none yet, or
 # pruned by retention) gets no row and keeps the one it has: `WHERE t.samples > 0`.
-METRIC_DAY_UPSERT = """
+#
+# ONE read of the day (`t`) gives the aggregate AND the day's fingerprint (raw_rows, raw_hash; the ledger's
+# value, same expression as retention's fingerprint); the statement returns both with the values it computed
+# (written or already there), which the step compares with the row read back (METRIC_DAY_ROW).
+METRIC_DAY_UPSERT = _with_hashes(
+    """
 WITH t AS (
     SELECT count(*) AS samples,
+           coalesce(sum({raw_row_hash}), 0) AS raw_hash,
            sum("latencyMs"::numeric * greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL)
                AS latency_weighted,
            sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
@@ -44,29 +82,44 @@ WITH t AS (
            avg("errorRatePct") AS plain_error_rate
     FROM system_metric_samples
     WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+),
+fresh AS (
+    SELECT round(t.latency_weighted / t.latency_weight)::int AS latency,
+           CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE t.plain_error_rate END
+               AS error_rate,
+           t.req,  -- bigint sums, no int cast: they fit unless the column is int and the day exceeds 2^31
+           t.err
+    FROM t
+    WHERE t.samples > 0
+),
+written AS (
+    INSERT INTO system_metric_daily AS d
+        (day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", created_at)
+    SELECT %(day_start)s, latency, error_rate, req, err, %(now)s
+    FROM fresh
+    ON CONFLICT (day) DO UPDATE SET
+        "avgLatencyMs" = EXCLUDED."avgLatencyMs",
+        "avgErrorRatePct" = EXCLUDED."avgErrorRatePct",
+        "reqCount" = EXCLUDED."reqCount",
+        "errCount" = EXCLUDED."errCount"
+    WHERE (d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount")
+          IS DISTINCT FROM
+          (EXCLUDED."avgLatencyMs", EXCLUDED."avgErrorRatePct", EXCLUDED."reqCount", EXCLUDED."errCount")
+    RETURNING (xmax = 0) AS inserted
 )
-INSERT INTO system_metric_daily AS d (day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", created_at)
-SELECT %(day_start)s,
-       round(t.latency_weighted / t.latency_weight)::int,
-       CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE t.plain_error_rate END,
-       t.req,  -- bigint sums, no int cast: they fit unless the column is int and the day exceeds 2^31
-       t.err,
-       %(now)s
-FROM t
-WHERE t.samples > 0
-ON CONFLICT (day) DO UPDATE SET
-    "avgLatencyMs" = EXCLUDED."avgLatencyMs",
-    "avgErrorRatePct" = EXCLUDED."avgErrorRatePct",
-    "reqCount" = EXCLUDED."reqCount",
-    "errCount" = EXCLUDED."errCount"
-WHERE (d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount")
-      IS DISTINCT FROM (EXCLUDED."avgLatencyMs", EXCLUDED."avgErrorRatePct", EXCLUDED."reqCount", EXCLUDED."errCount")
-RETURNING (xmax = 0) AS inserted
-"""
+SELECT t.samples AS raw_rows, t.raw_hash, f.latency, f.error_rate, f.req, f.err,
+       (SELECT count(*) FROM written WHERE inserted) AS inserted,
+       (SELECT count(*) FROM written WHERE NOT inserted) AS updated
+FROM t LEFT JOIN fresh AS f ON true
+""",
+    METRIC_RAW_ROW_HASH,
+)
 
-# Reconciliation of one day: the day's figures recomputed from its raw samples (in the same snapshot as
-# the write) next to the stored aggregate row; EVERY column is compared (latency mean and error rate too),
-# so a late idle sample or an updated latency shows. Also the data for the per-day report.
+# Independent reconciliation of one day: the day's figures recomputed from its raw samples next to the
+# stored aggregate row; EVERY column is compared (latency mean and error rate too), so a late idle sample or
+# an updated latency shows. Run by retention in the snapshot that deletes the day (retention/assets.py),
+# never trusting the rollup's own bookkeeping; the rollup step itself compares what its write computed with
+# the row read back (see METRIC_DAY_UPSERT).
 METRIC_DAY_RECONCILE = """
 WITH r AS (
     SELECT count(*) AS samples,
@@ -116,18 +169,36 @@ SAMPLES_WITHOUT_TIMESTAMP = "SELECT count(*) FROM system_metric_samples WHERE co
 # Written as "replace the day": rows for (client, module) pairs that no longer have events are deleted,
 # the others inserted or updated only when a number changed (updated_at moves only then, so a re-run
 # without changes yields identical rows). This is delete-and-insert of the day with the untouched rows
-# skipped. A day with no raw events at all (pruned, or never had any) is left as it is
-# (`day_has_raw`): an aggregate is never deleted for lack of raw data. Events with a NULL module_id
-# cannot enter the primary key and are left out (counted by USAGE_DAY_STATS).
-USAGE_DAY_REPLACE = """
-WITH counts AS (
-    SELECT client_id, module_id,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(view_types)s::text[]))::int AS view_count,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(create_types)s::text[]))::int AS create_count,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(edit_types)s::text[]))::int AS edit_count,
-           count(*) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[]))::int AS delete_count
+# skipped. A day with no raw events at all (pruned, or never had any) is left as it is (`EXISTS typed`):
+# an aggregate is never deleted for lack of raw data. Events with a NULL module_id cannot enter the primary
+# key and are left out (counted in `by_type`).
+#
+# `typed` is the ONE read of every event of the day, grouped by (client, module, event_type) (lower-cased
+# afterwards, on the few groups); it
+# feeds the category counts, the per-type statistics (events and NULL-module events per type: metadata),
+# and the day's fingerprint (raw_rows, raw_hash: the ledger's value, the same per-row hash retention's
+# fingerprint sums, added up per group then over the groups: an exact numeric sum, so equal). `users` is
+# the second read (bare (client, module, user) triples, see above). The statement returns the number and
+# the hash (USAGE_AGGREGATE_ROW_HASH) of the aggregate rows it computed; the step compares them with the
+# rows read back for the day (USAGE_DAY_READBACK).
+USAGE_DAY_REPLACE = _with_hashes(
+    """
+WITH typed AS (
+    SELECT client_id, module_id, event_type, count(*) AS events, sum({raw_row_hash}) AS raw_hash
     FROM client_usage_events
-    WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s AND module_id IS NOT NULL
+    WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
+    GROUP BY client_id, module_id, event_type
+),
+counts AS (
+    SELECT client_id, module_id,
+           coalesce(sum(events) FILTER (WHERE lower(event_type) = ANY(%(view_types)s::text[])), 0)::int AS view_count,
+           coalesce(sum(events) FILTER (WHERE lower(event_type) = ANY(%(create_types)s::text[])), 0)::int
+               AS create_count,
+           coalesce(sum(events) FILTER (WHERE lower(event_type) = ANY(%(edit_types)s::text[])), 0)::int AS edit_count,
+           coalesce(sum(events) FILTER (WHERE lower(event_type) = ANY(%(delete_types)s::text[])), 0)::int
+               AS delete_count
+    FROM typed
+    WHERE module_id IS NOT NULL
     GROUP BY client_id, module_id
 ),
 users AS (
@@ -145,17 +216,10 @@ fresh AS (
            coalesce(u.active_users, 0) AS active_users
     FROM counts AS c LEFT JOIN users AS u USING (client_id, module_id)
 ),
-day_has_raw AS (
-    -- min() over the range is answered from the occurred_at index (first entry of the range); an
-    -- EXISTS here gets planned as a sequential scan, which reads the whole table for a pruned day.
-    SELECT min(occurred_at) IS NOT NULL AS has_raw
-    FROM client_usage_events
-    WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
-),
 removed AS (
     DELETE FROM client_daily_usage AS d
     WHERE d.date = %(day)s
-      AND (SELECT has_raw FROM day_has_raw)
+      AND EXISTS (SELECT 1 FROM typed)
       AND NOT EXISTS (SELECT 1 FROM fresh AS f WHERE f.client_id = d.client_id AND f.module_id = d.module_id)
     RETURNING 1
 ),
@@ -178,14 +242,47 @@ written AS (
            EXCLUDED.active_users)
     RETURNING (xmax = 0) AS inserted
 )
-SELECT (SELECT count(*) FROM fresh) AS rollup_rows,
+SELECT (SELECT coalesce(sum(events), 0) FROM typed)::bigint AS raw_rows,
+       (SELECT coalesce(sum(raw_hash), 0) FROM typed) AS raw_hash,
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(s.event_type, s.events, s.null_module)), '[]'::jsonb)
+        FROM (
+            SELECT lower(event_type) AS event_type, sum(events)::bigint AS events,
+                   coalesce(sum(events) FILTER (WHERE module_id IS NULL), 0)::bigint AS null_module
+            FROM typed GROUP BY lower(event_type)
+        ) AS s) AS by_type,
+       (SELECT count(*) FROM fresh) AS rollup_rows,
+       (SELECT coalesce(sum({aggregate_row_hash}), 0) FROM fresh) AS rollup_hash,
        (SELECT count(*) FROM written WHERE inserted) AS inserted,
        (SELECT count(*) FROM written WHERE NOT inserted) AS updated,
        (SELECT count(*) FROM removed) AS deleted
-"""
+""",
+    USAGE_RAW_ROW_HASH,
+    USAGE_AGGREGATE_ROW_HASH,
+)
 
-# What the day's raw events were, per lower-cased type: total and NULL-module events. Feeds the
-# metadata (events read, uncategorized per type, NULL-module count).
+# The day's aggregate rows read back by the primary key (same snapshot, after USAGE_DAY_REPLACE): their
+# number and hash (compared with what the write computed) and the day's figures for the per-day report
+# (daily_report.USAGE_FIGURE_NAMES, same definitions as daily_report.USAGE_DAY_FIGURES).
+USAGE_DAY_READBACK = _with_hashes(
+    """
+SELECT count(*) AS aggregate_rows,
+       coalesce(sum({aggregate_row_hash}), 0) AS aggregate_hash,
+       coalesce(sum(view_count), 0)::bigint AS view_count,
+       coalesce(sum(create_count), 0)::bigint AS create_count,
+       coalesce(sum(edit_count), 0)::bigint AS edit_count,
+       coalesce(sum(delete_count), 0)::bigint AS delete_count,
+       coalesce(sum(active_users), 0)::bigint AS active_users_summed,
+       count(DISTINCT client_id) AS clients,
+       count(DISTINCT module_id) AS modules
+FROM client_daily_usage
+WHERE date = %(day)s
+""",
+    "",
+    USAGE_AGGREGATE_ROW_HASH,
+)
+
+# What the day's raw events were, per lower-cased type: total and NULL-module events. USAGE_DAY_REPLACE
+# returns the same (`by_type`) from its own read of the day; kept for the benchmarks' statement timings.
 USAGE_DAY_STATS = """
 SELECT lower(event_type) AS event_type,
        count(*) AS events,
@@ -198,7 +295,7 @@ GROUP BY lower(event_type)
 # (client, module) pairs of one day whose counts differ between client_daily_usage and the raw events with
 # a module_id: the four categories AND active_users (a pair present on one side only counts too). 0 means
 # reconciled. Written independently of USAGE_DAY_REPLACE (one pass, count(DISTINCT), a FULL JOIN) so a
-# mistake in one shows.
+# mistake in one shows: retention runs it in the snapshot that deletes the day (retention/assets.py).
 USAGE_DAY_MISMATCHES = """
 WITH raw AS (
     SELECT client_id, module_id,

@@ -5,7 +5,8 @@ are written in chunks of `days_per_transaction` (default 1); each chunk is ONE s
 
     advisory lock of the aggregate (waited for first, dbwork.write_transaction)
     -> REPEATABLE READ snapshot
-    -> per day: fingerprint of the raw rows, replace the day's aggregate, reconcile it, write the ledger
+    -> per day: replace the day's aggregate AND take the fingerprint of its raw rows in the same read of
+       the day, read the aggregate back and compare it with what was computed, write the ledger
     -> delete the day's invalidation marks the snapshot sees
     -> COMMIT
 
@@ -61,10 +62,11 @@ class DayOutcome(enum.StrEnum):
 class DayWrite:
     """What a rollup's own per-day function reports after replacing the day (inside the chunk's snapshot)."""
 
+    fingerprint: ledger.Fingerprint  # of the raw rows the write read (the ledger's value for the day)
     inserted: int = 0
     updated: int = 0
     deleted: int = 0
-    mismatch: str | None = None  # the aggregate differs from a recomputation in the same snapshot
+    mismatch: str | None = None  # the aggregate read back differs from what the write computed
     figures: Mapping[str, Figure] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -209,17 +211,23 @@ def roll_up_chunk(
     for day in days:
         day_start, day_end = day_bounds(day)
         day_params = {**params, "day": day, "day_start": day_start, "day_end": day_end}
-        fp = ledger.fingerprint(conn, spec.fingerprint_sql, day_start, day_end)
-        base = {"rollup": spec.aggregate_table, "day": day, "raw_rows": fp.raw_rows}
         if day in pruned:
-            results.append(DayResult(**base, outcome=DayOutcome.PRUNED_KEPT, late_rows=fp.raw_rows))
+            fp = ledger.fingerprint(conn, spec.fingerprint_sql, day_start, day_end)
+            results.append(DayResult(spec.aggregate_table, day, DayOutcome.PRUNED_KEPT, fp.raw_rows,
+                                     late_rows=fp.raw_rows))
             continue
         has_aggregate = conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None
-        if day not in recorded and has_aggregate and (
-            fp.raw_rows == 0 or conn.execute(spec.raw_below_aggregate_sql, day_params).fetchone()[0]
-        ):
-            results.append(DayResult(**base, outcome=DayOutcome.KEPT_WITHOUT_LEDGER))
-            continue
+        if day not in recorded and has_aggregate:
+            # rare: an aggregate older than the ledger; decided before anything is written
+            fp = ledger.fingerprint(conn, spec.fingerprint_sql, day_start, day_end)
+            if fp.raw_rows == 0 or conn.execute(spec.raw_below_aggregate_sql, day_params).fetchone()[0]:
+                results.append(DayResult(spec.aggregate_table, day, DayOutcome.KEPT_WITHOUT_LEDGER, fp.raw_rows))
+                continue
+        # The write computes the day's fingerprint in its own read of the day (same expression as
+        # spec.fingerprint_sql); a day without raw rows is left untouched by it (see rollups/sql.py).
+        written = write_day(conn, day, day_params)
+        fp = written.fingerprint
+        base = {"rollup": spec.aggregate_table, "day": day, "raw_rows": fp.raw_rows}
         if fp.raw_rows == 0:
             removed = conn.execute(spec.delete_day_sql, day_params).rowcount if has_aggregate else 0
             if day in recorded:
@@ -227,7 +235,6 @@ def roll_up_chunk(
             outcome = DayOutcome.REMOVED if removed else DayOutcome.EMPTY
             results.append(DayResult(**base, outcome=outcome, rows_deleted=removed))
             continue
-        written = write_day(conn, day, day_params)
         ledger.write_ledger(conn, spec.aggregate_table, day, fp)
         results.append(
             DayResult(

@@ -1,14 +1,15 @@
 """`client_daily_usage`: one row per UTC day, client and module with events: counts per category and active users.
 
 The per-day loop, its chunked transactions, the ledger and what a pruned day does are shared by every
-rollup (rollups/steps.py); rollups/metric_daily.py describes the errors. Checks: reconciliation (the four
-counts AND active_users of every (client, module) pair equal a recomputation in the same snapshot;
-blocking), events without a module (WARN), late rows for pruned days (WARN), raw times in UTC (ERROR).
+rollup (rollups/steps.py); rollups/metric_daily.py describes the errors. Checks: reconciliation (the
+day's rows read back equal, by count and hash of every count and active_users, the rows computed from the
+raw events in the same snapshot; blocking; retention recomputes independently before deleting), events without a module (WARN), late rows for pruned days (WARN), raw times in UTC (ERROR).
 """
 
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -19,7 +20,7 @@ from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, daily_report, sql, steps
+from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
@@ -60,6 +61,7 @@ USAGE_DAILY = RollupSpec(
     aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
     delete_day_sql=sql.USAGE_DAY_DELETE,
     raw_below_aggregate_sql=sql.USAGE_RAW_BELOW_AGGREGATE,
+    raw_row_hash=sql.USAGE_RAW_ROW_HASH,
 )
 
 
@@ -78,6 +80,13 @@ class UsageRollupConfig(dg.Config):
         default=None,
         description="Accepted for old run configs and ignored: a pruned day's aggregate is never rebuilt, "
         "whatever this says (the pruned-days ledger decides).",
+    )
+    recompute_check: bool = Field(
+        default=False,
+        description="Also reconcile every day against an independent recomputation from the raw events "
+        "(count(DISTINCT), a FULL JOIN; about doubles the step). Off by default: the step proves the table "
+        "holds exactly the rows it computed from the fingerprinted raw rows, and retention always runs the "
+        "independent recomputation before it deletes a day.",
     )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
@@ -113,19 +122,37 @@ def category_params(event_categories: dict[str, list[str]]) -> dict[str, list[st
 
 
 def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
-    """Replace one day's rows, then reconcile every count and active_users (same snapshot)."""
+    """Replace one day's rows and take the day's fingerprint in the same read of the day, then read the rows
+    back (same snapshot): their number and hash must equal those of the rows the write computed.
+
+    This proves the table holds exactly what was computed from the fingerprinted raw rows. The independent
+    recomputation (USAGE_DAY_MISMATCHES: count(DISTINCT), a FULL JOIN) runs where rows are deleted:
+    retention, in the deleting snapshot, before it deletes a day.
+    """
     categorized = {t for key in ("view_types", "create_types", "edit_types", "delete_types") for t in params[key]}
-    stats = conn.execute(sql.USAGE_DAY_STATS, params).fetchall()
-    uncategorized = {t: int(n) for t, n, _ in stats if t not in categorized}
-    null_module = sum(int(nm) for _, _, nm in stats)
-    _rollup_rows, inserted, updated, deleted = conn.execute(sql.USAGE_DAY_REPLACE, params).fetchone()
-    bad_pairs, _aggregate_rows, _raw_pairs = conn.execute(sql.USAGE_DAY_MISMATCHES, params).fetchone()
-    *numbers, _aggregate_rows = conn.execute(daily_report.USAGE_DAY_FIGURES, params).fetchone()
+    (raw_rows, raw_hash, by_type, rollup_rows, rollup_hash, inserted, updated, deleted) = conn.execute(
+        sql.USAGE_DAY_REPLACE, params
+    ).fetchone()
+    uncategorized = {t: int(n) for t, n, _ in by_type if t not in categorized}
+    null_module = sum(int(nm) for _, _, nm in by_type)
+    aggregate_rows, aggregate_hash, *numbers = conn.execute(sql.USAGE_DAY_READBACK, params).fetchone()
+    mismatches = []
+    if (aggregate_rows, aggregate_hash) != (rollup_rows, rollup_hash):
+        mismatches.append(
+            f"the day's {aggregate_rows} aggregate row(s) differ from the {rollup_rows} computed from the raw events "
+            "(a hash over every count and active_users)"
+        )
+    if params.get("recompute_check"):
+        bad_pairs, _aggregate_rows, _raw_pairs = conn.execute(sql.USAGE_DAY_MISMATCHES, params).fetchone()
+        if bad_pairs:
+            mismatches.append(f"{bad_pairs} (client, module) pair(s) differ from an independent recomputation")
+    mismatch = "; ".join(mismatches) or None
     return steps.DayWrite(
+        fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
         inserted=int(inserted),
         updated=int(updated),
         deleted=int(deleted),
-        mismatch=f"{bad_pairs} (client, module) pair(s) differ from the raw events" if bad_pairs else None,
+        mismatch=mismatch,
         figures={
             **dict(zip(daily_report.USAGE_FIGURE_NAMES, (int(n) for n in numbers), strict=True)),
             "uncategorized_events": sum(uncategorized.values()),
@@ -151,8 +178,9 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
             USAGE_RECONCILIATION_CHECK,
             USAGE_DAILY.asset_key,
             blocking=True,
-            description="Per day and (client, module), the four counts and active_users equal a recomputation "
-            "from the raw events with a module_id in the same snapshot; blocks retention_pruning in the same "
+            description="Per day, the (client, module) rows read back hold exactly the four counts and "
+            "active_users the write computed from the raw events it fingerprinted, in the same snapshot (run "
+            "config recompute_check adds an independent recomputation); blocks retention_pruning in the same "
             "run when not.",
         ),
         daily_report.daily_check_spec(
@@ -178,7 +206,7 @@ def _roll_up_usage(
     days, _window_start, _window_end = steps.window_days(context)
     window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
     run = steps.roll_up_window(
-        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), **categories},
+        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check, **categories},
         config.days_per_transaction, after=lambda conn: conn.execute(sql.USAGE_WINDOW_ROWS, window).fetchone()[0],
     )
     results, findings, row_count = run.results, run.findings, run.extra
