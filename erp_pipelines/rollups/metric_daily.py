@@ -23,7 +23,6 @@ from typing import Any
 
 import dagster as dg
 import psycopg
-from pydantic import Field
 
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.partitions import DAILY_PARTITIONS
@@ -79,24 +78,8 @@ METRIC_DAILY = RollupSpec(
 )
 
 
-class MetricRollupConfig(dg.Config):
-    days_per_transaction: int = Field(
-        default=1,
-        description="Days written per transaction in a multi-day run: each chunk is one short transaction "
-        "(lock, snapshot, aggregate + ledger, commit), so a backfill never holds a snapshot for long.",
-    )
-    today: str | None = Field(
-        default=None,
-        description="Accepted for old run configs and ignored: a pruned day is recognized by the pruned-days "
-        "ledger, not by a date.",
-    )
-    recompute_check: bool = Field(
-        default=False,
-        description="Also reconcile every day against an independent recomputation from its samples (a second "
-        "read of the day). Off by default: the step compares the row read back with what its write computed "
-        "from the fingerprinted samples, and retention always runs the independent recomputation before it "
-        "deletes a day.",
-    )
+class MetricRollupConfig(steps.RollupStepConfig):
+    """system_metric_daily's run config: the common rollup fields only."""
 
 
 def _float_equal(a: Any, b: Any) -> bool:

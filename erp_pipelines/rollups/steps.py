@@ -38,6 +38,7 @@ from typing import Any
 
 import dagster as dg
 import psycopg
+from pydantic import Field
 
 from erp_pipelines.dbwork import erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
@@ -46,6 +47,28 @@ from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, ledger
 from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
 from erp_pipelines.rollups.spec import RollupSpec
+
+
+class RollupStepConfig(dg.Config):
+    """Run config every rollup step takes (each rollup's own config adds its specific fields)."""
+
+    days_per_transaction: int = Field(
+        default=1,
+        description="Days written per transaction in a multi-day run: each chunk is one short transaction "
+        "(lock, snapshot, aggregate + ledger, commit), so a backfill never holds a snapshot for long.",
+    )
+    today: str | None = Field(
+        default=None,
+        description="Accepted for old run configs and ignored: a pruned day is recognized by the pruned-days "
+        "ledger, not by a date.",
+    )
+    recompute_check: bool = Field(
+        default=False,
+        description="Also reconcile every day against an independent recomputation from its raw rows (a second "
+        "read of the day; about doubles the step). Off by default: the step proves the table holds exactly "
+        "the rows it computed from the fingerprinted raw rows, and retention always runs the independent "
+        "recomputation before it deletes a day.",
+    )
 
 Figure = int | float | None
 

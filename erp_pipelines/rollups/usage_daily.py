@@ -65,28 +65,13 @@ USAGE_DAILY = RollupSpec(
 )
 
 
-class UsageRollupConfig(dg.Config):
-    days_per_transaction: int = Field(
-        default=1,
-        description="Days written per transaction in a multi-day run: each chunk is one short transaction "
-        "(lock, snapshot, aggregate + ledger, commit), so a backfill never holds a snapshot for long.",
-    )
-    today: str | None = Field(
-        default=None,
-        description="Accepted for old run configs and ignored: a pruned day is recognized by the pruned-days "
-        "ledger, not by a date.",
-    )
+class UsageRollupConfig(steps.RollupStepConfig):
+    """client_daily_usage's run config: the common rollup fields, the old retention key, the category mapping."""
+
     usage_event_retention_days: int | None = Field(
         default=None,
         description="Accepted for old run configs and ignored: a pruned day's aggregate is never rebuilt, "
         "whatever this says (the pruned-days ledger decides).",
-    )
-    recompute_check: bool = Field(
-        default=False,
-        description="Also reconcile every day against an independent recomputation from the raw events "
-        "(count(DISTINCT), a FULL JOIN; about doubles the step). Off by default: the step proves the table "
-        "holds exactly the rows it computed from the fingerprinted raw rows, and retention always runs the "
-        "independent recomputation before it deletes a day.",
     )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
