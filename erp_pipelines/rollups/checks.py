@@ -10,7 +10,7 @@ Dagster's per-partition freshness check evaluated by its own sensor (why both: s
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -149,73 +149,3 @@ def build_freshness_checks(assets: Sequence[dg.AssetsDefinition]) -> Sequence[dg
         return dg.build_time_partition_freshness_checks(
             assets=list(assets), deadline_cron=FRESHNESS_DEADLINE_CRON, timezone="UTC"
         )
-
-
-# -- one result per run ---------------------------------------------------------------------------------
-# The form before the per-day checks: one AssetCheckResult for a whole window. Kept only for callers not yet
-# on `daily_report.report` (the per-day form is what the partitions view can show); remove with them.
-
-
-def reconciliation_result(
-    check_name: str, asset_key: str, mismatched_days: Mapping[date, str], checked_days: int, skipped_days: int
-) -> dg.AssetCheckResult:
-    """ERROR (blocking) when any day of the window does not reconcile with its raw rows."""
-    return dg.AssetCheckResult(
-        check_name=check_name,
-        asset_key=asset_key,
-        passed=not mismatched_days,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"All {checked_days} day(s) with raw rows reconcile with their aggregate."
-            if not mismatched_days
-            else f"{len(mismatched_days)} day(s) do not reconcile with their raw rows: "
-            + ", ".join(f"{d}: {why}" for d, why in sorted(mismatched_days.items())[:10])
-        ),
-        metadata={
-            "days_checked": dg.MetadataValue.int(checked_days),
-            "days_mismatched": dg.MetadataValue.int(len(mismatched_days)),
-            "days_without_raw_rows": dg.MetadataValue.int(skipped_days),
-            "mismatches": dg.MetadataValue.json({str(d): why for d, why in sorted(mismatched_days.items())}),
-        },
-    )
-
-
-def null_module_result(check_name: str, asset_key: str, null_module_events: int) -> dg.AssetCheckResult:
-    """WARN: usage events without a module_id (over the whole window)."""
-    return dg.AssetCheckResult(
-        check_name=check_name,
-        asset_key=asset_key,
-        passed=null_module_events == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            "Every usage event of the window has a module_id."
-            if null_module_events == 0
-            else f"{null_module_events} usage event(s) have no module_id and are not in client_daily_usage "
-            "(module_id is part of its primary key; the module may have been deleted: ON DELETE SET NULL)."
-        ),
-        metadata={"null_module_events": dg.MetadataValue.int(null_module_events)},
-    )
-
-
-def worst_health_result(
-    check_name: str, asset_key: str, day_rows: Mapping[date, Sequence[Any] | None], thresholds_raw: Any
-) -> dg.AssetCheckResult:
-    """The health check over a window as one result: the worst day (ERROR over WARN, then the newest), every
-    breaching day listed in the metadata."""
-    verdicts = {day: health_day(day, row, thresholds_raw) for day, row in day_rows.items()}
-
-    def rank(verdict: DayCheck) -> int:
-        return 0 if verdict.passed else (2 if verdict.severity == dg.AssetCheckSeverity.ERROR else 1)
-
-    worst = verdicts[max(verdicts, key=lambda d: (rank(verdicts[d]), d))]
-    breaching = {str(d): v.description for d, v in sorted(verdicts.items()) if not v.passed}
-    return dg.AssetCheckResult(
-        check_name=check_name,
-        asset_key=asset_key,
-        passed=worst.passed,
-        severity=worst.severity,
-        description=worst.description,
-        metadata={**worst.metadata, "day": dg.MetadataValue.text(str(worst.day)),
-                  "days_judged": dg.MetadataValue.int(len(verdicts)),
-                  "breaching_days": dg.MetadataValue.json(breaching)},
-    )

@@ -46,22 +46,9 @@ from erp_pipelines.partitions import DAILY_PARTITIONS
 
 Number = int | float
 
-# One day of client_daily_usage, summed over its (client, module) rows. `active_users_summed` adds the
-# rows' distinct-user counts, so a user active in two modules (or for two clients) counts twice: it is the
-# sum the table can give without re-reading the raw events (a distinct count over the day would sort
-# every event of the day again).
-USAGE_DAY_FIGURES = """
-SELECT coalesce(sum(view_count), 0)::bigint AS view_count,
-       coalesce(sum(create_count), 0)::bigint AS create_count,
-       coalesce(sum(edit_count), 0)::bigint AS edit_count,
-       coalesce(sum(delete_count), 0)::bigint AS delete_count,
-       coalesce(sum(active_users), 0)::bigint AS active_users_summed,
-       count(DISTINCT client_id) AS clients,
-       count(DISTINCT module_id) AS modules,
-       count(*) AS aggregate_rows
-FROM client_daily_usage
-WHERE date = %(day)s
-"""
+# One day of client_daily_usage, summed over its (client, module) rows (rollups/sql.py USAGE_DAY_READBACK).
+# `active_users_summed` adds the rows' distinct-user counts, so a user active in two modules (or for two
+# clients) counts twice: it is the sum the table can give without re-reading the raw events.
 USAGE_FIGURE_NAMES = (
     "view_count", "create_count", "edit_count", "delete_count", "active_users_summed", "clients", "modules",
 )

@@ -262,7 +262,7 @@ SELECT (SELECT coalesce(sum(events), 0) FROM typed)::bigint AS raw_rows,
 
 # The day's aggregate rows read back by the primary key (same snapshot, after USAGE_DAY_REPLACE): their
 # number and hash (compared with what the write computed) and the day's figures for the per-day report
-# (daily_report.USAGE_FIGURE_NAMES, same definitions as daily_report.USAGE_DAY_FIGURES).
+# (daily_report.USAGE_FIGURE_NAMES).
 USAGE_DAY_READBACK = _with_hashes(
     """
 SELECT count(*) AS aggregate_rows,
@@ -334,14 +334,6 @@ SELECT (
     FROM client_daily_usage WHERE date = %(day)s
 )
 """
-# The day's figures from its aggregate rows (the per-day report): events per category, active users summed
-# over (client, module) pairs, clients and modules with events.
-USAGE_DAY_FIGURES = """
-SELECT coalesce(sum(view_count), 0), coalesce(sum(create_count), 0), coalesce(sum(edit_count), 0),
-       coalesce(sum(delete_count), 0), coalesce(sum(active_users), 0), count(DISTINCT client_id), count(*)
-FROM client_daily_usage WHERE date = %(day)s
-"""
-
 # Rows of a window in the aggregates (dagster/row_count of a materialization).
 METRIC_WINDOW_ROWS = """
 SELECT count(*) FROM system_metric_daily WHERE day >= %(window_start)s AND day < %(window_end)s
@@ -354,39 +346,6 @@ SELECT count(*) FROM client_daily_usage WHERE date >= %(first_day)s AND date < %
 METRIC_DAY_ROW = """
 SELECT "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount" FROM system_metric_daily WHERE day = %(day_start)s
 """
-
-# -- late-data fingerprints (sensor) ----------------------------------------------------------------------
-# Cheap: the PK index gives the newest id; the new-rows scan is an id range (bounded by the caller); the
-# per-day fingerprint is an index range on the timestamp. Grouping by date_trunc('day', ts) on a
-# `timestamp without time zone` is pure arithmetic (no TimeZone involved).
-RAW_MAX_ID = {
-    "system_metric_samples": "SELECT coalesce(max(id), 0) FROM system_metric_samples",
-    "client_usage_events": "SELECT coalesce(max(id), 0) FROM client_usage_events",
-}
-RAW_DAYS_OF_ID_RANGE = {
-    "system_metric_samples": """
-        SELECT date_trunc('day', collected_at)::date AS day, count(*) AS rows
-        FROM system_metric_samples
-        WHERE id > %(after_id)s AND id <= %(upto_id)s AND collected_at IS NOT NULL
-        GROUP BY 1 ORDER BY 1
-    """,
-    "client_usage_events": """
-        SELECT date_trunc('day', occurred_at)::date AS day, count(*) AS rows
-        FROM client_usage_events
-        WHERE id > %(after_id)s AND id <= %(upto_id)s
-        GROUP BY 1 ORDER BY 1
-    """,
-}
-RAW_DAY_FINGERPRINT = {
-    "system_metric_samples": """
-        SELECT count(*) AS rows, coalesce(max(id), 0) AS max_id FROM system_metric_samples
-        WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
-    """,
-    "client_usage_events": """
-        SELECT count(*) AS rows, coalesce(max(id), 0) AS max_id FROM client_usage_events
-        WHERE occurred_at >= %(day_start)s AND occurred_at < %(day_end)s
-    """,
-}
 
 # Observation of the external raw tables: row count estimate is not good enough for tests and the UI
 # plot, so count(*) (an index-only scan) plus the newest timestamp (index) and highest id (PK).

@@ -137,11 +137,3 @@ def test_the_freshness_policy_expects_the_nightly_hour_by_three_utc():
 
 def test_a_day_check_defaults_to_error_severity():
     assert DayCheck(NORMAL, False, "x").severity == dg.AssetCheckSeverity.ERROR
-
-
-def test_the_one_result_per_run_form_names_the_worst_day():
-    result = checks.worst_health_result("health_thresholds", "system_metric_daily",
-                                        {NORMAL: (120, 0.05), INCIDENT: (1840, 7.25)}, THRESHOLDS)
-    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
-    assert result.metadata["day"] == dg.MetadataValue.text(str(INCIDENT))
-    assert set(result.metadata["breaching_days"].value) == {str(INCIDENT)}
