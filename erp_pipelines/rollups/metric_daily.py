@@ -25,10 +25,9 @@ import dagster as dg
 import psycopg
 
 from erp_pipelines.dbwork import step_errors
-from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps
-from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
+from erp_pipelines.rollups.spec import GROUP, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
     "system_metric_samples",
@@ -143,18 +142,9 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
     )
 
 
-@dg.asset(
-    key=METRIC_DAILY.asset_key,
-    deps=[SYSTEM_METRIC_SAMPLES, "erp_schema"],
-    partitions_def=DAILY_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"postgres"},
-    pool=ERP_DB_POOL,
-    group_name=GROUP,
-    retry_policy=RETRY_POLICY,
-    description=METRIC_DAILY.description,
-    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
-    check_specs=[
+@steps.rollup_asset(
+    METRIC_DAILY,
+    [
         daily_report.daily_check_spec(
             METRIC_RECONCILIATION_CHECK,
             METRIC_DAILY.asset_key,
@@ -176,7 +166,6 @@ def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]
             asset=METRIC_DAILY.asset_key,
             description="Samples with a NULL collected_at belong to no day and are in no aggregate.",
         ),
-        *steps.shared_check_specs(METRIC_DAILY.asset_key),
     ],
 )
 def system_metric_daily(

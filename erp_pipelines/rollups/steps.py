@@ -42,11 +42,11 @@ from pydantic import Field
 
 from erp_pipelines.dbwork import erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.partitions import day_bounds, days_in_window, to_naive_utc
+from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, ledger
 from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
-from erp_pipelines.rollups.spec import RollupSpec
+from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
 
 
 class RollupStepConfig(dg.Config):
@@ -408,6 +408,24 @@ def shared_check_specs(asset_key: str) -> list[dg.AssetCheckSpec]:
             description="Warns about raw rows that arrived for a day retention already pruned (kept raw).",
         ),
     ]
+
+
+def rollup_asset(spec: RollupSpec, check_specs: Sequence[dg.AssetCheckSpec]) -> Callable[..., dg.AssetsDefinition]:
+    """The decorator of every rollup asset: daily UTC partitions, single-run backfills, the ERP pool, the
+    retry policy, the freshness policy, and the rollup's own checks plus the ones every rollup has."""
+    return dg.asset(
+        key=spec.asset_key,
+        deps=[spec.raw_spec, "erp_schema"],
+        partitions_def=DAILY_PARTITIONS,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        kinds={"postgres"},
+        pool=ERP_DB_POOL,
+        group_name=GROUP,
+        retry_policy=RETRY_POLICY,
+        description=spec.description,
+        freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
+        check_specs=[*check_specs, *shared_check_specs(spec.asset_key)],
+    )
 
 
 def log_outcomes(context: dg.AssetExecutionContext, spec: RollupSpec, results: Sequence[DayResult]) -> None:

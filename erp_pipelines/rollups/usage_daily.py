@@ -18,10 +18,9 @@ from pydantic import Field
 
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps
-from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
+from erp_pipelines.rollups.spec import GROUP, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
     "client_usage_events",
@@ -147,18 +146,9 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
     )
 
 
-@dg.asset(
-    key=USAGE_DAILY.asset_key,
-    deps=[CLIENT_USAGE_EVENTS, "erp_schema"],
-    partitions_def=DAILY_PARTITIONS,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"postgres"},
-    pool=ERP_DB_POOL,
-    group_name=GROUP,
-    retry_policy=RETRY_POLICY,
-    description=USAGE_DAILY.description,
-    freshness_policy=checks.ROLLUP_FRESHNESS_POLICY,
-    check_specs=[
+@steps.rollup_asset(
+    USAGE_DAILY,
+    [
         daily_report.daily_check_spec(
             USAGE_RECONCILIATION_CHECK,
             USAGE_DAILY.asset_key,
@@ -173,7 +163,6 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
             USAGE_DAILY.asset_key,
             description="Per day: usage events without a module_id cannot enter client_daily_usage's key.",
         ),
-        *steps.shared_check_specs(USAGE_DAILY.asset_key),
     ],
 )
 def client_daily_usage(
