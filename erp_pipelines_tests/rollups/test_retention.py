@@ -12,9 +12,9 @@ import dagster as dg
 import psycopg
 import pytest
 
-from erp_pipelines.retention.assets import retention_pruning
 from erp_pipelines.rollups.assets import client_daily_usage, system_metric_daily
 from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples, set_health_config
+from erp_pipelines_tests.support.rollups import prune
 
 TODAY = datetime.now(UTC).date()
 
@@ -57,16 +57,6 @@ def roll_up(resources: dict, instance: dg.DagsterInstance, *days: date) -> None:
             resources=resources,
             instance=instance,
         ).success
-
-
-def prune(resources: dict, instance: dg.DagsterInstance, **config) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        [retention_pruning],
-        resources=resources,
-        instance=instance,
-        run_config={"ops": {"retention_pruning": {"config": config}}} if config else None,
-        raise_on_error=False,
-    )
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from erp_pipelines_tests.support.erp_data import (
 )
 from erp_pipelines_tests.support.ledger import record_pruned_day
 from erp_pipelines_tests.support.reference import KNOWN_EVENT_TYPES, metric_reference, usage_reference
+from erp_pipelines_tests.support.rollups import metric_rows, usage_rows
 
 ROLLUPS = [system_metric_daily, client_daily_usage]
 DAY1 = date(2025, 3, 1)
@@ -42,25 +43,6 @@ FAR_TIMEZONES = ["UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "America/St_J
 def with_timezone(url: str, tz: str) -> str:
     """The URL with libpq `options=-c TimeZone=<tz>`: every session of the rollup runs in that zone."""
     return url + ("&" if "?" in url else "?") + "options=" + quote(f"-c TimeZone={tz}")
-
-
-def usage_rows(conn: psycopg.Connection) -> dict:
-    return {
-        (d, c, m): (v, cr, e, de, au)
-        for d, c, m, v, cr, e, de, au in conn.execute(
-            "SELECT date, client_id, module_id, view_count, create_count, edit_count, delete_count, "
-            "active_users FROM client_daily_usage"
-        ).fetchall()
-    }
-
-
-def metric_rows(conn: psycopg.Connection) -> dict:
-    return {
-        day.date(): (lat, rate, req, err)
-        for day, lat, rate, req, err in conn.execute(
-            'SELECT day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount" FROM system_metric_daily'
-        ).fetchall()
-    }
 
 
 def assert_metrics_equal(actual: dict, expected: dict) -> None:
