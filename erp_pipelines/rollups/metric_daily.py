@@ -220,7 +220,6 @@ def _roll_up_metrics(
     results, findings = run.results, run.findings
     thresholds, null_ts, row_count = run.extra
     steps.log_outcomes(context, METRIC_DAILY, results)
-    rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
     samples_read = sum(r.raw_rows for r in results)
     inserted = sum(r.rows_inserted for r in results)
     updated = sum(r.rows_updated for r in results)
@@ -238,13 +237,7 @@ def _roll_up_metrics(
             "rows_inserted": dg.MetadataValue.int(inserted),
             "rows_updated": dg.MetadataValue.int(updated),
             "samples_read": dg.MetadataValue.int(int(samples_read)),
-            "days_in_window": dg.MetadataValue.int(len(days)),
-            "days_with_raw_rows": dg.MetadataValue.int(len(rolled)),
-            "days_kept_without_raw_rows": dg.MetadataValue.int(
-                sum(1 for r in results if r.outcome in steps.KEPT_OUTCOMES)
-            ),
-            "day_outcomes": dg.MetadataValue.json(steps.outcome_counts(results)),
-            "days_per_transaction": dg.MetadataValue.int(config.days_per_transaction),
+            **steps.window_metadata(results, len(days), config.days_per_transaction),
         },
         days=figures,
         checks={

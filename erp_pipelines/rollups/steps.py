@@ -394,6 +394,17 @@ TIME_ZONE_CHECK = "raw_times_are_utc"
 LATE_ROWS_CHECK = "no_late_rows_for_pruned_days"
 
 
+def window_metadata(results: Sequence[DayResult], days: int, days_per_transaction: int) -> dict[str, Any]:
+    """The run-level metadata every rollup reports about its window: days judged, rolled up, kept, per outcome."""
+    return {
+        "days_in_window": dg.MetadataValue.int(days),
+        "days_with_raw_rows": dg.MetadataValue.int(sum(1 for r in results if r.outcome == DayOutcome.ROLLED_UP)),
+        "days_kept_without_raw_rows": dg.MetadataValue.int(sum(1 for r in results if r.outcome in KEPT_OUTCOMES)),
+        "day_outcomes": dg.MetadataValue.json(outcome_counts(results)),
+        "days_per_transaction": dg.MetadataValue.int(days_per_transaction),
+    }
+
+
 def shared_check_specs(asset_key: str) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(

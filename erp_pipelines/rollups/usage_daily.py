@@ -219,13 +219,7 @@ def _roll_up_usage(
             "uncategorized_events": dg.MetadataValue.int(n_uncategorized),
             "uncategorized_by_type": dg.MetadataValue.json(dict(sorted(uncategorized.items()))),
             "null_module_events": dg.MetadataValue.int(int(null_module)),
-            "days_in_window": dg.MetadataValue.int(len(days)),
-            "days_with_raw_rows": dg.MetadataValue.int(len(rolled)),
-            "days_kept_without_raw_rows": dg.MetadataValue.int(
-                sum(1 for r in results if r.outcome in steps.KEPT_OUTCOMES)
-            ),
-            "day_outcomes": dg.MetadataValue.json(steps.outcome_counts(results)),
-            "days_per_transaction": dg.MetadataValue.int(config.days_per_transaction),
+            **steps.window_metadata(results, len(days), config.days_per_transaction),
         },
         days=figures,
         checks={
