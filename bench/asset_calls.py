@@ -6,6 +6,7 @@ decorated asset function (per-day loop, single transaction) and the statements o
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import typing
@@ -59,26 +60,64 @@ class _WindowContext:
         self.log.setLevel(logging.ERROR)  # the assets' per-run info/warnings would flood the bench output
 
 
+class _StepContext(_WindowContext):
+    """The stand-in context, plus what rollups/daily_report.report reads from a real one (no checks selected).
+
+    The Dagster instance is only read by a range run (one extra materialization per day): created on first
+    use, so a timed one-day step does not pay for building an instance Dagster would already have.
+    """
+
+    def __init__(self, name: str, first: date, last: date) -> None:
+        from erp_pipelines.rollups import assets
+
+        super().__init__(first, last)
+        self.has_partition_key = first == last
+        self.selected_asset_check_keys: set = set()
+        self.assets_def = getattr(assets, name)
+        self._instance: Any = None
+
+    @property
+    def instance(self) -> Any:
+        import dagster as dg
+
+        if self._instance is None:
+            self._instance = dg.DagsterInstance.ephemeral()
+        return self._instance
+
+
+@functools.cache
+def _resource(url: str) -> Any:
+    """The ErpDatabase resource of `url`, built once, as Dagster builds a run's resources before its steps."""
+    from erp_pipelines.resources import ErpDatabase
+
+    return ErpDatabase(url=url)
+
+
 def invoke_asset(name: str, url: str, first: date, last: date) -> Any:
     """Run the rollup asset's own function for the days first..last (one call, like a single-run backfill).
 
     Arguments are matched by parameter name (context, config, erp_db), and the config is the asset's own
-    config class with its defaults, so the bench follows the asset when its signature changes.
+    config class with its defaults, so the bench follows the asset when its signature changes. What is
+    timed is the function: connection, lock, SQL, ledger, checks and the events it yields; not Dagster's
+    run around it (resource construction, event storage).
     """
-    import dagster as dg
-
-    from erp_pipelines.resources import ErpDatabase
     from erp_pipelines.rollups import assets
 
     fn = getattr(assets, name).op.compute_fn.decorated_fn
     hints = typing.get_type_hints(fn)
-    context = _WindowContext(first, last)
-    # what rollups/daily_report.report reads from a real context (the assets are generators now)
-    context.has_partition_key = first == last  # type: ignore[attr-defined]
-    context.selected_asset_check_keys = set()  # type: ignore[attr-defined]
-    context.instance = dg.DagsterInstance.ephemeral()  # type: ignore[attr-defined]
-    context.assets_def = getattr(assets, name)  # type: ignore[attr-defined]
-    values = {"context": context, "erp_db": ErpDatabase(url=url)}
+    values = {"context": _StepContext(name, first, last), "erp_db": _resource(url)}
     args = [values[p] if p in values else hints[p]() for p in inspect.signature(fn).parameters]
     result = fn(*args)
     return list(result) if inspect.isgenerator(result) else result
+
+
+def bound_statement(url: str, statement: str) -> str:
+    """A statement of rollups/sql.py as the rollup runs it: a write statement gets the raw table's per-row
+    hash put in (RollupSpec.bind); any other is returned as it is."""
+    from erp_pipelines.rollups.registry import ROLLUPS
+
+    for spec in ROLLUPS:
+        if statement == spec.replace_day_sql:
+            with psycopg.connect(url) as conn:
+                return spec.bind(conn).replace_day_sql
+    return statement

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bench.asset_calls import day_params, invoke_asset, statement_alone
+from bench.asset_calls import bound_statement, day_params, invoke_asset, statement_alone
 from bench.common import DAYS, Bench, Measurement, Row, Timing, measure, ratio_row
 from bench.data import prepare_database
 from erp_pipelines.partitions import day_bounds
@@ -42,10 +42,10 @@ def explain_plans(url: str, day: date) -> dict[str, str]:
     statements = {
         "EVENTS_SCAN_DAY (floor)": EVENTS_SCAN_DAY,
         "USAGE_DAY_STATS": rollup_sql.USAGE_DAY_STATS,
-        "USAGE_DAY_REPLACE": rollup_sql.USAGE_DAY_REPLACE,
+        "USAGE_DAY_REPLACE": bound_statement(url, rollup_sql.USAGE_DAY_REPLACE),
         "USAGE_DAY_MISMATCHES": rollup_sql.USAGE_DAY_MISMATCHES,
         "SAMPLES_COUNT_RANGE (floor)": SAMPLES_COUNT_RANGE,
-        "METRIC_DAY_UPSERT": rollup_sql.METRIC_DAY_UPSERT,
+        "METRIC_DAY_UPSERT": bound_statement(url, rollup_sql.METRIC_DAY_UPSERT),
     }
     plans: dict[str, str] = {}
     with psycopg.connect(url) as conn:
@@ -66,6 +66,8 @@ def per_size(bench: Bench, events: int, samples: int) -> dict[str, Any]:
     _, last_end = day_bounds(bench.end_day)
     window = {"day_start": first_start, "day_end": last_end}
     t: dict[str, Timing] = {}
+    usage_replace = bound_statement(bench.url, rollup_sql.USAGE_DAY_REPLACE)
+    metric_upsert = bound_statement(bench.url, rollup_sql.METRIC_DAY_UPSERT)
     with psycopg.connect(bench.url, autocommit=True) as conn:
         conn.execute(WARM_EVENTS).fetchone()
         conn.execute(WARM_SAMPLES).fetchone()
@@ -88,7 +90,7 @@ def per_size(bench: Bench, events: int, samples: int) -> dict[str, Any]:
 
         t["events_scan_day_serial"] = measure(serial_scan)
         t["usage_replace_day"] = measure(
-            lambda: statement_alone(conn, rollup_sql.USAGE_DAY_REPLACE, p), reset=clear_usage_day
+            lambda: statement_alone(conn, usage_replace, p), reset=clear_usage_day
         )
         t["usage_day"] = measure(
             lambda: invoke_asset("client_daily_usage", bench.url, bench.day, bench.day),
@@ -96,7 +98,7 @@ def per_size(bench: Bench, events: int, samples: int) -> dict[str, Any]:
         )
         t["samples_count_day"] = measure(lambda: conn.execute(SAMPLES_COUNT_RANGE, p).fetchone())
         t["metric_upsert_day"] = measure(
-            lambda: statement_alone(conn, rollup_sql.METRIC_DAY_UPSERT, p), reset=clear_metric_day
+            lambda: statement_alone(conn, metric_upsert, p), reset=clear_metric_day
         )
         t["metric_day"] = measure(
             lambda: invoke_asset("system_metric_daily", bench.url, bench.day, bench.day),

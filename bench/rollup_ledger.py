@@ -15,20 +15,19 @@ Run: `.venv/bin/python -m bench.rollup_ledger --days 365 --events-per-day 2000` 
 from __future__ import annotations
 
 import argparse
-import inspect
 import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from bench.asset_calls import _WindowContext
+from bench.asset_calls import invoke_asset
 from bench.common import BENCH_DIR
 from bench.measure_rollups import EVENTS_SCAN_DAY, SAMPLES_COUNT_RANGE
 from erp_pipelines.demo.generate import generate_demo_data
@@ -50,41 +49,6 @@ LONGEST_STATEMENT = """
 SELECT coalesce(extract(epoch FROM max(clock_timestamp() - query_start)), 0) FROM pg_stat_activity
 WHERE application_name LIKE %s AND state = 'active'
 """
-
-
-class _StepContext(_WindowContext):
-    """bench.asset_calls' stand-in context, plus what `daily_report.report` reads (no checks selected)."""
-
-    def __init__(self, name: str, first: date, last: date) -> None:
-        import dagster as dg
-
-        from erp_pipelines.rollups import assets
-
-        super().__init__(first, last)
-        self.has_partition_key = first == last
-        self.selected_asset_check_keys: set = set()
-        self.assets_def = getattr(assets, name)
-        self._instance: dg.DagsterInstance | None = None
-
-    @property
-    def instance(self) -> Any:  # only a range run reads it: not created inside a timed one-day step
-        import dagster as dg
-
-        if self._instance is None:
-            self._instance = dg.DagsterInstance.ephemeral()
-        return self._instance
-
-
-def invoke_asset(name: str, url: str, first: date, last: date) -> list:
-    """The rollup asset's own function for first..last, its events consumed (it is a generator)."""
-    import typing
-
-    from erp_pipelines.rollups import assets
-
-    fn = getattr(assets, name).op.compute_fn.decorated_fn
-    hints = typing.get_type_hints(fn)
-    values = {"context": _StepContext(name, first, last), "erp_db": ErpDatabase(url=url)}
-    return list(fn(*[values[p] if p in values else hints[p]() for p in inspect.signature(fn).parameters]))
 
 
 def timed(fn: Callable[[], Any], repeat: int = 3) -> float:

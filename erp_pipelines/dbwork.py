@@ -34,12 +34,11 @@ ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(lock_key)s))"
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%(lock_key)s))"
 LOCK_KEY_PREFIX = "erp_pipelines:"
 
-SET_SEARCH_PATH = "SELECT set_config('search_path', quote_ident(%s), false)"
-# Text forms (dates, intervals, floats) pinned so nothing we read depends on a role's settings (the fingerprints
-# hash the values themselves: rollups/sql.py *_RAW_ROW_HASH).
-PIN_TEXT_FORMS = (
-    "SELECT set_config('datestyle', 'ISO, MDY', false), set_config('intervalstyle', 'postgres', false), "
-    "set_config('extra_float_digits', '1', false)"
+# The ERP schema as search_path, and the text forms (dates, intervals, floats) pinned so nothing we read
+# depends on a role's settings (the fingerprints hash the values themselves: rollups/row_hash.py).
+SET_SEARCH_PATH_AND_TEXT_FORMS = (
+    "SELECT set_config('search_path', quote_ident(%s), false), set_config('datestyle', 'ISO, MDY', false), "
+    "set_config('intervalstyle', 'postgres', false), set_config('extra_float_digits', '1', false)"
 )
 SET_NO_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', '0', true)"
 
@@ -91,8 +90,7 @@ def erp_connection(erp_db: ErpDatabase, purpose: str, needs: Mapping[str, str]) 
     try:
         with erp_db.connect(purpose) as conn:
             role = conn.info.user
-            conn.execute(SET_SEARCH_PATH, (erp_db.db_schema,))
-            conn.execute(PIN_TEXT_FORMS)
+            conn.execute(SET_SEARCH_PATH_AND_TEXT_FORMS, (erp_db.db_schema,))
             conn.commit()
             yield conn
     except psycopg.errors.InsufficientPrivilege as exc:

@@ -120,11 +120,10 @@ class ErpDatabase(dg.ConfigurableResource):
                 "database name are right (make dev / make run start the embedded one).",
             ) from None
         try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT set_config('lock_timeout', %s, false)", (f"{self.lock_timeout_ms}ms",))
-                cur.execute(
-                    "SELECT set_config('statement_timeout', %s, false)", (f"{self.statement_timeout_ms}ms",)
-                )
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false), set_config('statement_timeout', %s, false)",
+                (f"{self.lock_timeout_ms}ms", f"{self.statement_timeout_ms}ms"),
+            )
             if not autocommit:
                 conn.commit()
             yield conn

@@ -50,7 +50,7 @@ from erp_pipelines.retention import sql
 from erp_pipelines.rollups import ledger
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY
 from erp_pipelines.rollups.registry import ROLLUP_ASSETS, ROLLUPS
-from erp_pipelines.rollups.spec import ERP_DB_POOL, RETRY_POLICY, RollupSpec
+from erp_pipelines.rollups.spec import ERP_DB_POOL, RETRY_POLICY, BoundSql, RollupSpec
 from erp_pipelines.rollups.steps import guard_today
 from erp_pipelines.rollups.usage_daily import DEFAULT_EVENT_CATEGORIES, USAGE_DAILY, category_params
 
@@ -190,13 +190,14 @@ def _reconciles(conn: psycopg.Connection, spec: RollupSpec, params: dict[str, An
 
 
 def _prune_day(
-    conn: psycopg.Connection, spec: RollupSpec, day: date, params: dict[str, Any], batch: int
+    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int
 ) -> tuple[int, int]:
-    """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip."""
+    """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip.
+    `bound.fingerprint_sql` hashes rows with the same expression the rollup's write used."""
     # our own deletes mark nothing in the invalidation log (a pruned day is never refreshed)
     conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
     pruned = ledger.read_pruned(conn, spec.raw_table, [day])
-    fp = ledger.fingerprint(conn, spec.fingerprint_sql, params["day_start"], params["day_end"])
+    fp = ledger.fingerprint(conn, bound.fingerprint_sql, params["day_start"], params["day_end"])
     if day in pruned:
         raise _Late(fp.raw_rows)
     recorded = ledger.read_ledger(conn, spec.aggregate_table, [day]).get(day)
@@ -245,6 +246,7 @@ def _prune_raw_days(
     from_start, _ = day_bounds(start)
     cutoff, _ = day_bounds(cutoff_day)
     with conn.transaction():
+        bound = spec.bind(conn)
         report.rows_before_start = int(conn.execute(
             sql.compose(sql.ROWS_BEFORE_START, spec.raw_table, spec.ts_column, spec.id_column),
             {"start": from_start},
@@ -261,7 +263,7 @@ def _prune_raw_days(
         try:
             with write_transaction(conn, spec.lock_key, lock_timeout=True):
                 try:
-                    n, statements = _prune_day(conn, spec, day, params, batch)
+                    n, statements = _prune_day(conn, spec, bound, day, params, batch)
                 except _Refresh as exc:  # commit the mark, delete nothing
                     refresh = exc
         except _Late as late:

@@ -73,7 +73,6 @@ METRIC_DAILY = RollupSpec(
     aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
     delete_day_sql=sql.METRIC_DAY_DELETE,
     raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
-    raw_row_hash=sql.METRIC_RAW_ROW_HASH,
 )
 
 
@@ -104,15 +103,18 @@ def _recomputation_differs(conn: psycopg.Connection, params: dict[str, Any]) -> 
     return None
 
 
-def write_metric_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
+def write_metric_day(
+    conn: psycopg.Connection, day: date, params: dict[str, Any], upsert_sql: str
+) -> steps.DayWrite:
     """Replace one day's row and take the day's fingerprint in the same read of the day, then read the row
-    back (same snapshot) and compare every column with what the write computed.
+    back (same snapshot) and compare every column with what the write computed. `upsert_sql` is
+    METRIC_DAY_UPSERT with the per-row hash put in (RollupSpec.bind).
 
     The independent recomputation (METRIC_DAY_RECONCILE) runs where rows are deleted: retention, in the
     deleting snapshot, before it deletes a day.
     """
     (raw_rows, raw_hash, latency, rate, req, err, inserted, updated) = conn.execute(
-        sql.METRIC_DAY_UPSERT, params
+        upsert_sql, params
     ).fetchone()
     stored = conn.execute(sql.METRIC_DAY_ROW, params).fetchone()
     agg_latency, agg_rate, agg_req, agg_err = stored if stored is not None else (None, None, None, None)

@@ -11,9 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import dagster as dg
+import psycopg
 from psycopg import sql
 
 from erp_pipelines.dbwork import lock_key
+from erp_pipelines.rollups import row_hash
+
+RAW_ROW_HASH_MARK = "{raw_row_hash}"  # where a write statement (rollups/sql.py) takes the per-row hash
 
 GROUP = "rollups"
 ERP_DB_POOL = "erp_db"
@@ -23,11 +27,11 @@ RETRY_POLICY = dg.RetryPolicy(
     max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
-# The day's raw fingerprint: row count and the exact (numeric) SUM of a 64-bit hash of each row over every
-# column the rollup reads (`RollupSpec.raw_row_hash`, one constant in rollups/sql.py that
-# the rollups' write statements use too). A sum is order-independent; unlike XOR, two equal rows do not
-# cancel out; as numeric it never overflows. Any INSERT, UPDATE of a read column, or DELETE changes it
-# (up to a 2^-64 hash collision).
+# The day's raw fingerprint: row count and the exact (numeric) SUM of a 64-bit hash of each row over the id
+# and every column the rollup reads (rollups/row_hash.py builds the per-row expression for the table's
+# column types; `RollupSpec.bind` puts the same expression into the rollup's write statement). A sum is
+# order-independent; unlike XOR, two equal rows do not cancel out; as numeric it never overflows. Any
+# INSERT, UPDATE of a read column, or DELETE changes it (up to a 2^-64 hash collision).
 FINGERPRINT_TEMPLATE = """
 SELECT count(*) AS raw_rows,
        coalesce(sum({row_hash}), 0) AS raw_hash
@@ -60,14 +64,11 @@ class RollupSpec:
     reconciliation_check: str
     check_names: tuple[str, ...]
     # per-day SQL (rollups/sql.py); %(day_start)s / %(day_end)s are naive UTC midnights, %(day)s the date
-    replace_day_sql: str  # replace the day's aggregate from its raw rows
+    replace_day_sql: str  # replace the day's aggregate from its raw rows; RAW_ROW_HASH_MARK: see bind()
     reconcile_day_sql: str  # the aggregate against a recomputation, every column
     aggregate_exists_sql: str  # a row if the day has an aggregate
     delete_day_sql: str  # delete the day's aggregate (the ERP deleted every raw row of a ledgered day)
     raw_below_aggregate_sql: str  # only for days without a ledger entry (see steps.py)
-    # the fingerprint's per-row hash over (id_column, *raw_columns) (rollups/sql.py *_RAW_ROW_HASH); the
-    # replace_day_sql computes the fingerprint with the same text in its own read of the day
-    raw_row_hash: str
 
     @property
     def asset_key(self) -> str:
@@ -79,10 +80,31 @@ class RollupSpec:
         return lock_key(self.aggregate_table)
 
     @property
-    def fingerprint_sql(self) -> sql.Composed:
+    def hashed_columns(self) -> tuple[str, ...]:
+        """The columns of the raw fingerprint: the id, then every column the rollup reads."""
+        return (self.id_column, *self.raw_columns)
+
+    def fingerprint_sql(self, raw_row_hash: str) -> sql.Composed:
         """(raw_rows, raw_hash) of one day of the raw table, see FINGERPRINT_TEMPLATE."""
         return sql.SQL(FINGERPRINT_TEMPLATE).format(
-            row_hash=sql.SQL(self.raw_row_hash),  # noqa: S608 - a constant of rollups/sql.py
+            row_hash=sql.SQL(raw_row_hash),  # noqa: S608 - built by row_hash.row_hash_sql from the catalog
             raw_table=sql.Identifier(self.raw_table),
             ts=sql.Identifier(self.ts_column),
         )
+
+    def bind(self, conn: psycopg.Connection) -> BoundSql:
+        """The per-day statements that hash raw rows, with the raw table's per-row hash put in (one catalog
+        read, rollups/row_hash.py): the write statement and the fingerprint use the very same expression."""
+        expression = row_hash.for_table(conn, self.raw_table, self.hashed_columns)
+        return BoundSql(
+            replace_day_sql=self.replace_day_sql.replace(RAW_ROW_HASH_MARK, expression),
+            fingerprint_sql=self.fingerprint_sql(expression),
+        )
+
+
+@dataclass(frozen=True)
+class BoundSql:
+    """A rollup's statements that hash raw rows, ready for one connection (`RollupSpec.bind`)."""
+
+    replace_day_sql: str
+    fingerprint_sql: sql.Composed

@@ -46,7 +46,7 @@ from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds, days_in_windo
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, ledger
 from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
-from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, RollupSpec
+from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, BoundSql, RollupSpec
 
 
 class RollupStepConfig(dg.Config):
@@ -128,7 +128,8 @@ class WindowRun:
     extra: Any
 
 
-WriteDay = Callable[[psycopg.Connection, date, dict[str, Any]], DayWrite]
+# (connection, day, parameters, the rollup's write statement with the per-row hash put in: RollupSpec.bind)
+WriteDay = Callable[[psycopg.Connection, date, dict[str, Any], str], DayWrite]
 
 
 def guard_today(override: str | None) -> date:
@@ -204,10 +205,12 @@ def roll_up_window(
     results: list[DayResult] = []
     with erp_connection(erp_db, f"rollup:{spec.aggregate_table}", {**spec.privileges, **ledger.OWN_PRIVILEGES}) as conn:
         ledger.ensure_own_schema(conn)
+        bound: BoundSql | None = None
         for n, chunk in enumerate(chunks(days, days_per_transaction), start=1):
             try:
                 with write_transaction(conn, spec.lock_key):
-                    chunk_results = roll_up_chunk(conn, spec, chunk, write_day, params)
+                    bound = bound or spec.bind(conn)  # the raw table's column types, read under the lock
+                    chunk_results = roll_up_chunk(conn, spec, chunk, write_day, params, bound)
             except psycopg.errors.NumericValueOutOfRange as exc:
                 raise _overflow_error(spec, chunk, exc) from None
             results.extend(chunk_results)
@@ -225,9 +228,16 @@ def roll_up_window(
 
 
 def roll_up_chunk(
-    conn: psycopg.Connection, spec: RollupSpec, days: Sequence[date], write_day: WriteDay, params: dict[str, Any]
+    conn: psycopg.Connection,
+    spec: RollupSpec,
+    days: Sequence[date],
+    write_day: WriteDay,
+    params: dict[str, Any],
+    bound: BoundSql | None = None,
 ) -> list[DayResult]:
-    """The days of one chunk, inside its transaction (lock taken, snapshot open)."""
+    """The days of one chunk, inside its transaction (lock taken, snapshot open); `bound` is the spec's
+    statements for this connection (bound here when not given)."""
+    bound = bound or spec.bind(conn)
     recorded = ledger.read_ledger(conn, spec.aggregate_table, days)
     pruned = ledger.read_pruned(conn, spec.raw_table, days)
     results = []
@@ -235,20 +245,20 @@ def roll_up_chunk(
         day_start, day_end = day_bounds(day)
         day_params = {**params, "day": day, "day_start": day_start, "day_end": day_end}
         if day in pruned:
-            fp = ledger.fingerprint(conn, spec.fingerprint_sql, day_start, day_end)
+            fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
             results.append(DayResult(spec.aggregate_table, day, DayOutcome.PRUNED_KEPT, fp.raw_rows,
                                      late_rows=fp.raw_rows))
             continue
         has_aggregate = conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None
         if day not in recorded and has_aggregate:
             # rare: an aggregate older than the ledger; decided before anything is written
-            fp = ledger.fingerprint(conn, spec.fingerprint_sql, day_start, day_end)
+            fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
             if fp.raw_rows == 0 or conn.execute(spec.raw_below_aggregate_sql, day_params).fetchone()[0]:
                 results.append(DayResult(spec.aggregate_table, day, DayOutcome.KEPT_WITHOUT_LEDGER, fp.raw_rows))
                 continue
-        # The write computes the day's fingerprint in its own read of the day (same expression as
-        # spec.fingerprint_sql); a day without raw rows is left untouched by it (see rollups/sql.py).
-        written = write_day(conn, day, day_params)
+        # The write computes the day's fingerprint in its own read of the day (same per-row hash as
+        # bound.fingerprint_sql); a day without raw rows is left untouched by it (see rollups/sql.py).
+        written = write_day(conn, day, day_params, bound.replace_day_sql)
         fp = written.fingerprint
         base = {"rollup": spec.aggregate_table, "day": day, "raw_rows": fp.raw_rows}
         if fp.raw_rows == 0:
@@ -295,12 +305,14 @@ LEFT JOIN pg_database AS d ON d.oid = s.setdatabase
 WHERE lower(split_part(cfg, '=', 1)) = 'timezone'
   AND (s.setdatabase = 0 OR d.datname = current_database())
 """
-# The TimeZone a session gets, and where it came from: 'client' means our own connection options set it
-# (e.g. `options=-c TimeZone=...` in the URL), which says nothing about the app's sessions.
-SESSION_TIMEZONE = "SELECT setting, source FROM pg_settings WHERE name = 'TimeZone'"
-# Raw rows stamped later than the UTC now (5 minutes of clock skew allowed): local time east of UTC.
-FUTURE_ROWS = """
-SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes'
+# The TimeZone a session gets, and where it came from ('client' means our own connection options set it,
+# e.g. `options=-c TimeZone=...` in the URL, which says nothing about the app's sessions), and the raw rows
+# stamped later than the UTC now (5 minutes of clock skew allowed): local time east of UTC.
+SESSION_TIMEZONE_AND_FUTURE_ROWS = """
+SELECT s.setting, s.source,
+       (SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes')
+FROM pg_settings AS s
+WHERE s.name = 'TimeZone'
 """
 
 
@@ -331,17 +343,17 @@ def read_time_zone_findings(conn: psycopg.Connection, spec: RollupSpec) -> TimeZ
     from psycopg import sql
 
     with conn.transaction():
-        setting, source = conn.execute(SESSION_TIMEZONE).fetchone()
+        setting, source, future = conn.execute(
+            sql.SQL(SESSION_TIMEZONE_AND_FUTURE_ROWS).format(
+                raw_table=sql.Identifier(spec.raw_table), ts=sql.Identifier(spec.ts_column)
+            )
+        ).fetchone()
     session_tz = "" if source in ("client", "session") else setting
     try:
         with conn.transaction():
             overrides = [tuple(r) for r in conn.execute(TIMEZONE_OVERRIDES).fetchall()]
     except psycopg.errors.InsufficientPrivilege:
         overrides = []
-    with conn.transaction():
-        future = conn.execute(
-            sql.SQL(FUTURE_ROWS).format(raw_table=sql.Identifier(spec.raw_table), ts=sql.Identifier(spec.ts_column))
-        ).fetchone()[0]
     return TimeZoneFindings(session_tz, overrides, int(future))
 
 

@@ -60,7 +60,6 @@ USAGE_DAILY = RollupSpec(
     aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
     delete_day_sql=sql.USAGE_DAY_DELETE,
     raw_below_aggregate_sql=sql.USAGE_RAW_BELOW_AGGREGATE,
-    raw_row_hash=sql.USAGE_RAW_ROW_HASH,
 )
 
 
@@ -105,9 +104,12 @@ def category_params(event_categories: dict[str, list[str]]) -> dict[str, list[st
 
 
 
-def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any]) -> steps.DayWrite:
+def write_usage_day(
+    conn: psycopg.Connection, day: date, params: dict[str, Any], replace_sql: str
+) -> steps.DayWrite:
     """Replace one day's rows and take the day's fingerprint in the same read of the day, then read the rows
     back (same snapshot): their number and hash must equal those of the rows the write computed.
+    `replace_sql` is USAGE_DAY_REPLACE with the per-row hash put in (RollupSpec.bind).
 
     This proves the table holds exactly what was computed from the fingerprinted raw rows. The independent
     recomputation (USAGE_DAY_MISMATCHES: count(DISTINCT), a FULL JOIN) runs where rows are deleted:
@@ -115,7 +117,7 @@ def write_usage_day(conn: psycopg.Connection, day: date, params: dict[str, Any])
     """
     categorized = {t for key in ("view_types", "create_types", "edit_types", "delete_types") for t in params[key]}
     (raw_rows, raw_hash, by_type, rollup_rows, rollup_hash, inserted, updated, deleted) = conn.execute(
-        sql.USAGE_DAY_REPLACE, params
+        replace_sql, params
     ).fetchone()
     uncategorized = {t: int(n) for t, n, _ in by_type if t not in categorized}
     null_module = sum(int(nm) for _, _, nm in by_type)

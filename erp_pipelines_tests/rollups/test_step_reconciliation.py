@@ -31,7 +31,7 @@ def test_the_ledger_holds_the_fingerprint_retention_computes_for_the_same_rows(e
     start, end = day_bounds(DAY)
     for spec in (METRIC_DAILY, USAGE_DAILY):
         with conn.transaction():
-            fp = ledger.fingerprint(conn, spec.fingerprint_sql, start, end)
+            fp = ledger.fingerprint(conn, spec.bind(conn).fingerprint_sql, start, end)
         assert ledger_rows(conn, spec.aggregate_table)[DAY] == (fp.raw_rows, fp.raw_hash)
 
 
