@@ -69,6 +69,38 @@ def measure(
     return Timing(statistics.median(runs), runs, note)
 
 
+def paired(
+    floor: Callable[[], Any],
+    step: Callable[[], Any],
+    *,
+    rounds: int = 5,
+    reset: Callable[[], Any] | None = None,
+) -> tuple[Timing, Timing]:
+    """A floor and a step timed alternately, round by round, after one warm-up of each.
+
+    Why: the machine is shared, and a load spike between a floor timed first and a step timed a minute later
+    moved single ratios by 30% or more; alternating them puts both under the same load. `reset` runs untimed
+    before each step run.
+    """
+    floor()
+    if reset:
+        reset()
+    step()
+    floors: list[float] = []
+    steps: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        floor()
+        floors.append(time.perf_counter() - t0)
+        if reset:
+            reset()
+        t0 = time.perf_counter()
+        step()
+        steps.append(time.perf_counter() - t0)
+    note = f"timed alternately with its floor, {rounds} rounds"
+    return Timing(statistics.median(floors), floors, note), Timing(statistics.median(steps), steps, note)
+
+
 def median_of(runs: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 

@@ -15,10 +15,9 @@ Run: `.venv/bin/python -m bench.rollup_ledger --days 365 --events-per-day 2000` 
 from __future__ import annotations
 
 import argparse
-import statistics
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ import psycopg
 from psycopg import sql
 
 from bench.asset_calls import invoke_asset
-from bench.common import BENCH_DIR
+from bench.common import BENCH_DIR, paired
 from bench.measure_rollups import EVENTS_SCAN_DAY, SAMPLES_COUNT_RANGE
 from erp_pipelines.demo.generate import generate_demo_data
 from erp_pipelines.embedded import ensure_database
@@ -49,16 +48,6 @@ LONGEST_STATEMENT = """
 SELECT coalesce(extract(epoch FROM max(clock_timestamp() - query_start)), 0) FROM pg_stat_activity
 WHERE application_name LIKE %s AND state = 'active'
 """
-
-
-def timed(fn: Callable[[], Any], repeat: int = 3) -> float:
-    fn()  # warm-up
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return statistics.median(runs)
 
 
 @contextmanager
@@ -122,13 +111,22 @@ def main(argv: list[str] | None = None) -> int:
 
     day = end_day - timedelta(days=3)
     start, end = day_bounds(day)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SET max_parallel_workers_per_gather = 0")
-        results["floor_scan_serial"] = timed(lambda: conn.execute(EVENTS_SCAN_DAY, {"day_start": start, "day_end": end}).fetchall())
-        conn.execute("RESET max_parallel_workers_per_gather")
-        results["floor_samples_count"] = timed(lambda: conn.execute(SAMPLES_COUNT_RANGE, {"day_start": start, "day_end": end}).fetchall())
-    results["usage_step_day"] = timed(lambda: invoke_asset("client_daily_usage", url, day, day))
-    results["metric_step_day"] = timed(lambda: invoke_asset("system_metric_daily", url, day, day))
+    p = {"day_start": start, "day_end": end}
+    with psycopg.connect(url, autocommit=True) as conn:  # each whole step alternating with its floor
+
+        def serial_scan() -> None:
+            with conn.transaction():
+                conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                conn.execute(EVENTS_SCAN_DAY, p).fetchall()
+
+        scan, usage = paired(serial_scan, lambda: invoke_asset("client_daily_usage", url, day, day), rounds=7)
+        count, metric = paired(
+            lambda: conn.execute(SAMPLES_COUNT_RANGE, p).fetchall(),
+            lambda: invoke_asset("system_metric_daily", url, day, day),
+            rounds=7,
+        )
+    results.update(floor_scan_serial=scan.median, usage_step_day=usage.median,
+                   floor_samples_count=count.median, metric_step_day=metric.median)
 
     for chunk in (1, 7):
         original = steps.roll_up_window
@@ -186,8 +184,9 @@ def write(r: dict[str, Any], out: Path) -> None:
     lines = [
         "# Ledger-gated rollups and retention (bench/rollup_ledger.py)",
         "",
-        f"Scale: {r['days']} days, {r['counts']}. Embedded PostgreSQL 18 on the shared 2-core machine; medians "
-        "of 3 after a warm-up; ratios to floors measured in the same run.",
+        f"Scale: {r['days']} days, {r['counts']}. Embedded PostgreSQL 18 on the shared 2-core machine. "
+        "Each whole step is timed alternately with its floor, 7 rounds after a warm-up (medians); other rows: "
+        "medians of 3 after a warm-up.",
         "",
         "| measurement | time | ratio | target |",
         "|---|---|---|---|",

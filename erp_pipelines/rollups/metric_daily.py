@@ -26,7 +26,7 @@ import psycopg
 
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps
+from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
 from erp_pipelines.rollups.spec import GROUP, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
@@ -65,7 +65,7 @@ METRIC_DAILY = RollupSpec(
         METRIC_RECONCILIATION_CHECK,
         METRIC_HEALTH_CHECK,
         METRIC_NULL_TIMESTAMP_CHECK,
-        steps.TIME_ZONE_CHECK,
+        time_zone.TIME_ZONE_CHECK,
         steps.LATE_ROWS_CHECK,
     ),
     replace_day_sql=sql.METRIC_DAY_UPSERT,
@@ -249,7 +249,7 @@ def _roll_up_metrics(
         day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, METRIC_DAILY.aggregate_table)},
         run_checks=[
             null_timestamp_result(null_ts),
-            steps.time_zone_result(METRIC_DAILY, findings),
+            time_zone.time_zone_result(METRIC_DAILY, findings),
             steps.late_rows_result(METRIC_DAILY, results),
         ],
     )

@@ -44,7 +44,7 @@ from erp_pipelines.dbwork import erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, ledger
+from erp_pipelines.rollups import checks, ledger, time_zone
 from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, BoundSql, RollupSpec
 
@@ -124,7 +124,7 @@ class WindowRun:
     """What `roll_up_window` returns: the per-day results, the time-zone findings, the rollup's extras."""
 
     results: list[DayResult]
-    findings: TimeZoneFindings
+    findings: time_zone.TimeZoneFindings
     extra: Any
 
 
@@ -219,7 +219,7 @@ def roll_up_window(
                     f"{spec.aggregate_table}: committed {chunk[0]}..{chunk[-1]} "
                     f"({len(results)}/{len(days)} days, chunk {n})"
                 )
-        findings = read_time_zone_findings(conn, spec)
+        findings = time_zone.read_findings(conn, spec)
         extra = None
         if after is not None:
             with conn.transaction():
@@ -249,8 +249,7 @@ def roll_up_chunk(
             results.append(DayResult(spec.aggregate_table, day, DayOutcome.PRUNED_KEPT, fp.raw_rows,
                                      late_rows=fp.raw_rows))
             continue
-        has_aggregate = conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None
-        if day not in recorded and has_aggregate:
+        if day not in recorded and conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None:
             # rare: an aggregate older than the ledger; decided before anything is written
             fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
             if fp.raw_rows == 0 or conn.execute(spec.raw_below_aggregate_sql, day_params).fetchone()[0]:
@@ -262,8 +261,9 @@ def roll_up_chunk(
         fp = written.fingerprint
         base = {"rollup": spec.aggregate_table, "day": day, "raw_rows": fp.raw_rows}
         if fp.raw_rows == 0:
-            removed = conn.execute(spec.delete_day_sql, day_params).rowcount if has_aggregate else 0
+            removed = 0  # a day without a ledger entry reached here has no aggregate (checked above)
             if day in recorded:
+                removed = conn.execute(spec.delete_day_sql, day_params).rowcount
                 ledger.write_ledger(conn, spec.aggregate_table, day, fp)
             outcome = DayOutcome.REMOVED if removed else DayOutcome.EMPTY
             results.append(DayResult(**base, outcome=outcome, rows_deleted=removed))
@@ -287,102 +287,6 @@ def roll_up_chunk(
 
 # -- checks every rollup shares ---------------------------------------------------------------------------
 
-# 'UTC' under its other names; anything else stores local time into `timestamp without time zone`.
-UTC_NAMES = frozenset(
-    n.lower()
-    for n in ("UTC", "Etc/UTC", "UCT", "Etc/UCT", "GMT", "Etc/GMT", "GMT0", "Etc/GMT0", "GMT+0", "GMT-0",
-              "Etc/GMT+0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich", "Universal", "Etc/Universal", "Zulu",
-              "Etc/Zulu")
-)
-# Per-database and per-role TimeZone settings of this database (ALTER DATABASE/ROLE ... SET timezone).
-TIMEZONE_OVERRIDES = """
-SELECT coalesce(r.rolname, '(every role)') AS role, coalesce(d.datname, '(every database)') AS database,
-       split_part(cfg, '=', 2) AS timezone
-FROM pg_db_role_setting AS s
-CROSS JOIN LATERAL unnest(s.setconfig) AS cfg
-LEFT JOIN pg_roles AS r ON r.oid = s.setrole
-LEFT JOIN pg_database AS d ON d.oid = s.setdatabase
-WHERE lower(split_part(cfg, '=', 1)) = 'timezone'
-  AND (s.setdatabase = 0 OR d.datname = current_database())
-"""
-# The TimeZone a session gets, and where it came from ('client' means our own connection options set it,
-# e.g. `options=-c TimeZone=...` in the URL, which says nothing about the app's sessions), and the raw rows
-# stamped later than the UTC now (5 minutes of clock skew allowed): local time east of UTC.
-SESSION_TIMEZONE_AND_FUTURE_ROWS = """
-SELECT s.setting, s.source,
-       (SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes')
-FROM pg_settings AS s
-WHERE s.name = 'TimeZone'
-"""
-
-
-@dataclass(frozen=True)
-class TimeZoneFindings:
-    session_timezone: str
-    overrides: list[tuple[str, str, str]]
-    future_rows: int
-
-    @property
-    def problems(self) -> list[str]:
-        found = []
-        if self.session_timezone and self.session_timezone.lower() not in UTC_NAMES:
-            found.append(f"the database's TimeZone setting is {self.session_timezone!r}")
-        found += [
-            f"role {role} on {database} has TimeZone {tz!r}"
-            for role, database, tz in self.overrides
-            if tz.strip().strip("'\"").lower() not in UTC_NAMES
-        ]
-        if self.future_rows:
-            found.append(f"{self.future_rows} raw row(s) are stamped later than the UTC now")
-        return found
-
-
-def read_time_zone_findings(conn: psycopg.Connection, spec: RollupSpec) -> TimeZoneFindings:
-    """The TimeZone a writer gets (our connections never override TimeZone, so this is the database's and
-    role's setting), every database/role override, and raw rows in the future of UTC now."""
-    from psycopg import sql
-
-    with conn.transaction():
-        setting, source, future = conn.execute(
-            sql.SQL(SESSION_TIMEZONE_AND_FUTURE_ROWS).format(
-                raw_table=sql.Identifier(spec.raw_table), ts=sql.Identifier(spec.ts_column)
-            )
-        ).fetchone()
-    session_tz = "" if source in ("client", "session") else setting
-    try:
-        with conn.transaction():
-            overrides = [tuple(r) for r in conn.execute(TIMEZONE_OVERRIDES).fetchall()]
-    except psycopg.errors.InsufficientPrivilege:
-        overrides = []
-    return TimeZoneFindings(session_tz, overrides, int(future))
-
-
-def time_zone_result(spec: RollupSpec, findings: TimeZoneFindings) -> dg.AssetCheckResult:
-    """ERROR when a writer may store local time into the raw table's `timestamp without time zone`."""
-    problems = findings.problems
-    return dg.AssetCheckResult(
-        check_name=TIME_ZONE_CHECK,
-        asset_key=spec.asset_key,
-        passed=not problems,
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=(
-            f"{spec.raw_table}.{spec.ts_column} is written in UTC: TimeZone is UTC for the database and every "
-            "role, and no row lies in the future."
-            if not problems
-            else "Raw timestamps may be local time, so days would be cut at the wrong hour: "
-            + "; ".join(problems)
-            + ". The column is `timestamp without time zone` filled by DEFAULT now(), which stores the writing "
-            "session's local time. Fix: `ALTER DATABASE <db> SET timezone TO 'UTC'` (and `ALTER ROLE <role> "
-            "SET timezone TO 'UTC'` for a role listed), then reconnect the app."
-        ),
-        metadata={
-            "timezone": dg.MetadataValue.text(findings.session_timezone or "(set by this connection's options)"),
-            "timezone_overrides": dg.MetadataValue.json([list(o) for o in findings.overrides]),
-            "future_rows": dg.MetadataValue.int(findings.future_rows),
-        },
-    )
-
-
 def late_rows_result(spec: RollupSpec, results: Sequence[DayResult]) -> dg.AssetCheckResult:
     """WARN: raw rows that arrived for days retention already pruned; kept raw, not in the aggregate."""
     late = {str(r.day): r.late_rows for r in results if r.late_rows}
@@ -402,7 +306,6 @@ def late_rows_result(spec: RollupSpec, results: Sequence[DayResult]) -> dg.Asset
     )
 
 
-TIME_ZONE_CHECK = "raw_times_are_utc"
 LATE_ROWS_CHECK = "no_late_rows_for_pruned_days"
 
 
@@ -420,7 +323,7 @@ def window_metadata(results: Sequence[DayResult], days: int, days_per_transactio
 def shared_check_specs(asset_key: str) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
-            TIME_ZONE_CHECK,
+            time_zone.TIME_ZONE_CHECK,
             asset=asset_key,
             description="Fails when the ERP database's or a role's TimeZone is not UTC, or raw rows lie in the "
             "future of UTC now: a writer storing local time into `timestamp without time zone`.",

@@ -19,7 +19,7 @@ from pydantic import Field
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps
+from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
 from erp_pipelines.rollups.spec import GROUP, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
@@ -54,7 +54,7 @@ USAGE_DAILY = RollupSpec(
     privileges={"client_usage_events": "SELECT", "client_daily_usage": "SELECT, INSERT, UPDATE, DELETE"},
     retention_privileges={"client_usage_events": "SELECT, DELETE", "client_daily_usage": "SELECT, DELETE"},
     reconciliation_check=USAGE_RECONCILIATION_CHECK,
-    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, steps.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK),
+    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK),
     replace_day_sql=sql.USAGE_DAY_REPLACE,
     reconcile_day_sql=sql.USAGE_DAY_MISMATCHES,
     aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
@@ -231,5 +231,5 @@ def _roll_up_usage(
             ],
         },
         day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, USAGE_DAILY.aggregate_table)},
-        run_checks=[steps.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results)],
+        run_checks=[time_zone.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results)],
     )

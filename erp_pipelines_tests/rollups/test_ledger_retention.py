@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from erp_pipelines.dbwork import write_transaction
-from erp_pipelines.rollups import steps
+from erp_pipelines.rollups import steps, time_zone
 from erp_pipelines.rollups.assets import system_metric_daily
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY, write_metric_day
 from erp_pipelines.rollups.usage_daily import client_daily_usage
@@ -145,7 +145,7 @@ def test_a_writer_outside_utc_fails_the_time_zone_check(erp_tables, erp_url, res
     conn = erp_tables
     db = conn.execute("SELECT current_database()").fetchone()[0]
     result = roll_up(resources, instance, OLD, assets=[system_metric_daily])
-    assert check_results(result)[("system_metric_daily", steps.TIME_ZONE_CHECK)].passed
+    assert check_results(result)[("system_metric_daily", time_zone.TIME_ZONE_CHECK)].passed
     conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET timezone TO 'America/New_York'").format(
         psycopg.sql.Identifier(db)))
     # what the app's DEFAULT now() stores from such a session: local time, hours behind UTC
@@ -154,14 +154,14 @@ def test_a_writer_outside_utc_fails_the_time_zone_check(erp_tables, erp_url, res
     stored = count(conn, "SELECT max(collected_at) FROM system_metric_samples")
     assert stored < datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=3)
     failed = check_results(roll_up(resources, instance, OLD, assets=[system_metric_daily]))[
-        ("system_metric_daily", steps.TIME_ZONE_CHECK)]
+        ("system_metric_daily", time_zone.TIME_ZONE_CHECK)]
     assert not failed.passed and failed.severity == dg.AssetCheckSeverity.ERROR
     assert "America/New_York" in failed.description and "ALTER DATABASE" in failed.description
     conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET timezone TO 'UTC'").format(psycopg.sql.Identifier(db)))
     # rows stamped in the future of UTC now: a writer east of UTC
     insert_samples(conn, [(1, 0.0, 1, 0, datetime.now(UTC).replace(tzinfo=None) + timedelta(hours=3))])
     future = check_results(roll_up(resources, instance, OLD, assets=[system_metric_daily]))[
-        ("system_metric_daily", steps.TIME_ZONE_CHECK)]
+        ("system_metric_daily", time_zone.TIME_ZONE_CHECK)]
     assert not future.passed and future.metadata["future_rows"].value == 1
 
 
@@ -247,3 +247,25 @@ def test_a_future_today_is_refused_before_anything_is_deleted(arranged, resource
     assert rows_on(arranged, "system_metric_samples", "collected_at", OLD) == 6
 
 
+
+
+def test_a_role_override_is_named_and_a_zone_our_own_options_set_is_not_judged(erp_tables, erp_url, instance):
+    from urllib.parse import quote
+
+    from erp_pipelines.resources import ErpDatabase
+
+    conn = erp_tables
+    role = conn.execute("SELECT current_user").fetchone()[0]
+    conn.execute(psycopg.sql.SQL("ALTER ROLE {} SET timezone TO 'Asia/Tokyo'").format(psycopg.sql.Identifier(role)))
+    try:
+        tz = check_results(roll_up({"erp_db": ErpDatabase(url=erp_url)}, instance, OLD, assets=[system_metric_daily]))[
+            ("system_metric_daily", time_zone.TIME_ZONE_CHECK)]
+        assert not tz.passed and f"role {role}" in tz.description and "Asia/Tokyo" in tz.description
+    finally:
+        conn.execute(psycopg.sql.SQL("ALTER ROLE {} RESET timezone").format(psycopg.sql.Identifier(role)))
+    # our own connection in another zone (libpq options): says nothing about the app's sessions
+    ours = erp_url + ("&" if "?" in erp_url else "?") + "options=" + quote("-c TimeZone=America/Denver")
+    tz = check_results(roll_up({"erp_db": ErpDatabase(url=ours)}, instance, OLD, assets=[system_metric_daily]))[
+        ("system_metric_daily", time_zone.TIME_ZONE_CHECK)]
+    assert tz.passed, tz.description
+    assert tz.metadata["timezone"].value == "(set by this connection's options)"

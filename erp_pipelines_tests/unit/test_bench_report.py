@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from bench import report
-from bench.common import Row, measure, ratio_row
+from bench.common import Row, measure, paired, ratio_row
 from bench.measurements import MEASUREMENTS
 from erp_pipelines.settings import PROJECT_ROOT
 
@@ -23,6 +23,14 @@ def test_measure_runs_the_reset_before_every_run_and_keeps_the_median():
     timing = measure(lambda: calls.append("run"), repeat=3, reset=lambda: calls.append("reset"))
     assert calls == ["reset", "run"] * 4  # one warm-up, three timed
     assert len(timing.runs) == 3 and timing.median in timing.runs
+
+
+def test_a_step_and_its_floor_are_timed_alternately():
+    calls: list[str] = []
+    floor, step = paired(lambda: calls.append("floor"), lambda: calls.append("step"), rounds=2,
+                         reset=lambda: calls.append("reset"))
+    assert calls == ["floor", "reset", "step"] * 3  # one warm-up round, two timed
+    assert len(floor.runs) == len(step.runs) == 2
 
 
 def test_the_report_rebuilds_the_stored_table_from_the_stored_numbers():

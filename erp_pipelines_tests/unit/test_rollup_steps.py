@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.rollups import steps
+from erp_pipelines.rollups import steps, time_zone
 from erp_pipelines.rollups.registry import ROLLUPS, rollup_named
 
 
@@ -28,11 +28,11 @@ def test_today_may_be_replayed_but_never_lie_in_the_future():
 
 @pytest.mark.parametrize("tz", ["UTC", "Etc/UTC", "GMT", "utc", "Zulu"])
 def test_utc_under_any_of_its_names_is_fine(tz):
-    assert steps.TimeZoneFindings(tz, [], 0).problems == []
+    assert time_zone.TimeZoneFindings(tz, [], 0).problems == []
 
 
 def test_a_non_utc_database_or_role_or_future_rows_are_named():
-    findings = steps.TimeZoneFindings(
+    findings = time_zone.TimeZoneFindings(
         "America/New_York", [("app", "erp", "Europe/Paris"), ("ops", "erp", "'UTC'")], 3
     )
     problems = findings.problems
@@ -40,7 +40,7 @@ def test_a_non_utc_database_or_role_or_future_rows_are_named():
     assert any("role app" in p and "Europe/Paris" in p for p in problems)
     assert not any("role ops" in p for p in problems)
     assert any("3 raw row(s)" in p for p in problems)
-    assert steps.TimeZoneFindings("", [], 0).problems == []  # set by our own connection options: not judged
+    assert time_zone.TimeZoneFindings("", [], 0).problems == []  # set by our own connection options: not judged
 
 
 def test_a_day_not_rolled_up_reports_zero_counts_and_why_it_was_kept():
