@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from bench.common import CLIENTS, DAYS, MB, MODULES, Progress
 from erp_pipelines import health_config as hc
 from erp_pipelines.demo.generate import apply_baseline, generate_demo_data
+from erp_pipelines.own_schema import own_schema_name
 
 INSERT_HEALTH_CONFIG = """
 INSERT INTO system_health_config
@@ -66,7 +67,10 @@ def prepare_database(
     """Fresh baseline schema + synthetic data + VACUUM ANALYZE; returns counts and load time."""
     t0 = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        for schema in ("bench_ret_batched", "bench_ret_plain", "bench_part", "public"):
+        # our own schema too: a ledger or pruned_days left by an earlier run would make the rollups skip
+        # "pruned" days and retention find nothing to delete
+        for schema in ("bench_ret_batched", "bench_ret_plain", "bench_part", "bench_ret_state", own_schema_name(),
+                       "public"):
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         conn.execute("CREATE SCHEMA public")
         apply_baseline(conn)

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import measure_rollups
+from bench import companions, measure_rollups
 from bench.common import CLIENTS, DAYS, MODULES, REPEAT, Row
 from bench.measurements import MEASUREMENTS
 
@@ -56,6 +56,7 @@ def write_markdown(results: dict[str, Any], rows: list[Row], notes: list[str], p
     lines += measure_rollups.size_details(results)
     for m in MEASUREMENTS:
         lines += m.details(results)
+    lines += companions.lines()
     lines += ["", "Query plans of the measured day (EXPLAIN ANALYZE, BUFFERS) are in results-plans.txt."]
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]

@@ -15,6 +15,7 @@ Run: `.venv/bin/python -m bench.rollup_ledger --days 365 --events-per-day 2000` 
 from __future__ import annotations
 
 import argparse
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -216,6 +217,7 @@ def write(r: dict[str, Any], out: Path) -> None:
         "",
     ]
     out.write_text("\n".join(lines), "utf-8")
+    out.with_suffix(".json").write_text(json.dumps(r, indent=2, default=str), "utf-8")  # bench/companions.py
     print("\n".join(lines))
 
 

@@ -44,3 +44,18 @@ def test_a_failed_measurement_leaves_only_its_note():
     for measurement in MEASUREMENTS:
         without = {k: v for k, v in stored.items() if k != measurement.key}
         assert measurement.rows(without) == [] and measurement.details(without) == []
+
+
+def test_the_side_benches_figures_are_summarized_when_their_json_is_there(tmp_path):
+    from bench import companions
+
+    assert companions.lines(tmp_path) == []
+    ledger = {"days": 30, "events_per_day": 100_000, "floor_scan_serial": 0.02, "usage_step_day": 0.15,
+              "floor_samples_count": 0.004, "metric_step_day": 0.03, "backfill_chunk1_longest_xact": 0.3,
+              "backfill_chunk7_longest_xact": 1.5, "retention_rows": 10, "retention_longest_statement": 0.2,
+              "retention_total": 3.0, "one_delete": 2.0}
+    (tmp_path / companions.LEDGER_30D).write_text(json.dumps(ledger))
+    text = "\n".join(companions.lines(tmp_path))
+    assert "7.50x serial scan | <= 10x | yes" in text
+    assert "7.50x count(*) | <= 6x | **NO**" in text
+    assert "days_per_transaction=7" in text and "1.50x one DELETE" in text
