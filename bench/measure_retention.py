@@ -45,7 +45,7 @@ def statement_timer() -> Iterator[list[tuple[str, float]]]:
         finally:
             text = query if isinstance(query, str) else query.as_string(self)
             label = names.get(text) or " ".join(text.split())[:60]
-            if _DELETES_RAW_ROWS.search(text):  # the keyset batches, composed per table (retention/sql.py)
+            if _DELETES_RAW_ROWS.search(text):  # the batches, composed per table (retention/sql.py)
                 label = "DELETE batch: " + label
             records.append((label, time.perf_counter() - t0))
 
@@ -316,7 +316,7 @@ def retention_details(results: dict[str, Any]) -> list[str]:
         "## Retention detail (first run)",
         "",
         f"- rows deleted: {r['rows_deleted']:,} ({r['days_skipped']} day(s) skipped), "
-        f"{r['delete_statements']} keyset DELETE statements of <= 5000 rows, {r['statements']} statements in all",
+        f"{r['delete_statements']} DELETE statements (batches walked by timestamp), {r['statements']} statements in all",
         f"- longest statement {r['longest_statement_s'] * 1000:.1f} ms ({r['longest_statement']}), "
         f"longest DELETE {r['longest_delete_s'] * 1000:.1f} ms",
         f"- asset SQL {r['asset_sql_s']:.2f}s, asset wall time {r['asset_wall_s']:.2f}s, one DELETE "

@@ -208,7 +208,7 @@ def write(r: dict[str, Any], out: Path) -> None:
     lines += [
         f"| floor: ONE plain DELETE of every row older than 7 days ({r['rows_deleted_plain']} rows, copy db) | "
         f"{r['one_delete']:.2f} s | | |",
-        f"| retention_pruning (ledger-gated, keyset batches of 5000): total, {r['retention_rows']} rows, "
+        f"| retention_pruning (ledger-gated, batches of <= 20,000 rows): total, {r['retention_rows']} rows, "
         f"{r['retention_statements']} DELETE statements | {r['retention_total']:.2f} s | "
         f"{r['retention_total'] / r['one_delete']:.1f}x one DELETE | |",
         f"| ... its longest statement | {ms(r['retention_longest_statement'])} | "

@@ -13,7 +13,7 @@ Order and rules:
    - in that snapshot: the day's current fingerprint (rows + exact hash of every column the rollup reads)
      must equal the one the rollup ledger recorded with the aggregate, AND the aggregate must equal a
      recomputation from the raw rows (the rollup's own reconciliation, every column);
-   - then the day's rows are deleted by keyset on (timestamp, id) in batches (retention/sql.py), the count
+   - then the day's rows are deleted in range batches walked by timestamp (retention/sql.py), the count
      must equal the fingerprint's, and the day is recorded in `pruned_days`; COMMIT.
    A day that fails a test is kept and listed in `skipped_days`; when its raw rows changed since the
    rollup, an invalidation mark asks the late-data sensor for a refresh. A day already pruned whose raw
@@ -74,7 +74,8 @@ class RetentionConfig(dg.Config):
         "fingerprint equals the rollup ledger's). Unset (the default): raw usage events are kept.",
     )
     batch_size: int = Field(
-        default=5000, description="Rows per DELETE statement (keyset batches on (timestamp, id))."
+        default=20000, description="Rows per DELETE statement at most (batches walked by timestamp; ~10 ms "
+        "each at 20,000 rows)."
     )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
@@ -149,23 +150,29 @@ def _load_settings(conn: psycopg.Connection, schema: str, config: RetentionConfi
 
 def _delete_day(conn: psycopg.Connection, spec: RollupSpec, day_end: datetime, day_start: datetime,
                 batch: int) -> tuple[int, int]:
-    """Delete the day's rows in keyset batches; returns (rows deleted, statements)."""
-    first = sql.compose(sql.DELETE_FIRST_BATCH, spec.raw_table, spec.ts_column, spec.id_column)
-    after = sql.compose(sql.DELETE_NEXT_BATCH, spec.raw_table, spec.ts_column, spec.id_column)
+    """Delete the day's rows in batches of at most `batch` rows (retention/sql.py); returns (rows deleted,
+    DELETE statements). Runs in the day's snapshot, so what it deletes is what the fingerprint counted."""
+    batch_end = sql.compose(sql.BATCH_END, spec.raw_table, spec.ts_column, spec.id_column)
+    delete_range = sql.compose(sql.DELETE_RANGE, spec.raw_table, spec.ts_column, spec.id_column)
+    delete_tied = sql.compose(sql.DELETE_TIED_BATCH, spec.raw_table, spec.ts_column, spec.id_column)
     deleted = statements = 0
-    params: dict[str, Any] = {"from_ts": day_start, "day_end": day_end, "batch": batch}
-    statement = first
+    from_ts = day_start
     while True:
-        row = conn.execute(statement, params).fetchone()
-        statements += 1
-        if row is None:
-            return deleted, statements
-        n, last_ts, last_id = row
-        deleted += int(n)
-        if n < batch:
-            return deleted, statements
-        params = {**params, "from_ts": last_ts, "after_ts": last_ts, "after_id": last_id}
-        statement = after
+        row = conn.execute(batch_end, {"from_ts": from_ts, "day_end": day_end, "batch": batch}).fetchone()
+        to_ts = day_end if row is None else row[0]
+        if to_ts > from_ts:
+            deleted += conn.execute(delete_range, {"from_ts": from_ts, "to_ts": to_ts}).rowcount
+            statements += 1
+            if row is None:
+                return deleted, statements
+            from_ts = to_ts
+            continue
+        while True:  # more than `batch` rows at exactly from_ts: they go by TID, then the walk goes on
+            n = conn.execute(delete_tied, {"at_ts": from_ts, "batch": batch}).rowcount
+            deleted += n
+            statements += 1
+            if n < batch:
+                break
 
 
 def _reconciles(conn: psycopg.Connection, spec: RollupSpec, params: dict[str, Any]) -> str | None:

@@ -1,11 +1,9 @@
 """Every SQL statement of `retention_pruning`: keyset deletes of one raw day, whole old aggregate days.
 
 Raw rows are deleted one UTC day at a time, only when the day's fingerprint equals the rollup ledger's
-(retention/assets.py). Inside a day, rows go in batches walked by keyset on (timestamp, id) through the
-timestamp index: each batch reads the next `batch_size` rows of the day in (ts, id) order after the last
-one deleted, so the number of statements is rows / batch_size whatever the id values are (integer, uuid,
-text/cuid: only their order is used), and a row far away in id space costs nothing. Rows are deleted by
-ctid (a TID scan), so the statement does not depend on the id's type or on a primary-key index.
+(retention/assets.py). Inside a day, rows go in batches walked by keyset on the timestamp through its
+index (BATCH_END, DELETE_RANGE below), so the number of statements is rows / batch_size whatever the id
+values are (integer, uuid, text/cuid are never compared), and a row far away in id space costs nothing.
 Tables and columns come from the rollup's spec (psycopg.sql identifiers); values are parameters.
 """
 
@@ -23,21 +21,31 @@ WHERE {ts} >= %(from_start)s AND {ts} < %(cutoff)s
 # Rows before the first partition: never rolled up, so never deleted; reported once per run as a count.
 ROWS_BEFORE_START = sql.SQL("SELECT count(*) FROM {raw} WHERE {ts} < %(start)s")
 
-_DELETE_BATCH = """
-WITH batch AS MATERIALIZED (
-    SELECT ctid AS row_id, {ts} AS ts, {id} AS id FROM {raw}
-    WHERE {ts} >= %(from_ts)s AND {ts} < %(day_end)s {after}
-    ORDER BY {ts}, {id}
-    LIMIT %(batch)s
-),
-gone AS (
-    DELETE FROM {raw} WHERE ctid = ANY(ARRAY(SELECT row_id FROM batch)) RETURNING 1
-)
-SELECT (SELECT count(*) FROM gone), last.ts, last.id
-FROM (SELECT ts, id FROM batch ORDER BY ts DESC, id DESC LIMIT 1) AS last
+# A day's rows go in batches of at most `batch` rows, each a plain range DELETE on the timestamp index:
+# BATCH_END gives the timestamp of the (batch+1)-th row from `from_ts` on, in index order (or NULL when
+# fewer are left), and DELETE_RANGE deletes [from_ts, that timestamp): at most `batch` rows, since the
+# (batch+1)-th row and any tied with it stay for the next batch. Measured at 166k samples a day: 0.63 us a
+# row at 20,000 rows a batch, like one plain DELETE of the day (0.67 us), where selecting the batch's ctids
+# in (ts, id) order and deleting them by TID cost 1.5-1.8 us a row.
+BATCH_END = sql.SQL(
+    """
+SELECT {ts} FROM {raw}
+WHERE {ts} >= %(from_ts)s AND {ts} < %(day_end)s
+ORDER BY {ts}
+OFFSET %(batch)s LIMIT 1
 """
-DELETE_FIRST_BATCH = sql.SQL(_DELETE_BATCH.replace("{after}", ""))
-DELETE_NEXT_BATCH = sql.SQL(_DELETE_BATCH.replace("{after}", "AND ({ts}, {id}) > (%(after_ts)s, %(after_id)s)"))
+)
+DELETE_RANGE = sql.SQL("DELETE FROM {raw} WHERE {ts} >= %(from_ts)s AND {ts} < %(to_ts)s")
+# More than `batch` rows share one timestamp (e.g. a bulk import in one transaction: DEFAULT now() is the
+# transaction's start time): those rows, `batch` at a time, by TID. The rows this transaction deleted are
+# invisible to its next statement, so each batch takes the next ones; no id order is needed, so any id
+# type works.
+DELETE_TIED_BATCH = sql.SQL(
+    """
+DELETE FROM {raw}
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM {raw} WHERE {ts} = %(at_ts)s LIMIT %(batch)s))
+"""
+)
 
 
 def compose(statement: sql.SQL, raw_table: str, ts: str, id_column: str) -> sql.Composed:

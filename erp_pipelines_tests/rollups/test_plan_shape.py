@@ -89,18 +89,19 @@ def test_daily_rollup_statement_reads_only_its_day_range(analyzed_db, name):
         assert "occurred_at" in condition or "collected_at" in condition, (name, scan["Node Type"], condition)
 
 
-@pytest.mark.parametrize("statement", ["DELETE_FIRST_BATCH", "DELETE_NEXT_BATCH"])
-def test_retention_batch_deletes_by_keyset_through_the_timestamp_index(analyzed_db, statement):
+@pytest.mark.parametrize("statement", ["BATCH_END", "DELETE_RANGE", "DELETE_TIED_BATCH"])
+def test_retention_batches_walk_the_timestamp_index(analyzed_db, statement):
     day = _day_params(END_DAY - timedelta(days=20))
     composed = retention_sql.compose(getattr(retention_sql, statement), "client_usage_events", "occurred_at", "id")
     with psycopg.connect(analyzed_db) as conn:
         text = composed.as_string(conn)
     nodes = _plan(analyzed_db, text, {**day, "from_ts": day["day_start"], "batch": 5000,
-                                      "after_ts": day["day_start"], "after_id": 0})
+                                      "to_ts": day["day_start"] + timedelta(hours=1), "at_ts": day["day_start"]})
     used = {n["Index Name"] for n in nodes if "Index Name" in n}
     assert used <= ALLOWED, used
     assert "client_usage_events_occurred_at_idx" in used  # the day's range, not an id span
-    assert any(n["Node Type"] == "Tid Scan" for n in nodes), [n["Node Type"] for n in nodes]
+    if statement == "DELETE_TIED_BATCH":
+        assert any(n["Node Type"] == "Tid Scan" for n in nodes), [n["Node Type"] for n in nodes]
 
 
 def test_backfill_runs_one_statement_per_day(erp_url, conn):
