@@ -61,6 +61,7 @@ _DELETES_RAW_ROWS = re.compile(r"DELETE\s+FROM\s+\S*(system_metric_samples|clien
 # tables' ledger is the copy's ledger; a fresh schema per run keeps one run's `pruned_days` from turning
 # the next run's days into "already pruned" (which would delete nothing and time nothing).
 STATE_SCHEMA = "bench_ret_state"
+BATCHED = "bench_ret_batched"  # the copy retention runs on (the other copy takes the one plain DELETE)
 
 RETENTION_TABLES = (
     "system_metric_samples",
@@ -99,7 +100,7 @@ def fresh_state(conn: psycopg.Connection, schema: str) -> None:
     from erp_pipelines import own_schema
 
     conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-    own_schema.install(conn, schema)
+    own_schema.install(conn, BATCHED, schema)
     conn.execute(
         sql.SQL("INSERT INTO {} SELECT * FROM {}").format(
             sql.Identifier(schema, "rollup_ledger"), sql.Identifier(own_schema.own_schema_name(), "rollup_ledger")

@@ -15,6 +15,12 @@ can drop the whole schema without touching ERP data (docs/own_schema.md lists it
   tables (erp_pipelines.capture); a rollup deletes the marks its snapshot saw, in its write transaction.
 
 All DDL is idempotent (IF NOT EXISTS) and additive; `install` runs it in the caller's transaction.
+
+One schema of ours serves ONE ERP schema. Its tables are keyed by table name and day, so two ERP schemas
+of one database (schema-per-tenant, staging beside production) sharing it would mix their days: tenant
+A's pruned day would keep tenant B's aggregate from ever being built. So the schema carries a claim, its
+COMMENT (`erp-pipelines state for ERP schema: <name>`), written when it is created; a run for another
+ERP schema stops with an error naming both and the setting to change (`check_claim`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import psycopg
 from psycopg import sql
 
 from erp_pipelines import settings
+from erp_pipelines.errors import ErpPipelinesError
 
 DEFAULT_OWN_SCHEMA = settings.DEFAULT_OWN_SCHEMA
 OWN_SCHEMA_ENV = settings.OWN_SCHEMA
@@ -63,6 +70,53 @@ def own_schema_name() -> str:
     return settings.own_schema()
 
 
-def install(conn: psycopg.Connection, schema: str | None = None) -> None:
-    """Create our schema and its tables if missing (idempotent), in the caller's transaction."""
-    conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(schema or own_schema_name())))
+CLAIM_PREFIX = "erp-pipelines state for ERP schema: "
+READ_CLAIM = "SELECT obj_description(to_regnamespace(%(schema)s), 'pg_namespace')"
+
+
+def claim_text(erp_schema: str) -> str:
+    return CLAIM_PREFIX + erp_schema
+
+
+def install(conn: psycopg.Connection, erp_schema: str, schema: str | None = None) -> None:
+    """Create our schema and its tables if missing (idempotent), in the caller's transaction, and claim
+    the schema for `erp_schema` if nobody has; an existing claim for another ERP schema is an error."""
+    name = schema or own_schema_name()
+    conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(name)))
+    claimed = conn.execute(READ_CLAIM, {"schema": quote(name)}).fetchone()[0]
+    if claimed is None:
+        try:
+            with conn.transaction():  # a savepoint: only the schema's owner may comment on it
+                conn.execute(
+                    sql.SQL("COMMENT ON SCHEMA {} IS {}").format(
+                        sql.Identifier(name), sql.Literal(claim_text(erp_schema))
+                    )
+                )
+        except psycopg.errors.InsufficientPrivilege:
+            pass  # left unclaimed until its owner installs it (pipeline_state)
+        return
+    check_claim(name, claimed, erp_schema)
+
+
+def quote(name: str) -> str:
+    """The schema name as to_regnamespace reads it (quoted, so upper case and odd characters survive)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def check_claim(schema: str, claimed: str | None, erp_schema: str) -> None:
+    """Raise when our schema already serves another ERP schema (module docstring). No claim (a schema
+    created before claims existed, or a comment of the operator's own) is accepted as it is."""
+    if claimed is None or not claimed.startswith(CLAIM_PREFIX):
+        return
+    owner = claimed[len(CLAIM_PREFIX):]
+    if owner == erp_schema:
+        return
+    raise ErpPipelinesError(
+        f"Our schema {schema} already keeps the rollup ledger, pruned days and change log of ERP schema "
+        f"{owner!r}; this run is for ERP schema {erp_schema!r}. Sharing it would mix the two schemas' days "
+        "(one's pruned day would stop the other's aggregate from being built), so nothing was written.",
+        where=f"ERP_PIPELINES_SCHEMA={schema}, ERP_DATABASE_SCHEMA={erp_schema}",
+        fix=f"Give {erp_schema!r} a schema of its own: set ERP_PIPELINES_SCHEMA (e.g. erp_pipelines_{erp_schema}) "
+        f"for its code location. If {schema} really was moved to this ERP schema, run "
+        f"`COMMENT ON SCHEMA {schema} IS '{claim_text(erp_schema)}'` as its owner.",
+    )

@@ -176,7 +176,7 @@ def install(conn: psycopg.Connection, erp_schema: str, targets: Iterable[Capture
             schema: str | None = None) -> CaptureReport:
     """Our schema, its tables, and the capture functions and triggers of every target, if missing."""
     schema = schema or own_schema.own_schema_name()
-    own_schema.install(conn, schema)
+    own_schema.install(conn, erp_schema, schema)
     report = CaptureReport()
     for target in targets:
         qualified = sql.Identifier(erp_schema, target.raw_table).as_string(conn)

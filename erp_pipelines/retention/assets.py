@@ -323,7 +323,7 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
     with erp_connection(erp_db, "retention", RETENTION_PRIVILEGES) as conn:
         metrics_days, aggregate_days = _load_settings(conn, erp_db.db_schema, config)
         conn.rollback()
-        ledger.ensure_own_schema(conn)
+        ledger.ensure_own_schema(conn, erp_db.db_schema)
         aggregate_cutoff = today - timedelta(days=aggregate_days)
         raw_days = {
             METRIC_DAILY.raw_table: metrics_days,

@@ -31,7 +31,8 @@ OWN_PRIVILEGES = {
 
 OWN_TABLES_EXIST = """
 SELECT to_regclass(%(ledger)s) IS NOT NULL AND to_regclass(%(pruned)s) IS NOT NULL
-       AND to_regclass(%(log)s) IS NOT NULL
+       AND to_regclass(%(log)s) IS NOT NULL,
+       obj_description(to_regnamespace(%(schema)s), 'pg_namespace')
 """
 LEDGER_READ = sql.SQL(
     "SELECT day, raw_rows, raw_hash FROM {schema}.rollup_ledger WHERE rollup = %(rollup)s AND day = ANY(%(days)s)"
@@ -72,19 +73,21 @@ def _q(statement: sql.SQL, schema: str | None) -> sql.Composed:
     return statement.format(schema=sql.Identifier(schema or own_schema.own_schema_name()))
 
 
-def ensure_own_schema(conn: psycopg.Connection, schema: str | None = None) -> None:
-    """Our tables exist (installed by the `pipeline_state` asset); if not, try to install them (idempotent),
-    and say what to do when the role may not."""
+def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | None = None) -> None:
+    """Our tables exist (installed by the `pipeline_state` asset) and serve `erp_schema` (own_schema.py:
+    one schema of ours per ERP schema); if missing, try to install them (idempotent), and say what to do
+    when the role may not."""
     name = schema or own_schema.own_schema_name()
     names = {k: sql.Identifier(name, t).as_string(conn) for k, t in
              (("ledger", "rollup_ledger"), ("pruned", "pruned_days"), ("log", "invalidations"))}
     with conn.transaction():
-        present = conn.execute(OWN_TABLES_EXIST, names).fetchone()[0]
+        present, claimed = conn.execute(OWN_TABLES_EXIST, {**names, "schema": own_schema.quote(name)}).fetchone()
+    own_schema.check_claim(name, claimed, erp_schema)
     if present:
         return
     try:
         with conn.transaction():
-            own_schema.install(conn, name)
+            own_schema.install(conn, erp_schema, name)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ErpPipelinesError(
             f"Our own schema {name} (rollup ledger, pruned days, invalidation log) is missing and this role may "

@@ -114,7 +114,7 @@ FROM t LEFT JOIN fresh AS f ON true
 METRIC_DAY_RECONCILE = """
 WITH r AS (
     SELECT count(*) AS samples,
-           sum("latencyMs"::numeric * greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS lw,
+           sum(greatest("reqCount", 1)::bigint * "latencyMs") FILTER (WHERE "latencyMs" IS NOT NULL) AS lw,
            sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS w,
            coalesce(sum("reqCount"), 0) AS req,
            coalesce(sum("errCount"), 0) AS err,

@@ -204,7 +204,7 @@ def roll_up_window(
         )
     results: list[DayResult] = []
     with erp_connection(erp_db, f"rollup:{spec.aggregate_table}", {**spec.privileges, **ledger.OWN_PRIVILEGES}) as conn:
-        ledger.ensure_own_schema(conn)
+        ledger.ensure_own_schema(conn, erp_db.db_schema)
         bound: BoundSql | None = None
         for n, chunk in enumerate(chunks(days, days_per_transaction), start=1):
             try:

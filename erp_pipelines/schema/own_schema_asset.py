@@ -52,7 +52,7 @@ def _install(context: dg.AssetExecutionContext, config: PipelineStateConfig, erp
             if enabled:
                 report = triggers.install(conn, erp_db.db_schema, targets, schema)
             else:
-                own_schema.install(conn, schema)
+                own_schema.install(conn, erp_db.db_schema, schema)
                 report = triggers.uninstall(conn, schema)
             present = triggers.installed(conn, schema)
     except psycopg.errors.InsufficientPrivilege as exc:

@@ -152,7 +152,7 @@ def test_password_never_appears_in_errors_logs_events_or_metadata(
 
 def _seed(conn) -> None:
     create_erp_tables(conn)
-    own_schema.install(conn)  # what pipeline_state does as the schema owner
+    own_schema.install(conn, "public")  # what pipeline_state does as the schema owner
     clients, modules = add_clients(conn, 2), add_modules(conn, 2)
     set_health_config(conn, metrics_days=7, aggregate_days=365)
     base = datetime.now(UTC).replace(tzinfo=None, hour=10, minute=0, second=0, microsecond=0) - timedelta(days=20)

@@ -177,7 +177,7 @@ def test_no_raw_row_is_ever_lost_whatever_the_interleaving(erp_tables, resources
     conn = erp_tables
     set_health_config(conn, metrics_days=7, aggregate_days=365)
     client = add_clients(conn, 1)[0]
-    own_schema.install(conn)
+    own_schema.install(conn, "public")
     own = own_schema.own_schema_name()
 
     @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

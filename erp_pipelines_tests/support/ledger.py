@@ -15,12 +15,12 @@ def _own(statement: str) -> sql.Composed:
 
 
 def install_own_schema(conn: psycopg.Connection) -> None:
-    own_schema.install(conn)
+    own_schema.install(conn, "public")
 
 
 def record_pruned_day(conn: psycopg.Connection, raw_table: str, day: date, rollup: str, rows: int = 0) -> None:
     """What retention writes after deleting a day (for tests that delete the rows themselves)."""
-    own_schema.install(conn)
+    own_schema.install(conn, "public")
     conn.execute(
         _own("INSERT INTO {schema}.pruned_days (raw_table, day, rollup, rows_deleted, raw_hash) "
              "VALUES (%s, %s, %s, %s, 0)"),
@@ -51,7 +51,7 @@ def marks(conn: psycopg.Connection, raw_table: str) -> list[date]:
 
 def grant_own_schema(conn: psycopg.Connection, role: str) -> None:
     """Install our schema (as the schema owner would, through pipeline_state) and the documented grants."""
-    own_schema.install(conn)
+    own_schema.install(conn, "public")
     for statement in (
         "GRANT USAGE ON SCHEMA {schema} TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.rollup_ledger TO {role}",
