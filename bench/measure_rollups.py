@@ -36,6 +36,14 @@ WARM_EVENTS = "SELECT count(*), sum(hashtext(event_type)) FROM client_usage_even
 WARM_SAMPLES = 'SELECT count(*), sum("reqCount") FROM system_metric_samples'
 
 
+def serial_scan_day(conn: psycopg.Connection, params: dict[str, Any]) -> None:
+    """The serial-scan floor: EVENTS_SCAN_DAY without parallel workers, as the rollup's data-modifying
+    statement never gets them."""
+    with conn.transaction():
+        conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        conn.execute(EVENTS_SCAN_DAY, params).fetchone()
+
+
 def explain_plans(url: str, day: date) -> dict[str, str]:
     """EXPLAIN (ANALYZE, BUFFERS) of the measured day's statements, rolled back: why a ratio is what it is."""
     p = day_params(day)
@@ -84,9 +92,7 @@ def per_size(bench: Bench, events: int, samples: int) -> dict[str, Any]:
         t["events_scan_day"] = measure(lambda: conn.execute(EVENTS_SCAN_DAY, p).fetchone())
 
         def serial_scan() -> None:
-            with conn.transaction():
-                conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                conn.execute(EVENTS_SCAN_DAY, p).fetchone()
+            serial_scan_day(conn, p)
 
         t["events_scan_day_serial"] = measure(serial_scan)
         t["usage_replace_day"] = measure(

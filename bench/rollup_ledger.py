@@ -29,7 +29,7 @@ from psycopg import sql
 
 from bench.asset_calls import invoke_asset
 from bench.common import BENCH_DIR, paired
-from bench.measure_rollups import EVENTS_SCAN_DAY, SAMPLES_COUNT_RANGE
+from bench.measure_rollups import SAMPLES_COUNT_RANGE, serial_scan_day
 from erp_pipelines.demo.generate import generate_demo_data
 from erp_pipelines.embedded import ensure_database
 from erp_pipelines.partitions import day_bounds
@@ -115,12 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p = {"day_start": start, "day_end": end}
     with psycopg.connect(url, autocommit=True) as conn:  # each whole step alternating with its floor
 
-        def serial_scan() -> None:
-            with conn.transaction():
-                conn.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-                conn.execute(EVENTS_SCAN_DAY, p).fetchall()
-
-        scan, usage = paired(serial_scan, lambda: invoke_asset("client_daily_usage", url, day, day), rounds=7)
+        scan, usage = paired(lambda: serial_scan_day(conn, p), lambda: invoke_asset("client_daily_usage", url, day, day), rounds=7)
         count, metric = paired(
             lambda: conn.execute(SAMPLES_COUNT_RANGE, p).fetchall(),
             lambda: invoke_asset("system_metric_daily", url, day, day),

@@ -71,6 +71,7 @@ def own_schema_name() -> str:
 
 
 CLAIM_PREFIX = "erp-pipelines state for ERP schema: "
+# %(schema)s: the quoted name (sql.Identifier(...).as_string), as to_regnamespace reads it
 READ_CLAIM = "SELECT obj_description(to_regnamespace(%(schema)s), 'pg_namespace')"
 
 
@@ -83,7 +84,7 @@ def install(conn: psycopg.Connection, erp_schema: str, schema: str | None = None
     the schema for `erp_schema` if nobody has; an existing claim for another ERP schema is an error."""
     name = schema or own_schema_name()
     conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(name)))
-    claimed = conn.execute(READ_CLAIM, {"schema": quote(name)}).fetchone()[0]
+    claimed = conn.execute(READ_CLAIM, {"schema": sql.Identifier(name).as_string(conn)}).fetchone()[0]
     if claimed is None:
         try:
             with conn.transaction():  # a savepoint: only the schema's owner may comment on it
@@ -96,11 +97,6 @@ def install(conn: psycopg.Connection, erp_schema: str, schema: str | None = None
             pass  # left unclaimed until its owner installs it (pipeline_state)
         return
     check_claim(name, claimed, erp_schema)
-
-
-def quote(name: str) -> str:
-    """The schema name as to_regnamespace reads it (quoted, so upper case and odd characters survive)."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def check_claim(schema: str, claimed: str | None, erp_schema: str) -> None:

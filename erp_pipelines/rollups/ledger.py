@@ -81,7 +81,7 @@ def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | N
     names = {k: sql.Identifier(name, t).as_string(conn) for k, t in
              (("ledger", "rollup_ledger"), ("pruned", "pruned_days"), ("log", "invalidations"))}
     with conn.transaction():
-        present, claimed = conn.execute(OWN_TABLES_EXIST, {**names, "schema": own_schema.quote(name)}).fetchone()
+        present, claimed = conn.execute(OWN_TABLES_EXIST, {**names, "schema": sql.Identifier(name).as_string(conn)}).fetchone()
     own_schema.check_claim(name, claimed, erp_schema)
     if present:
         return

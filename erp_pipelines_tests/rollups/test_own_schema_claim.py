@@ -25,7 +25,7 @@ def _tenant(conn: psycopg.Connection, schema: str) -> None:
 
 
 def _claim(conn: psycopg.Connection, schema: str) -> str | None:
-    return conn.execute(own_schema.READ_CLAIM, {"schema": own_schema.quote(schema)}).fetchone()[0]
+    return conn.execute(own_schema.READ_CLAIM, {"schema": psycopg.sql.Identifier(schema).as_string(conn)}).fetchone()[0]
 
 
 def test_a_second_erp_schema_stops_with_the_setting_to_change_and_writes_nothing(
