@@ -112,12 +112,13 @@ def invoke_asset(name: str, url: str, first: date, last: date) -> Any:
 
 
 def bound_statement(url: str, statement: str) -> str:
-    """A statement of rollups/sql.py as the rollup runs it: a write statement gets the raw table's per-row
-    hash put in (RollupSpec.bind); any other is returned as it is."""
+    """A statement of rollups/sql.py as the rollup runs it: a write or reconciliation statement gets the raw
+    table's per-row hash put in (RollupSpec.bind); any other is returned as it is."""
     from erp_pipelines.rollups.registry import ROLLUPS
 
     for spec in ROLLUPS:
-        if statement == spec.replace_day_sql:
+        if statement in (spec.replace_day_sql, spec.reconcile_day_sql):
             with psycopg.connect(url) as conn:
-                return spec.bind(conn).replace_day_sql
+                bound = spec.bind(conn)
+            return bound.replace_day_sql if statement == spec.replace_day_sql else bound.reconcile_day_sql
     return statement

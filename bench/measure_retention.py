@@ -28,6 +28,7 @@ from erp_pipelines.rollups import sql as rollup_sql
 def statement_timer() -> Iterator[list[tuple[str, float]]]:
     """Time every psycopg `Connection.execute` in this process (the retention asset's own statements)."""
     from erp_pipelines.retention import sql as retention_sql
+    from erp_pipelines.rollups.spec import RAW_ROW_HASH_MARK
 
     names = {
         text: name
@@ -35,6 +36,14 @@ def statement_timer() -> Iterator[list[tuple[str, float]]]:
         for name, text in vars(module).items()
         if name.isupper() and isinstance(text, str)
     }
+    # statements with the per-row hash put in (RollupSpec.bind): known by their text before the mark
+    bound_prefixes = {
+        text.split(RAW_ROW_HASH_MARK)[0]: name for text, name in names.items() if RAW_ROW_HASH_MARK in text
+    }
+
+    def _bound_name(text: str) -> str | None:
+        return next((name for prefix, name in bound_prefixes.items() if text.startswith(prefix)), None)
+
     records: list[tuple[str, float]] = []
     original = psycopg.Connection.execute
 
@@ -44,7 +53,7 @@ def statement_timer() -> Iterator[list[tuple[str, float]]]:
             return original(self, query, params, *args, **kwargs)
         finally:
             text = query if isinstance(query, str) else query.as_string(self)
-            label = names.get(text) or " ".join(text.split())[:60]
+            label = names.get(text) or _bound_name(text) or " ".join(text.split())[:60]
             if _DELETES_RAW_ROWS.search(text):  # the batches, composed per table (retention/sql.py)
                 label = "DELETE batch: " + label
             records.append((label, time.perf_counter() - t0))

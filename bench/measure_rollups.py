@@ -19,6 +19,10 @@ from bench.data import prepare_database
 from erp_pipelines.partitions import day_bounds
 from erp_pipelines.rollups import sql as rollup_sql
 
+# Rounds of each whole step timed alternately with its floor: at ~1 s a step, 9 rounds cost ~12 s and keep
+# one slow round (this machine is shared) from moving the median.
+WHOLE_STEP_ROUNDS = 9
+
 # Floors: the cheapest statements that touch the same rows (and, for the scan, the same columns) as the
 # rollups. The scan reads client_id, module_id, user_id and event_type from the heap, so it cannot be an
 # index-only scan; it does no grouping, which is what the rollup adds on top.
@@ -51,7 +55,7 @@ def explain_plans(url: str, day: date) -> dict[str, str]:
         "EVENTS_SCAN_DAY (floor)": EVENTS_SCAN_DAY,
         "USAGE_DAY_STATS": rollup_sql.USAGE_DAY_STATS,
         "USAGE_DAY_REPLACE": bound_statement(url, rollup_sql.USAGE_DAY_REPLACE),
-        "USAGE_DAY_MISMATCHES": rollup_sql.USAGE_DAY_MISMATCHES,
+        "USAGE_DAY_MISMATCHES": bound_statement(url, rollup_sql.USAGE_DAY_MISMATCHES),
         "SAMPLES_COUNT_RANGE (floor)": SAMPLES_COUNT_RANGE,
         "METRIC_DAY_UPSERT": bound_statement(url, rollup_sql.METRIC_DAY_UPSERT),
     }
@@ -103,6 +107,7 @@ def per_size(bench: Bench, events: int, samples: int) -> dict[str, Any]:
             serial_scan,
             lambda: invoke_asset("client_daily_usage", bench.url, bench.day, bench.day),
             reset=clear_usage_day,
+            rounds=WHOLE_STEP_ROUNDS,
         )
         t["samples_count_day"] = measure(lambda: conn.execute(SAMPLES_COUNT_RANGE, p).fetchone())
         t["metric_upsert_day"] = measure(
@@ -112,6 +117,7 @@ def per_size(bench: Bench, events: int, samples: int) -> dict[str, Any]:
             lambda: conn.execute(SAMPLES_COUNT_RANGE, p).fetchone(),
             lambda: invoke_asset("system_metric_daily", bench.url, bench.day, bench.day),
             reset=clear_metric_day,
+            rounds=WHOLE_STEP_ROUNDS,
         )
         t["samples_count_30d"] = measure(lambda: conn.execute(SAMPLES_COUNT_RANGE, window).fetchone())
         t["metric_30d"] = measure(
@@ -170,6 +176,12 @@ def size_rows(results: dict[str, Any]) -> list[Row]:
             note="like the rollup: a data-modifying statement never runs in parallel",
         ),
     ]
+    timings = results["sizes"][-1]["timings"]
+
+    def _paired_note(key: str, floor: float) -> str:
+        rounds = len(timings[key].get("runs", []))
+        return f"median of {rounds} rounds, its floor timed alternately with it: {floor * 1000:.1f} ms"
+
     # (row, its time, its floor): the whole steps against the floor timed alternately with them
     # (bench.common.paired; older results.json files have no paired floor: the sequential one is used)
     scan_paired = t.get("events_scan_day_serial_paired", t["events_scan_day_serial"])
@@ -182,7 +194,7 @@ def size_rows(results: dict[str, Any]) -> list[Row]:
         rows.append(ratio_row(name, t[key], floor, "serial scan floor", 10, "<= 10x"))
         rows[-1].note = f"{t[key] / t['events_scan_day']:.1f}x the default (parallel) scan floor"
     if "events_scan_day_serial_paired" in t:
-        rows[-2].note += f"; its floor timed alternately with it: {scan_paired * 1000:.1f} ms"
+        rows[-2].note += f"; {_paired_note('usage_day', scan_paired)}"
     rows.append(Row("floor: day's count(*) of samples", t["samples_count_day"]))
     for name, key, floor in (
         (f"system_metric_daily one day: {whole}", "metric_day", count_paired),
@@ -190,7 +202,7 @@ def size_rows(results: dict[str, Any]) -> list[Row]:
     ):
         rows.append(ratio_row(name, t[key], floor, "day count(*)", 6, "<= 6x"))
     if "samples_count_day_paired" in t:
-        rows[-2].note = f"its floor timed alternately with it: {count_paired * 1000:.1f} ms"
+        rows[-2].note = _paired_note("metric_day", count_paired)
     rows.append(Row("floor: 30 days' count(*) of samples", t["samples_count_30d"]))
     rows.append(
         ratio_row(

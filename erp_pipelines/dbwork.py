@@ -21,6 +21,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 import psycopg
+from psycopg import sql
 
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost
 from erp_pipelines.resources import ErpDatabase
@@ -34,13 +35,14 @@ ADVISORY_UNLOCK = "SELECT pg_advisory_unlock(hashtext(%(lock_key)s))"
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock(hashtext(%(lock_key)s))"
 LOCK_KEY_PREFIX = "erp_pipelines:"
 
-# The ERP schema as search_path, and the text forms (dates, intervals, floats) pinned so nothing we read
-# depends on a role's settings (the fingerprints hash the values themselves: rollups/row_hash.py).
-SET_SEARCH_PATH_AND_TEXT_FORMS = (
-    "SELECT set_config('search_path', quote_ident(%s), false), set_config('datestyle', 'ISO, MDY', false), "
-    "set_config('intervalstyle', 'postgres', false), set_config('extra_float_digits', '1', false)"
-)
-SET_NO_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', '0', true)"
+# The text forms (dates, intervals, floats) pinned so nothing we read depends on a role's settings (the
+# fingerprints hash the values themselves: rollups/row_hash.py); set with the ERP schema as search_path
+# and the timeouts in the connection's one setup statement (ErpDatabase.connect).
+TEXT_FORMS = {"datestyle": "ISO, MDY", "intervalstyle": "postgres", "extra_float_digits": "1"}
+
+# Waiting for the advisory lock, unbounded by lock_timeout: one simple query (no parameters; the key is a
+# literal), whose implicit transaction holds the SET LOCAL, so it is one round trip.
+LOCK_WITHOUT_TIMEOUT = "SET LOCAL lock_timeout = 0; SELECT pg_advisory_lock(hashtext({lock_key}))"
 
 _PERMISSION_DENIED = re.compile(r'permission denied for (table|relation|schema|sequence|view) "?([\w.$]+)"?')
 
@@ -88,10 +90,9 @@ def erp_connection(erp_db: ErpDatabase, purpose: str, needs: Mapping[str, str]) 
     """
     role: str | None = None
     try:
-        with erp_db.connect(purpose) as conn:
+        session = {"search_path": sql.Identifier(erp_db.db_schema).as_string(), **TEXT_FORMS}
+        with erp_db.connect(purpose, session=session) as conn:
             role = conn.info.user
-            conn.execute(SET_SEARCH_PATH_AND_TEXT_FORMS, (erp_db.db_schema,))
-            conn.commit()
             yield conn
     except psycopg.errors.InsufficientPrivilege as exc:
         raise missing_grant(exc, role, purpose, erp_db, needs) from None
@@ -126,10 +127,11 @@ def write_transaction(conn: psycopg.Connection, key: str, *, lock_timeout: bool 
     is skipped); statement_timeout still applies. Released right after the transaction ends.
     """
     params = {"lock_key": key}
-    with conn.transaction():
-        if not lock_timeout:
-            conn.execute(SET_NO_LOCK_TIMEOUT)  # this short transaction only
-        conn.execute(ADVISORY_LOCK, params)
+    with autocommit(conn):  # each one statement, one round trip
+        if lock_timeout:
+            conn.execute(ADVISORY_LOCK, params)
+        else:
+            conn.execute(sql.SQL(LOCK_WITHOUT_TIMEOUT).format(lock_key=sql.Literal(key)))
     try:
         conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         with conn.transaction():
@@ -137,5 +139,19 @@ def write_transaction(conn: psycopg.Connection, key: str, *, lock_timeout: bool 
     finally:
         if not conn.broken and not conn.closed:
             conn.isolation_level = None
-            with conn.transaction():
+            with autocommit(conn):
                 conn.execute(ADVISORY_UNLOCK, params)
+
+
+@contextmanager
+def autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+    """Statements outside any transaction block, each its own: one round trip each, where a
+    `conn.transaction()` around a single statement costs three (BEGIN, the statement, COMMIT). Only between
+    transactions (psycopg refuses to switch inside one); the connection's mode is restored after."""
+    before = conn.autocommit
+    conn.autocommit = True
+    try:
+        yield conn
+    finally:
+        if not conn.closed:
+            conn.autocommit = before

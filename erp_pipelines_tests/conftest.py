@@ -15,12 +15,21 @@ import pytest
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
 from erp_pipelines_tests.support.databases import embedded_server, new_database, server_folder
 from erp_pipelines_tests.support.erp_data import add_clients, add_modules, create_erp_tables
+from erp_pipelines_tests.support.pg15 import Pg15Server, start_pg15
 
 
 @pytest.fixture(scope="session")
 def pg_server():
     with embedded_server("pg") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def pg15_server() -> Iterator[Pg15Server]:
+    """Debian's PostgreSQL 15, started once per session; fails with the install hint when it is missing."""
+    server = start_pg15()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

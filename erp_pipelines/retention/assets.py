@@ -175,48 +175,54 @@ def _delete_day(conn: psycopg.Connection, spec: RollupSpec, day_end: datetime, d
                 break
 
 
-def _reconciles(conn: psycopg.Connection, spec: RollupSpec, params: dict[str, Any]) -> str | None:
-    """Why the day's aggregate differs from a recomputation (the rollup's own reconciliation), or None."""
-    row = conn.execute(spec.reconcile_day_sql, params).fetchone()
+def _reconcile(
+    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, params: dict[str, Any]
+) -> tuple[ledger.Fingerprint, str | None]:
+    """ONE read of the day (the bound reconciliation statement): its fingerprint, and why the day's
+    aggregate differs from a recomputation of its raw rows, or None."""
+    row = conn.execute(bound.reconcile_day_sql, params).fetchone()
     if spec is METRIC_DAILY:
-        _n, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate = row
+        _n, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate, raw_rows, raw_hash = row
+        fp = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
         if not has_aggregate:
-            return "no aggregate row"
+            return fp, "no aggregate row"
         same_rate = (rate is None and agg_rate is None) or (
             rate is not None and agg_rate is not None and abs(float(rate) - float(agg_rate)) <= 1e-9 * max(1, abs(rate))
         )
         if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or not same_rate:
-            return f"{spec.aggregate_table} differs from a recomputation of its raw rows"
-        return None
-    mismatched, aggregate_rows, _raw_pairs = row
+            return fp, f"{spec.aggregate_table} differs from a recomputation of its raw rows"
+        return fp, None
+    mismatched, aggregate_rows, _raw_pairs, raw_rows, raw_hash = row
+    fp = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
     if aggregate_rows == 0:
-        return f"no {spec.aggregate_table} rows"
+        return fp, f"no {spec.aggregate_table} rows"
     if mismatched:
-        return f"{mismatched} (client, module) pair(s) of {spec.aggregate_table} differ from the raw events"
-    return None
+        return fp, f"{mismatched} (client, module) pair(s) of {spec.aggregate_table} differ from the raw events"
+    return fp, None
 
 
 def _prune_day(
     conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int
 ) -> tuple[int, int]:
     """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip.
-    `bound.fingerprint_sql` hashes rows with the same expression the rollup's write used."""
+    The day is read once before its deletes: `bound.reconcile_day_sql` gives its fingerprint (hashed with
+    the same expression the rollup's write used) and the independent recomputation together."""
     # our own deletes mark nothing in the invalidation log (a pruned day is never refreshed)
     conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
     pruned = ledger.read_pruned(conn, spec.raw_table, [day])
-    fp = ledger.fingerprint(conn, bound.fingerprint_sql, params["day_start"], params["day_end"])
-    if day in pruned:
-        raise _Late(fp.raw_rows)
     recorded = ledger.read_ledger(conn, spec.aggregate_table, [day]).get(day)
-    if recorded is None:
+    if day in pruned or recorded is None:  # decided by the rows' number alone: the cheaper read
+        fp = ledger.fingerprint(conn, bound.fingerprint_sql, params["day_start"], params["day_end"])
+        if day in pruned:
+            raise _Late(fp.raw_rows)
         raise _Skip(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up)")
+    fp, why = _reconcile(conn, spec, bound, params)
     if recorded != fp:
         ledger.mark_day(conn, spec.raw_table, day)
         raise _Refresh(
             f"raw rows changed since {spec.aggregate_table} was computed ({recorded.raw_rows} then, "
             f"{fp.raw_rows} now, or an update); refresh requested"
         )
-    why = _reconciles(conn, spec, params)
     if why:
         raise _Skip(f"{why} (re-materialize the partition)")
     deleted, statements = _delete_day(conn, spec, params["day_end"], params["day_start"], batch)

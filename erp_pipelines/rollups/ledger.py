@@ -20,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from erp_pipelines import own_schema
+from erp_pipelines.dbwork import autocommit
 from erp_pipelines.errors import ErpPipelinesError
 
 # Privileges on our own tables (docs/privileges.md); named in MissingGrant.
@@ -80,7 +81,7 @@ def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | N
     name = schema or own_schema.own_schema_name()
     names = {k: sql.Identifier(name, t).as_string(conn) for k, t in
              (("ledger", "rollup_ledger"), ("pruned", "pruned_days"), ("log", "invalidations"))}
-    with conn.transaction():
+    with autocommit(conn):  # one round trip; called between transactions
         present, claimed = conn.execute(OWN_TABLES_EXIST, {**names, "schema": sql.Identifier(name).as_string(conn)}).fetchone()
     own_schema.check_claim(name, claimed, erp_schema)
     if present:

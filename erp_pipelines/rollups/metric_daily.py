@@ -27,7 +27,7 @@ import psycopg
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
-from erp_pipelines.rollups.spec import GROUP, RollupSpec
+from erp_pipelines.rollups.spec import GROUP, BoundSql, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
     "system_metric_samples",
@@ -86,10 +86,10 @@ def _float_equal(a: Any, b: Any) -> bool:
     return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
 
 
-def _recomputation_differs(conn: psycopg.Connection, params: dict[str, Any]) -> str | None:
-    """The stored row against an independent recomputation from the samples (METRIC_DAY_RECONCILE)."""
-    (_samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate) = conn.execute(
-        sql.METRIC_DAY_RECONCILE, params
+def _recomputation_differs(conn: psycopg.Connection, params: dict[str, Any], reconcile_sql: str) -> str | None:
+    """The stored row against an independent recomputation from the samples (METRIC_DAY_RECONCILE, bound)."""
+    (_samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate, *_fingerprint) = conn.execute(
+        reconcile_sql, params
     ).fetchone()
     if not has_aggregate:
         return "no aggregate row"
@@ -104,17 +104,17 @@ def _recomputation_differs(conn: psycopg.Connection, params: dict[str, Any]) -> 
 
 
 def write_metric_day(
-    conn: psycopg.Connection, day: date, params: dict[str, Any], upsert_sql: str
+    conn: psycopg.Connection, day: date, params: dict[str, Any], bound: BoundSql
 ) -> steps.DayWrite:
     """Replace one day's row and take the day's fingerprint in the same read of the day, then read the row
-    back (same snapshot) and compare every column with what the write computed. `upsert_sql` is
+    back (same snapshot) and compare every column with what the write computed. `bound` holds
     METRIC_DAY_UPSERT with the per-row hash put in (RollupSpec.bind).
 
     The independent recomputation (METRIC_DAY_RECONCILE) runs where rows are deleted: retention, in the
     deleting snapshot, before it deletes a day.
     """
     (raw_rows, raw_hash, latency, rate, req, err, inserted, updated) = conn.execute(
-        upsert_sql, params
+        bound.replace_day_sql, params
     ).fetchone()
     stored = conn.execute(sql.METRIC_DAY_ROW, params).fetchone()
     agg_latency, agg_rate, agg_req, agg_err = stored if stored is not None else (None, None, None, None)
@@ -129,7 +129,7 @@ def write_metric_day(
             f"samples {latency}/{rate}/{req}/{err}"
         )
     if params.get("recompute_check") and mismatch is None:
-        mismatch = _recomputation_differs(conn, params)
+        mismatch = _recomputation_differs(conn, params, bound.reconcile_day_sql)
     return steps.DayWrite(
         fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
         inserted=int(inserted),
@@ -183,10 +183,10 @@ READ_THRESHOLDS = "SELECT thresholds FROM system_health_config WHERE id = 1"
 
 def _read_extras(conn: psycopg.Connection, window: dict[str, Any]) -> tuple[Any, int, int]:
     """system_health_config.thresholds (None if the row or table is missing), the NULL-timestamp count and
-    the window's aggregate rows (run inside roll_up_window's connection, in a transaction)."""
+    the window's aggregate rows (run by roll_up_window on its connection in autocommit: a missing table
+    fails its own statement only)."""
     try:
-        with conn.transaction():
-            row = conn.execute(READ_THRESHOLDS).fetchone()
+        row = conn.execute(READ_THRESHOLDS).fetchone()
     except psycopg.errors.UndefinedTable:
         row = None
     null_ts = conn.execute(sql.SAMPLES_WITHOUT_TIMESTAMP).fetchone()[0]

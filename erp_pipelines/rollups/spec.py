@@ -65,7 +65,7 @@ class RollupSpec:
     check_names: tuple[str, ...]
     # per-day SQL (rollups/sql.py); %(day_start)s / %(day_end)s are naive UTC midnights, %(day)s the date
     replace_day_sql: str  # replace the day's aggregate from its raw rows; RAW_ROW_HASH_MARK: see bind()
-    reconcile_day_sql: str  # the aggregate against a recomputation, every column
+    reconcile_day_sql: str  # the aggregate against a recomputation, every column, and the fingerprint
     aggregate_exists_sql: str  # a row if the day has an aggregate
     delete_day_sql: str  # delete the day's aggregate (the ERP deleted every raw row of a ledgered day)
     raw_below_aggregate_sql: str  # only for days without a ledger entry (see steps.py)
@@ -94,11 +94,13 @@ class RollupSpec:
 
     def bind(self, conn: psycopg.Connection) -> BoundSql:
         """The per-day statements that hash raw rows, with the raw table's per-row hash put in (one catalog
-        read, rollups/row_hash.py): the write statement and the fingerprint use the very same expression."""
+        read, rollups/row_hash.py): the write statement, the fingerprint and the reconciliation use the very
+        same expression."""
         expression = row_hash.for_table(conn, self.raw_table, self.hashed_columns)
         return BoundSql(
             replace_day_sql=self.replace_day_sql.replace(RAW_ROW_HASH_MARK, expression),
             fingerprint_sql=self.fingerprint_sql(expression),
+            reconcile_day_sql=self.reconcile_day_sql.replace(RAW_ROW_HASH_MARK, expression),
         )
 
 
@@ -108,3 +110,4 @@ class BoundSql:
 
     replace_day_sql: str
     fingerprint_sql: sql.Composed
+    reconcile_day_sql: str  # also returns the day's fingerprint (its last two columns: rollups/sql.py)

@@ -40,7 +40,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.dbwork import erp_connection, write_transaction
+from erp_pipelines.dbwork import autocommit, erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
@@ -128,8 +128,8 @@ class WindowRun:
     extra: Any
 
 
-# (connection, day, parameters, the rollup's write statement with the per-row hash put in: RollupSpec.bind)
-WriteDay = Callable[[psycopg.Connection, date, dict[str, Any], str], DayWrite]
+# (connection, day, parameters, the rollup's statements with the per-row hash put in: RollupSpec.bind)
+WriteDay = Callable[[psycopg.Connection, date, dict[str, Any], BoundSql], DayWrite]
 
 
 def guard_today(override: str | None) -> date:
@@ -222,7 +222,7 @@ def roll_up_window(
         findings = time_zone.read_findings(conn, spec)
         extra = None
         if after is not None:
-            with conn.transaction():
+            with autocommit(conn):  # reads of their own, one round trip each
                 extra = after(conn)
     return WindowRun(results, findings, extra)
 
@@ -257,7 +257,7 @@ def roll_up_chunk(
                 continue
         # The write computes the day's fingerprint in its own read of the day (same per-row hash as
         # bound.fingerprint_sql); a day without raw rows is left untouched by it (see rollups/sql.py).
-        written = write_day(conn, day, day_params, bound.replace_day_sql)
+        written = write_day(conn, day, day_params, bound)
         fp = written.fingerprint
         base = {"rollup": spec.aggregate_table, "day": day, "raw_rows": fp.raw_rows}
         if fp.raw_rows == 0:

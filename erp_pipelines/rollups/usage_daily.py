@@ -20,7 +20,7 @@ from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
-from erp_pipelines.rollups.spec import GROUP, RollupSpec
+from erp_pipelines.rollups.spec import GROUP, BoundSql, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
     "client_usage_events",
@@ -105,11 +105,11 @@ def category_params(event_categories: dict[str, list[str]]) -> dict[str, list[st
 
 
 def write_usage_day(
-    conn: psycopg.Connection, day: date, params: dict[str, Any], replace_sql: str
+    conn: psycopg.Connection, day: date, params: dict[str, Any], bound: BoundSql
 ) -> steps.DayWrite:
     """Replace one day's rows and take the day's fingerprint in the same read of the day, then read the rows
     back (same snapshot): their number and hash must equal those of the rows the write computed.
-    `replace_sql` is USAGE_DAY_REPLACE with the per-row hash put in (RollupSpec.bind).
+    `bound` holds USAGE_DAY_REPLACE with the per-row hash put in (RollupSpec.bind).
 
     This proves the table holds exactly what was computed from the fingerprinted raw rows. The independent
     recomputation (USAGE_DAY_MISMATCHES: count(DISTINCT), a FULL JOIN) runs where rows are deleted:
@@ -117,7 +117,7 @@ def write_usage_day(
     """
     categorized = {t for key in ("view_types", "create_types", "edit_types", "delete_types") for t in params[key]}
     (raw_rows, raw_hash, by_type, rollup_rows, rollup_hash, inserted, updated, deleted) = conn.execute(
-        replace_sql, params
+        bound.replace_day_sql, params
     ).fetchone()
     uncategorized = {t: int(n) for t, n, _ in by_type if t not in categorized}
     null_module = sum(int(nm) for _, _, nm in by_type)
@@ -129,7 +129,7 @@ def write_usage_day(
             "(a hash over every count and active_users)"
         )
     if params.get("recompute_check"):
-        bad_pairs, _aggregate_rows, _raw_pairs = conn.execute(sql.USAGE_DAY_MISMATCHES, params).fetchone()
+        bad_pairs, *_rest = conn.execute(bound.reconcile_day_sql, params).fetchone()
         if bad_pairs:
             mismatches.append(f"{bad_pairs} (client, module) pair(s) differ from an independent recomputation")
     mismatch = "; ".join(mismatches) or None

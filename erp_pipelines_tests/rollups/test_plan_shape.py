@@ -74,10 +74,11 @@ def _day_params(day: date) -> dict:
 )
 def test_daily_rollup_statement_reads_only_its_day_range(analyzed_db, name):
     statement = getattr(rollup_sql, name)
-    for spec in ROLLUPS:  # the write statements as they run: with the per-row hash put in
-        if statement == spec.replace_day_sql:
+    for spec in ROLLUPS:  # the statements that hash rows, as they run: with the per-row hash put in
+        if statement in (spec.replace_day_sql, spec.reconcile_day_sql):
             with psycopg.connect(analyzed_db) as conn:
-                statement = spec.bind(conn).replace_day_sql
+                bound = spec.bind(conn)
+            statement = bound.replace_day_sql if statement == spec.replace_day_sql else bound.reconcile_day_sql
     nodes = _plan(analyzed_db, statement, _day_params(END_DAY - timedelta(days=3)))
     used = {n["Index Name"] for n in nodes if "Index Name" in n}
     assert used <= ALLOWED, f"{name} walks an unrelated index: {used - ALLOWED}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from erp_pipelines.partitions import day_bounds
 from erp_pipelines.rollups import ledger
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY
-from erp_pipelines.rollups.usage_daily import USAGE_DAILY
+from erp_pipelines.rollups.usage_daily import DEFAULT_EVENT_CATEGORIES, USAGE_DAILY, category_params
 from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples
 from erp_pipelines_tests.support.ledger import ledger_rows
 from erp_pipelines_tests.support.rollups import ago, at, check_results, roll_up
@@ -33,6 +33,12 @@ def test_the_ledger_holds_the_fingerprint_retention_computes_for_the_same_rows(e
         with conn.transaction():
             fp = ledger.fingerprint(conn, spec.bind(conn).fingerprint_sql, start, end)
         assert ledger_rows(conn, spec.aggregate_table)[DAY] == (fp.raw_rows, fp.raw_hash)
+        # retention's one read of the day (reconciliation + fingerprint) gives the same fingerprint, NULL-module
+        # events and idle samples included
+        params = {"day": DAY, "day_start": start, "day_end": end, **category_params(DEFAULT_EVENT_CATEGORIES)}
+        with conn.transaction():
+            *_, raw_rows, raw_hash = conn.execute(spec.bind(conn).reconcile_day_sql, params).fetchone()
+        assert (raw_rows, raw_hash) == (fp.raw_rows, fp.raw_hash)
 
 
 def test_a_day_rolled_up_with_the_independent_recomputation_passes_both_reconciliations(

@@ -6,20 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from erp_pipelines_tests.support.databases import new_database
-from erp_pipelines_tests.support.pg15 import Pg15Server, start_pg15
-
-
-@pytest.fixture(scope="session")
-def pg15_server() -> Iterator[Pg15Server]:
-    """Debian's PostgreSQL 15, started once per session; fails with the install hint when it is missing."""
-    server = start_pg15()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["18", "15"])
