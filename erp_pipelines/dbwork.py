@@ -153,5 +153,5 @@ def autocommit(conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
     try:
         yield conn
     finally:
-        if not conn.closed:
+        if not conn.closed:  # a lost connection is closed: it keeps its own error (tested)
             conn.autocommit = before

@@ -12,7 +12,8 @@ Order and rules:
      rollup it may have waited for;
    - in that snapshot: the day's current fingerprint (rows + exact hash of every column the rollup reads)
      must equal the one the rollup ledger recorded with the aggregate, AND the aggregate must equal a
-     recomputation from the raw rows (the rollup's own reconciliation, every column);
+     recomputation from the raw rows (the rollup's own reconciliation, every column); both come from ONE
+     read of the day (the bound reconciliation statement also sums the per-row hash);
    - then the day's rows are deleted in range batches walked by timestamp (retention/sql.py), the count
      must equal the fingerprint's, and the day is recorded in `pruned_days`; COMMIT.
    A day that fails a test is kept and listed in `skipped_days`; when its raw rows changed since the
@@ -74,8 +75,8 @@ class RetentionConfig(dg.Config):
         "fingerprint equals the rollup ledger's). Unset (the default): raw usage events are kept.",
     )
     batch_size: int = Field(
-        default=20000, description="Rows per DELETE statement at most (batches walked by timestamp; ~10 ms "
-        "each at 20,000 rows)."
+        default=15000, description="Rows per DELETE statement at most (batches walked by timestamp): each "
+        "statement's row locks last ~50-90 ms at 15,000 rows on a shared 2-core machine (bench/results.md)."
     )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
@@ -175,32 +176,6 @@ def _delete_day(conn: psycopg.Connection, spec: RollupSpec, day_end: datetime, d
                 break
 
 
-def _reconcile(
-    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, params: dict[str, Any]
-) -> tuple[ledger.Fingerprint, str | None]:
-    """ONE read of the day (the bound reconciliation statement): its fingerprint, and why the day's
-    aggregate differs from a recomputation of its raw rows, or None."""
-    row = conn.execute(bound.reconcile_day_sql, params).fetchone()
-    if spec is METRIC_DAILY:
-        _n, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate, raw_rows, raw_hash = row
-        fp = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
-        if not has_aggregate:
-            return fp, "no aggregate row"
-        same_rate = (rate is None and agg_rate is None) or (
-            rate is not None and agg_rate is not None and abs(float(rate) - float(agg_rate)) <= 1e-9 * max(1, abs(rate))
-        )
-        if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or not same_rate:
-            return fp, f"{spec.aggregate_table} differs from a recomputation of its raw rows"
-        return fp, None
-    mismatched, aggregate_rows, _raw_pairs, raw_rows, raw_hash = row
-    fp = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
-    if aggregate_rows == 0:
-        return fp, f"no {spec.aggregate_table} rows"
-    if mismatched:
-        return fp, f"{mismatched} (client, module) pair(s) of {spec.aggregate_table} differ from the raw events"
-    return fp, None
-
-
 def _prune_day(
     conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int
 ) -> tuple[int, int]:
@@ -216,7 +191,8 @@ def _prune_day(
         if day in pruned:
             raise _Late(fp.raw_rows)
         raise _Skip(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up)")
-    fp, why = _reconcile(conn, spec, bound, params)
+    reading = spec.read_reconciliation(conn, bound, params)
+    fp, why = reading.fingerprint, reading.mismatch
     if recorded != fp:
         ledger.mark_day(conn, spec.raw_table, day)
         raise _Refresh(

@@ -27,7 +27,7 @@ import psycopg
 from erp_pipelines.dbwork import step_errors
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
-from erp_pipelines.rollups.spec import GROUP, BoundSql, RollupSpec
+from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
     "system_metric_samples",
@@ -43,6 +43,32 @@ SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
 METRIC_RECONCILIATION_CHECK = "totals_match_samples"
 METRIC_HEALTH_CHECK = "health_thresholds"
 METRIC_NULL_TIMESTAMP_CHECK = "no_samples_without_timestamp"
+
+
+def _float_equal(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
+
+
+def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[str, Any]) -> Reconciliation:
+    """The stored row against an independent recomputation from the samples, and the day's fingerprint, in
+    one read (METRIC_DAY_RECONCILE, bound): retention's gate, and the step's `recompute_check`."""
+    (_samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate, raw_rows,
+     raw_hash) = conn.execute(bound.reconcile_day_sql, params).fetchone()
+    fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
+    if not has_aggregate:
+        return Reconciliation(fingerprint, "no aggregate row")
+    if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or (
+        not _float_equal(rate, agg_rate)
+    ):
+        return Reconciliation(
+            fingerprint,
+            f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, independent "
+            f"recomputation {latency}/{rate}/{req}/{err}",
+        )
+    return Reconciliation(fingerprint, None)
+
 
 METRIC_DAILY = RollupSpec(
     aggregate_table="system_metric_daily",
@@ -70,6 +96,7 @@ METRIC_DAILY = RollupSpec(
     ),
     replace_day_sql=sql.METRIC_DAY_UPSERT,
     reconcile_day_sql=sql.METRIC_DAY_RECONCILE,
+    read_reconciliation=read_reconciliation,
     aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
     delete_day_sql=sql.METRIC_DAY_DELETE,
     raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
@@ -80,27 +107,6 @@ class MetricRollupConfig(steps.RollupStepConfig):
     """system_metric_daily's run config: the common rollup fields only."""
 
 
-def _float_equal(a: Any, b: Any) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
-
-
-def _recomputation_differs(conn: psycopg.Connection, params: dict[str, Any], reconcile_sql: str) -> str | None:
-    """The stored row against an independent recomputation from the samples (METRIC_DAY_RECONCILE, bound)."""
-    (_samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate, *_fingerprint) = conn.execute(
-        reconcile_sql, params
-    ).fetchone()
-    if not has_aggregate:
-        return "no aggregate row"
-    if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or (
-        not _float_equal(rate, agg_rate)
-    ):
-        return (
-            f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, independent "
-            f"recomputation {latency}/{rate}/{req}/{err}"
-        )
-    return None
 
 
 def write_metric_day(
@@ -129,7 +135,7 @@ def write_metric_day(
             f"samples {latency}/{rate}/{req}/{err}"
         )
     if params.get("recompute_check") and mismatch is None:
-        mismatch = _recomputation_differs(conn, params, bound.reconcile_day_sql)
+        mismatch = read_reconciliation(conn, bound, params).mismatch
     return steps.DayWrite(
         fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
         inserted=int(inserted),

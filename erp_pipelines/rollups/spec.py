@@ -7,8 +7,9 @@ from its spec (rollups/metric_daily.py, rollups/usage_daily.py) through the regi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 import psycopg
@@ -16,6 +17,7 @@ from psycopg import sql
 
 from erp_pipelines.dbwork import lock_key
 from erp_pipelines.rollups import row_hash
+from erp_pipelines.rollups.ledger import Fingerprint
 
 RAW_ROW_HASH_MARK = "{raw_row_hash}"  # where a write statement (rollups/sql.py) takes the per-row hash
 
@@ -66,6 +68,8 @@ class RollupSpec:
     # per-day SQL (rollups/sql.py); %(day_start)s / %(day_end)s are naive UTC midnights, %(day)s the date
     replace_day_sql: str  # replace the day's aggregate from its raw rows; RAW_ROW_HASH_MARK: see bind()
     reconcile_day_sql: str  # the aggregate against a recomputation, every column, and the fingerprint
+    # runs the bound reconcile_day_sql and says what its row means (retention's one read of a day)
+    read_reconciliation: ReadReconciliation
     aggregate_exists_sql: str  # a row if the day has an aggregate
     delete_day_sql: str  # delete the day's aggregate (the ERP deleted every raw row of a ledgered day)
     raw_below_aggregate_sql: str  # only for days without a ledger entry (see steps.py)
@@ -105,9 +109,22 @@ class RollupSpec:
 
 
 @dataclass(frozen=True)
+class Reconciliation:
+    """One read of a raw day (the bound reconciliation statement): its fingerprint, and why its aggregate
+    differs from an independent recomputation from the raw rows (None: it does not)."""
+
+    fingerprint: Fingerprint
+    mismatch: str | None
+
+
+@dataclass(frozen=True)
 class BoundSql:
     """A rollup's statements that hash raw rows, ready for one connection (`RollupSpec.bind`)."""
 
     replace_day_sql: str
     fingerprint_sql: sql.Composed
     reconcile_day_sql: str  # also returns the day's fingerprint (its last two columns: rollups/sql.py)
+
+
+# (connection in the day's snapshot, the spec's bound statements, the day's parameters) -> the reading
+ReadReconciliation = Callable[[psycopg.Connection, BoundSql, dict[str, Any]], Reconciliation]

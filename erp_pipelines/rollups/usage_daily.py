@@ -20,7 +20,7 @@ from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
-from erp_pipelines.rollups.spec import GROUP, BoundSql, RollupSpec
+from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
     "client_usage_events",
@@ -41,6 +41,23 @@ DEFAULT_EVENT_CATEGORIES: dict[str, list[str]] = {
 }
 CATEGORIES = ("view", "create", "edit", "delete")
 
+def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[str, Any]) -> Reconciliation:
+    """The day's (client, module) rows against an independent recomputation from the raw events, and the
+    day's fingerprint, in one read (USAGE_DAY_MISMATCHES, bound): retention's gate. A day whose events all
+    lack a module has no rows to hold them: it does not reconcile (its events are kept raw)."""
+    mismatched, aggregate_rows, _raw_pairs, raw_rows, raw_hash = conn.execute(
+        bound.reconcile_day_sql, params
+    ).fetchone()
+    fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
+    if aggregate_rows == 0:
+        return Reconciliation(fingerprint, "no client_daily_usage rows")
+    if mismatched:
+        return Reconciliation(
+            fingerprint, f"{mismatched} (client, module) pair(s) of client_daily_usage differ from the raw events"
+        )
+    return Reconciliation(fingerprint, None)
+
+
 USAGE_DAILY = RollupSpec(
     aggregate_table="client_daily_usage",
     aggregate_day_column="date",
@@ -57,6 +74,7 @@ USAGE_DAILY = RollupSpec(
     check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK),
     replace_day_sql=sql.USAGE_DAY_REPLACE,
     reconcile_day_sql=sql.USAGE_DAY_MISMATCHES,
+    read_reconciliation=read_reconciliation,
     aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
     delete_day_sql=sql.USAGE_DAY_DELETE,
     raw_below_aggregate_sql=sql.USAGE_RAW_BELOW_AGGREGATE,

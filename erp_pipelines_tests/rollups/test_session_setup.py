@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
 from psycopg import sql
 
 from erp_pipelines.dbwork import erp_connection, lock_key, write_transaction
+from erp_pipelines.errors import DatabaseUnavailable
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines_tests.support.databases import new_database
 
@@ -63,6 +66,25 @@ def _waiting(conn: psycopg.Connection, application_name: str) -> bool:
     ).fetchone()[0]
 
 
+@contextmanager
+def _waiting_for_the_lock(erp_url: str, conn: psycopg.Connection, purpose: str, step) -> Iterator[threading.Thread]:
+    """Hold KEY's lock, start `step` in a thread and return once its connection (application_name
+    erp-pipelines:<purpose>) waits for the lock; the lock is released on leaving."""
+    with psycopg.connect(erp_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (KEY,))
+        worker = threading.Thread(target=step)
+        worker.start()
+        deadline = time.monotonic() + 20
+        while not _waiting(conn, f"erp-pipelines:{purpose}"):
+            assert time.monotonic() < deadline, "the step never waited for the lock"
+            time.sleep(0.05)
+        try:
+            yield worker
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(hashtext(%s))", (KEY,))
+            worker.join(20)
+
+
 def test_a_rollup_waits_for_its_lock_past_lock_timeout_then_has_lock_timeout_again(erp_url, conn):
     db = ErpDatabase(url=erp_url, lock_timeout_ms=200)
     seen: dict[str, object] = {}
@@ -76,18 +98,9 @@ def test_a_rollup_waits_for_its_lock_past_lock_timeout_then_has_lock_timeout_aga
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
             ).fetchone()[0]
 
-    with psycopg.connect(erp_url, autocommit=True) as holder:
-        holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (KEY,))
-        worker = threading.Thread(target=rollup)
-        worker.start()
-        deadline = time.monotonic() + 20
-        while not _waiting(conn, "erp-pipelines:lock-wait-test"):
-            assert time.monotonic() < deadline, "the rollup never waited for the lock"
-            time.sleep(0.05)
+    with _waiting_for_the_lock(erp_url, conn, "lock-wait-test", rollup) as worker:
         time.sleep(1.0)  # five times its lock_timeout: a bounded wait would have failed by now
         assert worker.is_alive() and _waiting(conn, "erp-pipelines:lock-wait-test")
-        holder.execute("SELECT pg_advisory_unlock(hashtext(%s))", (KEY,))
-        worker.join(20)
     assert seen == {"inside": "200ms", "autocommit_after": False, "held_after": 0}
 
 
@@ -102,3 +115,23 @@ def test_retentions_wait_for_the_lock_is_bounded_by_lock_timeout(erp_url):
             assert not c.autocommit
             assert c.execute("SELECT 1").fetchone() == (1,)  # the connection is still usable
         holder.execute("SELECT pg_advisory_unlock(hashtext(%s))", (KEY,))
+
+
+def test_a_connection_lost_while_waiting_for_the_lock_is_reported_as_lost(erp_url, conn):
+    """The wait runs in autocommit; switching back must not hide the lost connection behind another error:
+    DatabaseUnavailable is what makes Dagster retry the step."""
+    db = ErpDatabase(url=erp_url)
+    seen: dict[str, BaseException] = {}
+
+    def rollup() -> None:
+        try:
+            with erp_connection(db, "lost-wait-test", {}) as c, write_transaction(c, KEY):
+                pass
+        except BaseException as exc:  # noqa: BLE001 - the test inspects what came out
+            seen["error"] = exc
+
+    with _waiting_for_the_lock(erp_url, conn, "lost-wait-test", rollup) as worker:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                     ("erp-pipelines:lost-wait-test",))
+        worker.join(20)
+    assert isinstance(seen.get("error"), DatabaseUnavailable), repr(seen.get("error"))
