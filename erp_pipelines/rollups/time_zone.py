@@ -84,11 +84,11 @@ def _our_options_may_set_it(conn: psycopg.Connection) -> bool:
 
 
 def session_time_zone(conn: psycopg.Connection) -> str:
-    """The TimeZone a session of this database and role gets ('' when our own options set ours)."""
+    """The TimeZone a session of this database and role gets ('' when our own options set ours). Called by
+    read_findings in autocommit, so the rare query is one statement of its own."""
     if not _our_options_may_set_it(conn):
         return conn.info.parameter_status("TimeZone") or ""
-    with conn.transaction():
-        setting, source = conn.execute(SESSION_TIMEZONE).fetchone()
+    setting, source = conn.execute(SESSION_TIMEZONE).fetchone()
     return "" if source in ("client", "session") else setting
 
 
