@@ -5,6 +5,7 @@
   erp-pipelines env         print `export ...` lines for the embedded (or your own) databases
   erp-pipelines dev ARGS    make dev: check Dagster's storage answers, then `dagster dev ARGS` with that env
   erp-pipelines db start|stop|url
+  erp-pipelines grants --role NAME [--for sync|rollups|retention|all]   the GRANTs a role needs, from the code
 
 User mistakes exit with status 2 and one clear message (no traceback, never a password).
 """
@@ -74,6 +75,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grants(args: argparse.Namespace) -> int:
+    """The exact statements that give a role what the chosen assets need (erp_pipelines/grants.py), for
+    the database and schemas of ERP_DATABASE_URL / ERP_DATABASE_SCHEMA / ERP_PIPELINES_SCHEMA."""
+    from erp_pipelines import grants
+
+    target = grants.Target.from_settings(args.database)
+    print(f"-- run as the objects' owner (or a superuser); database {target.database}, ERP schema "
+          f"{target.erp_schema}, our schema {target.own_schema}")
+    print(grants.script(args.role, args.purposes or [grants.ALL], target), end="")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """`dagster dev` on the same instance as `make run`, after our own check of Dagster's storage (so an
     unreachable server is one clear line, never a traceback with connection details)."""
@@ -111,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data")
     run.add_argument("--days", type=int, default=30)
     run.set_defaults(func=cmd_run)
+    grants_cmd = sub.add_parser("grants", help="print the GRANT statements a role needs (from the code)")
+    grants_cmd.add_argument("--role", required=True, help="the database role to grant to")
+    grants_cmd.add_argument("--for", dest="purposes", action="append", choices=["sync", "rollups", "retention", "all"],
+                            help="what the role runs (repeatable; default: all)")
+    grants_cmd.add_argument("--database", help="database name (default: from ERP_DATABASE_URL, else erp)")
+    grants_cmd.set_defaults(func=cmd_grants)
     dev = sub.add_parser("dev", add_help=False, help="check Dagster's storage, then `dagster dev ARGS`")
     dev.set_defaults(func=cmd_dev)  # every argument after `dev` goes to `dagster dev` as it is
 

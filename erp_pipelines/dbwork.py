@@ -15,7 +15,6 @@ Neither domain owns it, so retention no longer borrows it from the rollups' asse
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -44,9 +43,6 @@ TEXT_FORMS = {"datestyle": "ISO, MDY", "intervalstyle": "postgres", "extra_float
 # literal), whose implicit transaction holds the SET LOCAL, so it is one round trip.
 LOCK_WITHOUT_TIMEOUT = "SET LOCAL lock_timeout = 0; SELECT pg_advisory_lock(hashtext({lock_key}))"
 
-_PERMISSION_DENIED = re.compile(r'permission denied for (table|relation|schema|sequence|view) "?([\w.$]+)"?')
-
-
 def lock_key(aggregate_table: str) -> str:
     """The advisory lock's key text of an aggregate table (every writer of it and of its raw table)."""
     return LOCK_KEY_PREFIX + aggregate_table
@@ -59,25 +55,22 @@ class MissingGrant(ErpPipelinesError):
 def missing_grant(
     exc: psycopg.Error, role: str | None, purpose: str, erp_db: ErpDatabase, needs: Mapping[str, str]
 ) -> MissingGrant:
+    """The error for a missing privilege: the failing statement, the object (schema-qualified) and the
+    GRANT that fixes it, taken from erp_pipelines/grants.py (the statements `erp-pipelines grants` prints).
+    `needs` is kept for callers; the grants come from the one source."""
+    from erp_pipelines import grants
+
     message = (exc.diag.message_primary or str(exc)).strip()
     who = role or "<role>"
-    found = _PERMISSION_DENIED.search(message)
-    if found is None:
-        grant = f"grant {who} the privileges listed in docs/privileges.md"
-        where = f"database role {who} ({erp_db.safe_url()})"
-    else:
-        kind, name = found.group(1), found.group(2)
-        if kind == "schema":
-            grant = f"GRANT USAGE ON SCHEMA {name} TO {who}"
-        elif kind == "sequence":
-            grant = f"GRANT USAGE ON SEQUENCE {name} TO {who}"
-        else:
-            grant = f"GRANT {needs.get(name.split('.')[-1], 'SELECT')} ON {name} TO {who}"
-        where = f"{kind} {name}, database role {who}"
+    purposes = ["retention"] if purpose.startswith("retention") else ["rollups"]
+    target = grants.Target.for_database(erp_db)
+    obj, grant = grants.fix_for(message, who, target, purposes)
+    statement = (getattr(exc, "__notes__", None) or [""])[-1]
     return MissingGrant(
         f"The database role {who} lacks a privilege {purpose} needs: {message}.",
-        where=where,
-        fix=f"Run `{grant};` as the table owner (the full list of grants is in docs/privileges.md).",
+        where=f"{obj}, database role {who}" + (f", statement: {statement}" if statement else ""),
+        fix=f"Run `{grant};` as the object's owner (every grant: `erp-pipelines grants --role {who} "
+        f"--for {purposes[0]}`, docs/privileges.md).",
     )
 
 

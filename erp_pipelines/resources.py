@@ -64,6 +64,20 @@ def session_setup(settings_: Mapping[str, str]) -> sql.Composed:
     )
 
 
+class StatementNotingCursor(psycopg.Cursor):
+    """A cursor that adds the statement to a permission error as a note (`exc.__notes__[-1]`), so the
+    error a user reads names the statement, not only the object (dbwork.missing_grant, prisma/sync.py)."""
+
+    def execute(self, query, params=None, **kwargs):  # type: ignore[override]
+        try:
+            return super().execute(query, params, **kwargs)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            text = query.as_string(self.connection) if isinstance(query, sql.Composable) else query
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            exc.add_note(" ".join(text.split())[:500])
+            raise
+
+
 class ErpDatabase(dg.ConfigurableResource):
     """The ERP's PostgreSQL database (psycopg 3). Every connection names itself and carries timeouts."""
 
@@ -129,6 +143,7 @@ class ErpDatabase(dg.ConfigurableResource):
                 autocommit=True,
                 application_name=name[:63],
                 connect_timeout=self.connect_timeout_s,
+                cursor_factory=StatementNotingCursor,
             )
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(

@@ -76,3 +76,21 @@ def test_readme_asset_table_lists_every_asset_and_check_once(keys) -> None:
         assert count == 1, f"README.md's asset table lists `{name}` {count} times, expected once. {FIX}"
     unknown = sorted(set(names) - set(assets + checks))
     assert not unknown, f"README.md's asset table lists {unknown}, which are not in defs. {FIX}"
+
+
+def test_grant_sections_of_the_docs_match_the_code() -> None:
+    """docs/privileges.md and docs/production.md show exactly what `erp-pipelines grants` prints."""
+    from erp_pipelines import grants
+
+    for page, names in ((grants.DOC_PAGES[0], ("roles", "sync", "rollups")), (grants.DOC_PAGES[1], ("sync", "rollups"))):
+        text = page.read_text()
+        for name in names:
+            assert grants.START.format(name=name) in text and grants.END.format(name=name) in text, (
+                f"{page.name} lost its generated grant section {name!r}")
+    assert grants.stale_pages() == [], f"Run `{grants.WRITE_COMMAND}`."
+    sql_lines = [line for page in grants.DOC_PAGES for line in page.read_text().splitlines()
+                 if line.startswith(("GRANT ", "ALTER SCHEMA", "REVOKE "))]
+    generated = {s.line() for p in (["sync"], ["rollups", "retention"])
+                 for s in grants.statements(grants.DOC_SYNC_ROLE if p == ["sync"] else grants.DOC_ROLLUP_ROLE,
+                                            p, grants.DOC_TARGET)}
+    assert [line for line in sql_lines if line not in generated] == [], "a hand-typed GRANT in the docs"

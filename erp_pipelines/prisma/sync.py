@@ -271,9 +271,22 @@ def sync_schema(
                 + (f" Only the new enum values committed before it remain ({', '.join(committed_enum_values)}): "
                    "additions, which the next run finds present." if committed_enum_values else ""),
                 where=f"statement: {failed}" if failed else f"database {db.safe_url()}",
-                fix="Read the statement and the error; fix the database or the migration, then run again.",
+                fix=_permission_fix(db, message) if isinstance(exc, errors.InsufficientPrivilege)
+                else "Read the statement and the error; fix the database or the migration, then run again.",
             ) from None
     raise AssertionError("unreachable")
+
+
+def _permission_fix(db: Connector, message: str) -> str:
+    """What a role lacking a privilege runs (erp_pipelines/grants.py: the same statements as
+    `erp-pipelines grants --for sync`)."""
+    from erp_pipelines import grants
+
+    target, role = grants.Target.for_database(db), grants.login_role(db) or "<role>"
+    obj, grant = grants.fix_for(message, role, target, ["sync"])
+    return (f"The role {role} lacks a privilege on {obj}. As its owner (or a superuser) run `{grant};` "
+            f"(every grant the sync needs: `erp-pipelines grants --role {role} --for sync`, docs/privileges.md). "
+            "A role that can only read gets no plan: the plan replays the migrations in a throw-away schema.")
 
 
 __all__ = [

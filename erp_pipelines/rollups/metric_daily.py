@@ -84,6 +84,7 @@ METRIC_DAILY = RollupSpec(
         "system_metric_samples": "SELECT",
         "system_health_config": "SELECT",
         "system_metric_daily": "SELECT, INSERT, UPDATE, DELETE",
+        "system_metric_daily_id_seq": "USAGE",  # a sequence: its SERIAL id on INSERT (erp_pipelines/grants.py)
     },
     retention_privileges={"system_metric_samples": "SELECT, DELETE", "system_metric_daily": "SELECT, DELETE"},
     reconciliation_check=METRIC_RECONCILIATION_CHECK,

@@ -355,7 +355,7 @@ def test_a_missing_grant_is_named_and_not_retried(erp_tables, erp_url, admin_con
         assert not result.success
         failures = [e for e in result.all_events if e.is_step_failure]
         text = failures[0].step_failure_data.user_failure_data.description
-        assert f"GRANT SELECT ON client_usage_events TO {role}" in text, text
+        assert f'GRANT SELECT ON "public"."client_usage_events" TO "{role}"' in text, text  # schema-qualified
         assert "Rel2-pw-xyz" not in text
         assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
         # with the grant, it works

@@ -39,7 +39,8 @@ OWNER_GRANTS = [
     "ALTER SCHEMA public OWNER TO {role}",
     "GRANT CONNECT, CREATE ON DATABASE {db} TO {role}",
 ]
-# The grants docs/privileges.md documents for the rollups + retention role (the test applies exactly these).
+# The same privileges as `erp-pipelines grants --for rollups --for retention` (erp_pipelines/grants.py), typed
+# unqualified here; test_grants_pg15.py runs the printed statements verbatim.
 ROLLUP_GRANTS = [
     "GRANT CONNECT ON DATABASE {db} TO {role}",
     "GRANT USAGE ON SCHEMA public TO {role}",
