@@ -31,6 +31,7 @@ from erp_pipelines.prisma.sync import (
 )
 from erp_pipelines.prisma.target import DEFAULT_BASELINE, target
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
+from erp_pipelines.schema import versions
 
 ROWS_PRESERVED = "rows_preserved"
 FOREIGN_KEYS_VALIDATED = "foreign_keys_validated"
@@ -125,7 +126,10 @@ def erp_schema(
                   [(t, b, result.row_counts_after.get(t, b)) for t, b in sorted(result.row_counts_before.items())])
     )
     not_valid = _not_valid_foreign_keys(erp_db)
+    # a no-op keeps the schema's data version (downstream stays Synced) and shows the last applied plan
+    metadata.update(versions.carried_plan(context, plan.markdown() if plan.steps else None))
     yield dg.MaterializeResult(
+        data_version=versions.schema_version(context, erp_db, applied=bool(plan.steps)),
         metadata=metadata,
         check_results=[
             dg.AssetCheckResult(
@@ -372,6 +376,7 @@ def _materialize_health_config(
     context.log.info("Inserted the config row." if inserted else "The config row exists; left as it is.")
     problems = hc.validate_config(row) if row else [("id", "row 1 is missing")]
     return dg.MaterializeResult(
+        data_version=versions.config_version(row),  # the same row, the same version: rollups stay Synced
         metadata={
             "inserted": inserted,
             "sequence_moved": sequence_moved,
