@@ -92,16 +92,31 @@ def cmd_dev(args: argparse.Namespace) -> int:
     unreachable server is one clear line, never a traceback with connection details)."""
     _apply_env()
     settings.check_dagster_storage()
+    _partitions_from_first_raw_day()
     dagster = Path(sys.executable).parent / "dagster"
     executable = str(dagster) if dagster.exists() else "dagster"
     os.execvp(executable, [executable, "dev", *args.dagster_args])
     return 0  # not reached: exec replaces this process
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from erp_pipelines.runner import run_all
+def _partitions_from_first_raw_day(planned_days: int | None = None) -> None:
+    """ERP_ROLLUP_START_DATE for the processes this command starts: the first day of raw data (or of the
+    demo data about to be generated), read once here because definitions load without a database."""
+    from datetime import UTC, datetime, timedelta
 
+    from erp_pipelines.partitions import export_start_date
+
+    planned = (datetime.now(UTC).date() - timedelta(days=planned_days)) if planned_days else None
+    value = export_start_date(settings.erp_database(), planned)
+    if value:
+        print(f"Daily partitions start at {value}, the first day of raw data ({settings.ROLLUP_START_DATE}).")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
     _apply_env()
+    _partitions_from_first_raw_day(planned_days=args.days)
+    from erp_pipelines.runner import run_all  # after: the partitions are defined on import
+
     return run_all(events=args.events, days=args.days)
 
 

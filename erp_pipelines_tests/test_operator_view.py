@@ -48,3 +48,29 @@ def test_a_no_op_sync_keeps_rollups_synced_and_the_last_applied_plan_visible(erp
     # the plan that was applied (the first run's, 200+ statements) stays on the overview, with its time
     assert "CREATE TABLE" in metadata[versions.LAST_APPLIED_PLAN].value
     assert metadata[versions.LAST_APPLIED_AT].value[:4].isdigit()
+
+
+def test_partitions_start_at_the_first_day_of_raw_data_not_at_2025(erp_tables, erp_url):
+    """`make run` / `make dev` read the raw tables' first day once and pass it as ERP_ROLLUP_START_DATE.
+
+    Why: the default 2025-01-01 gave the demo ~700 partitions, 672 of them Missing, for 30 days of data."""
+    from erp_pipelines.partitions import START_DATE_ENV, daily_partitions, export_start_date
+    from erp_pipelines_tests.support.erp_data import insert_events, insert_samples
+
+    db = ErpDatabase(url=erp_url)
+    planned = (datetime.now(UTC) - timedelta(days=30)).date()
+    env: dict[str, str] = {}
+    assert export_start_date(db, planned, env) == planned.isoformat()  # empty tables: the demo about to be made
+
+    first = datetime(2026, 10, 5, 23, 59)
+    insert_samples(erp_tables, [(100, 1.0, 10, 1, first), (100, 1.0, 10, 1, first + timedelta(days=3))])
+    client = erp_tables.execute("SELECT id FROM clients LIMIT 1").fetchone()[0]
+    insert_events(erp_tables, [(client, None, None, "view", first + timedelta(days=1))])
+    env = {}
+    assert export_start_date(db, None, env) == "2026-10-05"
+    keys = daily_partitions(env[START_DATE_ENV]).get_partition_keys()
+    assert keys[0] == "2026-10-05"
+    assert len(keys) == (datetime.now(UTC).date() - first.date()).days  # up to yesterday, none before the data
+
+    env = {START_DATE_ENV: "2026-01-01"}  # the operator's own value wins
+    assert export_start_date(db, None, env) is None and env[START_DATE_ENV] == "2026-01-01"
