@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -22,24 +21,26 @@ from psycopg import sql
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
+from erp_pipelines.run_summary import (
+    CheckLine,
+    check_count,
+    failure_lines,
+    failure_sections,
+    named,
+    standing_failures,
+    with_standing,
+    without_step_prefix,
+)
 from erp_pipelines.settings import check_dagster_storage, erp_database
+
+__all__ = ["CheckLine", "failure_lines", "run_all"]
 
 Summary = list[tuple[str, str]]
 DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily")
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TABLE_COUNT = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+TABLE_NAMES = "SELECT coalesce(array_agg(tablename::text ORDER BY tablename), '{}') FROM pg_tables WHERE schemaname = 'public'"
 USERS = "SELECT CASE WHEN to_regclass('users') IS NULL THEN 0 ELSE (SELECT count(*) FROM users) END"
-
-
-@dataclass(frozen=True)
-class CheckLine:
-    """One check evaluation of a run, as the summary prints it."""
-
-    target: str  # "<asset>.<check>"
-    partition: str | None
-    passed: bool
-    severity: str
-    description: str
 
 
 def _check_lines(result: dg.ExecuteInProcessResult) -> list[CheckLine]:
@@ -48,27 +49,6 @@ def _check_lines(result: dg.ExecuteInProcessResult) -> list[CheckLine]:
                   ev.passed, ev.severity.value, ev.description or "")
         for ev in result.get_asset_check_evaluations()
     ]
-
-
-def failure_lines(checks: list[CheckLine]) -> list[str]:
-    """The failed checks, one line per check and severity: a check failing on one day names the day and why;
-    one failing on many days (a per-day WARN on every day of a backfill) gives the count and the day range,
-    with the first day's reason, instead of a line per day."""
-    groups: dict[tuple[str, str], list[CheckLine]] = {}
-    for line in checks:
-        if not line.passed:
-            groups.setdefault((line.target, line.severity), []).append(line)
-    out = []
-    for (target, severity), lines in groups.items():
-        days = sorted(line.partition for line in lines if line.partition)
-        if len(lines) == 1:
-            where = f" [{lines[0].partition}]" if lines[0].partition else ""
-            out.append(f"{target}{where}: FAILED ({severity}): {lines[0].description}")
-        else:
-            span = f" on {len(lines)} days ({days[0]}..{days[-1]})" if len(days) == len(lines) else f" {len(lines)}x"
-            first = min(lines, key=lambda line: line.partition or "")
-            out.append(f"{target}: FAILED ({severity}){span}; first: {first.description}")
-    return out
 
 
 class _Progress:
@@ -105,7 +85,7 @@ class _Progress:
         for record in page.records:
             entry = record.event_log_entry
             if entry.dagster_event is None and entry.user_message and entry.level >= logging.INFO:
-                print(f"  [{entry.step_key}] {entry.user_message}", flush=True)
+                print(f"  [{entry.step_key}] {without_step_prefix(entry.step_key, entry.user_message)}", flush=True)
 
 
 def _failures(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -145,6 +125,7 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
             print("Loaded the seed's drifted production state (part of the schema, 20 users, legacy rows).")
         generated = _maybe_generate(conn, events, days)
         tables_before = conn.execute(TABLE_COUNT).fetchone()[0]
+        names_before = set(conn.execute(TABLE_NAMES).fetchone()[0])
         users_before = conn.execute(USERS).fetchone()[0]
     if generated:
         summary.append(("demo data generated", ", ".join(f"{k} {v:,}" for k, v in generated.items())))
@@ -161,18 +142,21 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
     history = mats.get("prisma_migration_history", {})
     with erp_db.connect("run", autocommit=True) as conn:
         tables_after = conn.execute(TABLE_COUNT).fetchone()[0]
+        added_tables = sorted(set(conn.execute(TABLE_NAMES).fetchone()[0]) - names_before)
         users = conn.execute(USERS).fetchone()[0]
         hist_rows = conn.execute(
             "SELECT count(*) FILTER (WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL), "
             "count(*) FILTER (WHERE rolled_back_at IS NOT NULL) FROM _prisma_migrations"
         ).fetchone()
     summary += [
-        ("tables before / after", f"{tables_before} / {tables_after}"),
+        ("tables before / after", f"{tables_before} / {tables_after}"
+                                  + (f"; added: {named(added_tables)}" if added_tables else "")),
         ("schema statements run", str(schema_md.get("statements", 0))),
         ("columns / constraints / indexes added",
          f"{schema_md.get('columns_added', 0)} / {schema_md.get('constraints_added', 0)} / "
          f"{schema_md.get('indexes_added', 0)}"),
-        ("drift reported (not changed)", str(schema_md.get("drift_items", 0))),
+        ("drift reported (not changed)", f"{schema_md.get('drift_items', 0)}"
+                                         + (f": {named(schema_md.get('drift') or [])}" if schema_md.get("drift") else "")),
         ("users preserved", f"{users} of {users_before}"),
         ("migration history", f"{hist_rows[0]} applied, {hist_rows[1]} rolled back; "
                               f"newly baselined {len(history.get('baselined', []) or [])}, "
@@ -185,15 +169,18 @@ def run_all(events: int = 1_000_000, days: int = 30) -> int:
         counts = {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
                   for t in DEMO_TABLES}
     summary.append(("row counts now", ", ".join(f"{t} {n:,}" for t, n in counts.items())))
-    summary.append(("checks", f"{sum(c.passed for c in checks)} passed, {sum(not c.passed for c in checks)} failed"))
+    # what stands on the instance (its latest evaluation per check and day), so a no-op run never says "0
+    # failed" while an ERROR of an earlier run stands
+    checks = with_standing(checks, standing_failures(instance, defs.resolve_asset_graph().asset_check_keys))
+    summary.append(("checks", check_count(checks)))
     print()
     print("Summary")
     print("-------")
     width = max(len(k) for k, _ in summary)
     for key, value in summary:
         print(f"  {key.ljust(width)}  {value}")
-    for line in failure_lines(checks):
-        print(f"    check {line}")
+    for line in failure_sections(checks):
+        print(f"    {line}")
     print(f"  {'time taken'.ljust(width)}  {time.monotonic() - started:.1f} s")
     print("\nNext: `make dev`, then open http://127.0.0.1:3000 to see these runs, the asset graph and the checks.")
     return 0 if rollups_ok else 1

@@ -6,6 +6,7 @@ second is a no-op that re-aggregates nothing.
 
 import re
 import subprocess
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -30,11 +31,23 @@ def test_make_run_builds_the_demo_runs_everything_and_a_second_run_is_a_no_op(se
         breaches = re.findall(r"system_metric_daily\.health_thresholds \[([-\d]+)\]: FAILED \((\w+)\)", out)
         assert [level for _, level in breaches] == ["ERROR"], out[-3000:]
         assert "make dev" in out
+        # the operator's view (issue 17): designed findings apart from real failures, drift and added tables
+        # named, no doubled step prefix, partitions from the first day of data
+        assert "0 real failure(s)" in out and "as the demo was built to show" in out, out[-3000:]
+        assert re.search(r"drift reported \(not changed\)\s+\d+: \S", out), out[-3000:]
+        assert re.search(r"tables before / after\s+\d+ / \d+; added: \w", out), out[-3000:]
+        assert not re.search(r"\[(\w+)\] \1:", out), "a progress line repeats its step's name"
+        first_day = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
+        assert f"Daily partitions start at {first_day}" in out, out[:2000]
 
         second = _run(state, "run", "--events", "20000", "--days", "10")
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
         assert "nothing to re-aggregate" in second.stdout
         assert "schema statements run                  0" in second.stdout
         assert "0 days x 2 rollups in this run (10 days already done)" in second.stdout
+        # a no-op run never contradicts the ERROR that stands (read from the instance's latest evaluations)
+        standing = re.findall(r"system_metric_daily\.health_thresholds \[([-\d]+)\]: FAILED \(ERROR\) \(standing",
+                              second.stdout)
+        assert standing == [day for day, _ in breaches], second.stdout[-3000:]
     finally:
         _run(state, "db", "stop")

@@ -74,3 +74,27 @@ def test_partitions_start_at_the_first_day_of_raw_data_not_at_2025(erp_tables, e
 
     env = {START_DATE_ENV: "2026-01-01"}  # the operator's own value wins
     assert export_start_date(db, None, env) is None and env[START_DATE_ENV] == "2026-01-01"
+
+
+def test_standing_failures_are_read_from_the_instance_latest_evaluation_per_day(instance):
+    """A second `make run` that evaluates nothing still reports the ERROR that stands; a day whose latest
+    evaluation passed is not reported."""
+    from erp_pipelines.run_summary import standing_failures
+
+    daily = dg.DailyPartitionsDefinition(start_date="2026-11-01")
+    outcome = {"2026-11-02": False, "2026-11-03": False}
+
+    @dg.asset(partitions_def=daily, check_specs=[dg.AssetCheckSpec("judged", asset="toy", partitions_def=daily)])
+    def toy(context):
+        day = context.partition_key
+        return dg.MaterializeResult(check_results=[dg.AssetCheckResult(
+            check_name="judged", passed=outcome.get(day, True), severity=dg.AssetCheckSeverity.ERROR,
+            description=f"{day} judged")])
+
+    for day in ("2026-11-02", "2026-11-03", "2026-11-04"):
+        assert dg.materialize([toy], partition_key=day, instance=instance, raise_on_error=False)
+    outcome["2026-11-03"] = True
+    dg.materialize([toy], partition_key="2026-11-03", instance=instance)  # the day is fixed: no longer standing
+    lines = standing_failures(instance, [dg.AssetCheckKey(dg.AssetKey("toy"), "judged")])
+    assert [(line.target, line.partition, line.severity, line.standing) for line in lines] == [
+        ("toy.judged", "2026-11-02", "ERROR", True)]

@@ -99,6 +99,7 @@ def erp_schema(
         "dry_run": config.dry_run,
         "plan": dg.MetadataValue.md(plan.markdown()),
         **{k: dg.MetadataValue.int(v) for k, v in summary.items()},
+        "drift": dg.MetadataValue.json([f"{d.kind} {d.object}" for d in plan.drift]),  # named in make run's summary
         "tables_before": dg.MetadataValue.int(len(result.live_before.tables)),
         "foreign_keys_not_valid": dg.MetadataValue.json(result.not_validated),
         "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
