@@ -98,3 +98,4 @@ def test_standing_failures_are_read_from_the_instance_latest_evaluation_per_day(
     lines = standing_failures(instance, [dg.AssetCheckKey(dg.AssetKey("toy"), "judged")])
     assert [(line.target, line.partition, line.severity, line.standing) for line in lines] == [
         ("toy.judged", "2026-11-02", "ERROR", True)]
+
