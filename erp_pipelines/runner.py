@@ -22,7 +22,8 @@ from psycopg import sql
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
-from erp_pipelines.settings import check_dagster_storage, erp_database
+from erp_pipelines.demo_guard import check_demo_target
+from erp_pipelines.settings import check_dagster_storage, erp_database, state_dir
 
 Summary = list[tuple[str, str]]
 DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily")
@@ -132,10 +133,14 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     return out
 
 
-def run_all(events: int = 1_000_000, days: int = 30) -> int:
+def run_all(events: int = 1_000_000, days: int = 30, demo_into: str | None = None) -> int:
+    """The demo end to end; refuses, before any write, a database that is not the embedded demo's unless
+    `demo_into` names it (erp_pipelines/demo_guard.py)."""
     warnings.filterwarnings("ignore")  # Dagster's beta/supersession notices; the summary is what matters here
     started = time.monotonic()
     erp_db = erp_database()
+    with erp_db.connect("demo guard", autocommit=True) as conn:
+        check_demo_target(conn, state_dir(), erp_db.safe_url(), demo_into)
     check_dagster_storage()  # before Dagster connects: one clear message, never the password
     defs = build_defs()
     instance = dg.DagsterInstance.get()
