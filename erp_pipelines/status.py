@@ -1,8 +1,9 @@
 """`erp-pipelines status`: what an operator wants to know about one ERP database, on one screen, read-only.
 
-Four named sections, each a few lines: Schema (what the sync would still do and the drift it reports: the
+Five named sections, each a few lines: Schema (what the sync would still do and the drift it reports: the
 same dry run as `erp-pipelines plan`), Migration history (`_prisma_migrations` against the folder), Rollup
-ledger (days each aggregate holds a fingerprint for), Pruned days (what retention deleted). A section that
+ledger (days each aggregate holds a fingerprint for), Pruned days (what retention deleted), Dagster instance
+(whether DAGSTER_HOME's instance serves this database; erp_pipelines/instance_binding.py). A section that
 cannot be read (no privilege, our schema not created yet) says so in its own line; the others still show.
 Reading is all it does: the sync's replay runs in a transaction that is rolled back.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import psycopg
 from psycopg import sql
@@ -93,7 +95,7 @@ def history_lines(db, folder) -> list[str]:
              f"{sum(r.rolled_back for r in rows)}"]
     latest = max((r for r in rows if r.applied), key=lambda r: r.finished_at, default=None)
     if latest is not None:
-        lines.append(f"latest applied: {latest.name} at {latest.finished_at:%Y-%m-%d %H:%M} UTC")
+        lines.append(f"latest applied: {latest.name} at {latest.finished_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC")
     lines.append(f"failed, unresolved (blocks prisma migrate deploy): {listed(failed) if failed else 'none'}")
     lines.append(f"not applied yet: {listed(pending) if pending else 'none'}")
     if unknown:
@@ -125,6 +127,28 @@ def pruned_lines(db) -> list[str]:
             for table, days, first, last, rows_ in rows] or ["no day pruned yet"]
 
 
+def instance_lines(db) -> list[str]:
+    """Which database the Dagster instance of DAGSTER_HOME serves (erp_pipelines/instance_binding.py)."""
+    import dagster as dg
+
+    from erp_pipelines import instance_binding
+
+    home = settings.dagster_home()
+    if home is None:
+        return ["DAGSTER_HOME is not set (`eval \"$(erp-pipelines env)\"` sets it)"]
+    identity = db.identity()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            bound = instance_binding.recorded(instance)
+    except Exception as exc:  # noqa: BLE001 - Dagster's storage unreadable: say so, show the other sections
+        return [f"unavailable ({home}): {redact(str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"]
+    if bound is None:
+        return [f"{home}: not bound yet (its first run records this database)"]
+    if bound.same_database(identity):
+        return [f"{home}: serves this database"]
+    return [f"{home}: serves ANOTHER database, {bound.describe()}: its runs here are refused"]
+
+
 def read_status(db, migrations: str | None = None, baseline: str | None = None) -> Status:
     """Every section for the ERP database `db` (an ErpDatabase); reads only."""
     from erp_pipelines.prisma.migrations import read_migrations_folder
@@ -139,5 +163,6 @@ def read_status(db, migrations: str | None = None, baseline: str | None = None) 
             _guarded("Migration history", lambda: history_lines(db, folder)),
             _guarded("Rollup ledger", lambda: ledger_lines(db)),
             _guarded("Pruned days", lambda: pruned_lines(db)),
+            _guarded("Dagster instance", lambda: instance_lines(db)),
         ],
     )
