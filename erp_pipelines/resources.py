@@ -42,6 +42,13 @@ def schema_from_url(url: str) -> str | None:
     return values[-1] if values else None
 
 
+def _host(conninfo: str) -> str | None:
+    try:
+        return psycopg.conninfo.conninfo_to_dict(conninfo).get("host")
+    except psycopg.ProgrammingError:
+        return None
+
+
 def psycopg_conninfo(url: str) -> str:
     """Accept SQLAlchemy-style URLs (`postgresql+psycopg://`) and Prisma's `DATABASE_URL` (its `?schema=` and
     pool parameters are not libpq's: removed) as well as plain libpq ones."""
@@ -153,8 +160,7 @@ class ErpDatabase(dg.ConfigurableResource):
             raise DatabaseUnavailable(
                 f"Cannot connect to the ERP database: {redact(str(exc)).strip()}",
                 where=f"ERP_DATABASE_URL = {safe}",
-                fix="Check that the server is running and reachable and that the user, password and "
-                "database name are right (make dev / make run start the embedded one).",
+                fix=settings.unreachable_hint(_host(conninfo), "the ERP database"),
             ) from None
         try:
             settings_ = {

@@ -139,9 +139,9 @@ def run_all(events: int = 1_000_000, days: int = 30, demo_into: str | None = Non
     warnings.filterwarnings("ignore")  # Dagster's beta/supersession notices; the summary is what matters here
     started = time.monotonic()
     erp_db = erp_database()
-    with erp_db.connect("demo guard", autocommit=True) as conn:
-        check_demo_target(conn, state_dir(), erp_db.safe_url(), demo_into)
     check_dagster_storage()  # before Dagster connects: one clear message, never the password
+    with erp_db.connect("demo guard", autocommit=True) as conn:  # reads only
+        check_demo_target(conn, state_dir(), erp_db.safe_url(), demo_into)
     defs = build_defs()
     instance = dg.DagsterInstance.get()
     summary: Summary = []

@@ -73,7 +73,7 @@ def test_demo_into_this_database_must_name_the_database_the_url_points_at(pg_ser
     own_url, own_name = own_database(pg_server)
     before = footprint(own_url)
     env = {"ERP_PIPELINES_STATE_DIR": str(server_state), "ERP_DATABASE_URL": own_url,
-           "DAGSTER_PG_URL": "postgresql://dagster@127.0.0.1:1/dagster"}  # never reached: refused before
+           "DAGSTER_PG_URL": new_database(pg_server)}
     out = erp_pipelines("run", "--demo-into-this-database", "production", env=env)
     assert out.returncode == 2
     assert f"names 'production', but ERP_DATABASE_URL points at database '{own_name}'" in out.stderr
