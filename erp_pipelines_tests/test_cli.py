@@ -94,3 +94,18 @@ def test_no_command_prints_a_password(pg_server, erp_url, tmp_path):
     exports = exported(outputs[("env",)].stdout)  # eval still sets the real values
     assert exports["ERP_DATABASE_URL"] == env["ERP_DATABASE_URL"]
     assert exports["DAGSTER_PG_PASSWORD"] == dagster_password
+
+
+def test_bind_records_the_instances_database_and_status_shows_when_another_one_is_asked_for(pg_server, tmp_path):
+    """`erp-pipelines bind` on a real Dagster instance, then `status` for another database: the instance
+    section says the instance serves ANOTHER database and names it."""
+    first, second = new_database(pg_server), new_database(pg_server)
+    base = {"DAGSTER_PG_URL": new_database(pg_server), "ERP_PIPELINES_STATE_DIR": str(tmp_path / "state")}
+    bound = cli("bind", env={**base, "ERP_DATABASE_URL": first})
+    assert bound.returncode == 0, bound.stderr[-3000:]
+    first_name = first.split("?")[0].rsplit("/", 1)[1]
+    assert f"now serves database '{first_name}'" in bound.stdout
+    exports = exported(cli("env", env={**base, "ERP_DATABASE_URL": second}).stdout)
+    status = cli("status", env=exports)
+    assert status.returncode == 0, status.stderr[-3000:]
+    assert f"serves ANOTHER database, database '{first_name}'" in status.stdout
