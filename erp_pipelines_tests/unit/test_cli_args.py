@@ -114,3 +114,15 @@ def test_env_writes_passwords_to_private_files_and_prints_only_references(tmp_pa
 ])
 def test_which_values_count_as_passwords(name, value, secret):
     assert holds_password(name, value) is secret
+
+
+@pytest.mark.parametrize(("args", "port"), [([], "3000"), (["PORT=3001"], "3001")])
+def test_make_dev_passes_its_port_to_erp_pipelines_dev(args, port):
+    import subprocess
+
+    from erp_pipelines.settings import PROJECT_ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != "PORT"}
+    dry = subprocess.run(["make", "-n", "dev", *args], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert f"erp-pipelines dev --host 127.0.0.1 --port {port}" in dry.stdout, dry.stdout + dry.stderr
