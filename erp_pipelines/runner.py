@@ -23,6 +23,7 @@ from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
 from erp_pipelines.demo_guard import check_demo_target
+from erp_pipelines.instance_binding import check_or_bind
 from erp_pipelines.settings import check_dagster_storage, erp_database, state_dir
 
 Summary = list[tuple[str, str]]
@@ -144,6 +145,7 @@ def run_all(events: int = 1_000_000, days: int = 30, demo_into: str | None = Non
         check_demo_target(conn, state_dir(), erp_db.safe_url(), demo_into)
     defs = build_defs()
     instance = dg.DagsterInstance.get()
+    check_or_bind(instance, erp_db.identity())  # an instance serving another database: refused before any write
     summary: Summary = []
     with erp_db.connect("run", autocommit=True) as conn:
         if load_drifted_state(conn):
