@@ -153,9 +153,10 @@ def read_status(db, migrations: str | None = None, baseline: str | None = None) 
     """Every section for the ERP database `db` (an ErpDatabase); reads only."""
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.target import DEFAULT_BASELINE
-    from erp_pipelines.resources import migrations_folder_from_env
+    from erp_pipelines.resources import DEMO_MIGRATIONS_DIR
 
-    folder = read_migrations_folder(migrations or migrations_folder_from_env().folder())
+    # the setting's value itself: the resource's dg.EnvVar can only be read inside a Dagster run
+    folder = read_migrations_folder(migrations or settings.migrations_dir() or DEMO_MIGRATIONS_DIR)
     return Status(
         database=f"{db.safe_url()} (schema {db.db_schema}; migrations {folder.path})",
         sections=[

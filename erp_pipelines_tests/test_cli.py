@@ -1,6 +1,7 @@
 """The `erp-pipelines` command as a user runs it: a real process against a real PostgreSQL."""
 
 from erp_pipelines.demo.state import load_drifted_state
+from erp_pipelines.resources import DEMO_MIGRATIONS_DIR
 from erp_pipelines_tests.support.commands import dagster, exported
 from erp_pipelines_tests.support.commands import erp_pipelines as cli
 from erp_pipelines_tests.support.databases import new_database
@@ -64,7 +65,8 @@ def test_status_names_each_section_on_one_screen_and_changes_nothing(erp_url, co
     load_drifted_state(conn)
     tables = "SELECT count(*) FROM pg_class WHERE relnamespace NOT IN (SELECT oid FROM pg_namespace WHERE nspname LIKE 'pg_%' OR nspname = 'information_schema')"
     before = conn.execute(tables).fetchone()[0]
-    out = cli("status", env={"ERP_DATABASE_URL": erp_url, "DAGSTER_PG_URL": "unused"})
+    out = cli("status", env={"ERP_DATABASE_URL": erp_url, "DAGSTER_PG_URL": "unused",
+                             "PRISMA_MIGRATIONS_DIR": str(DEMO_MIGRATIONS_DIR)})  # set, as the README does
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert [line for line in lines if line in STATUS_SECTIONS] == list(STATUS_SECTIONS)
