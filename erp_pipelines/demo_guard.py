@@ -70,7 +70,7 @@ def check_demo_target(conn: psycopg.Connection, state_dir: Path, safe_url: str, 
     if token and comment == COMMENT_PREFIX + token:
         return
     raise ErpPipelinesError(
-        f"`make run` builds the demo ERP (the seed's drifted schema, demo users and a million demo rows) and "
+        f"`make run` builds the demo ERP (the seed's drifted schema, demo users, generated demo rows) and "
         f"runs the whole graph for real, and database {database!r} is not the embedded demo database it "
         "created, so it refused before writing anything.",
         where=f"ERP_DATABASE_URL = {safe_url} (set in your environment)",
