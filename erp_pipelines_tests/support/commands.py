@@ -7,7 +7,6 @@ setting of the machine running the tests leaks in.
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -49,10 +48,12 @@ def dagster(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 
 def exported(env_output: str) -> dict[str, str]:
-    """The variables of `erp-pipelines env`'s `export NAME=value` lines, as a shell's eval would set them."""
-    values = {}
-    for line in env_output.splitlines():
-        if line.startswith("export "):
-            name, _, value = line.removeprefix("export ").partition("=")
-            values[name] = shlex.split(value)[0] if value else ""
-    return values
+    """The variables `eval "$(erp-pipelines env)"` sets, read back from a real shell (a password is exported as
+    `"$(cat FILE)"`, so only a shell knows its value)."""
+    names = [line.removeprefix("export ").partition("=")[0] for line in env_output.splitlines()
+             if line.startswith("export ")]
+    script = env_output + '\nfor n in "$@"; do printf "%s\\0%s\\0" "$n" "${!n}"; done'
+    out = subprocess.run(["bash", "-c", script, "bash", *names], capture_output=True, text=True, check=True,
+                         timeout=COMMAND_TIMEOUT_S).stdout
+    parts = out.split("\0")[:-1]
+    return dict(zip(parts[0::2], parts[1::2], strict=True))

