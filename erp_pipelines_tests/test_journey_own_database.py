@@ -119,15 +119,14 @@ def test_the_documented_path_to_your_own_database_works_as_written_on_pg15(own_d
     with psycopg.connect(env["ERP_DATABASE_URL"]) as rollup, pytest.raises(psycopg.errors.InsufficientPrivilege):
         rollup.execute("SELECT * FROM users")  # the rollup role holds nothing beyond its grants
 
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="`erp-pipelines status` and the make-run guard are owndb-guard's "
-                   "(issue 17 items 1 and 5): remove this mark when that branch is merged")
-def test_status_works_and_make_run_refuses_your_own_database(own_database):
-    env, _ = own_database
-    _ok(run_block(blocks(PRODUCTION, "journey: after owndb-guard")[0], {**env, "ERP_DATABASE_URL": env["ERP_SCHEMA_OWNER_URL"]}))
+    # production.md: everything at a glance, then `make run` refuses this database and writes nothing
+    status = _ok(run_block(blocks(PRODUCTION, "journey: status")[0], env))
+    for section in ("Schema", "Migration history", "Rollup ledger", "Pruned days"):
+        assert section in status
+    assert "Pw" not in status
     refused = run_block(blocks(PRODUCTION, "journey: refused")[0], env, timeout_s=120)
     assert refused.returncode != 0
     assert "make run" in refused.stderr + refused.stdout
-    with psycopg.connect(env["ERP_SCHEMA_OWNER_URL"]) as owner:  # nothing of the demo was written
+    with psycopg.connect(owner_url) as owner:  # nothing of the demo was written
         assert owner.execute("SELECT count(*) FROM users").fetchone()[0] == 20
+
