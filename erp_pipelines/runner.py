@@ -22,6 +22,7 @@ from psycopg import sql
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.demo.generate import demo_data_present, generate_demo_data
 from erp_pipelines.demo.state import load_drifted_state
+from erp_pipelines.rollups.steps import RAW_ROWS_READ
 from erp_pipelines.settings import check_dagster_storage, erp_database
 
 Summary = list[tuple[str, str]]
@@ -245,7 +246,7 @@ def _run_rollups(
     for key in ROLLUP_KEYS:
         md = mats.get(key)
         if md:
-            read = md.get("samples_read", md.get("events_read"))
+            read = md.get(RAW_ROWS_READ)
             summary.append((f"{key}", f"{read:,} raw rows read, {md.get('rows_written', 0):,} rows written"))
     retention = mats.get("retention_pruning", {})
     pruned = {k.removeprefix("deleted_"): v for k, v in retention.items() if k.startswith("deleted_")}

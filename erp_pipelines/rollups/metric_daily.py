@@ -100,6 +100,7 @@ METRIC_DAILY = RollupSpec(
     aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
     delete_day_sql=sql.METRIC_DAY_DELETE,
     raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
+    raw_retention="metricsRetentionDays",
 )
 
 
@@ -259,3 +260,8 @@ def _roll_up_metrics(
             steps.late_rows_result(METRIC_DAILY, results),
         ],
     )
+
+
+# What the instance erp_pipelines/defs/rollups/system_metric_daily/defs.yaml names (`implementation`).
+ROLLUP = METRIC_DAILY
+ASSET = system_metric_daily

@@ -363,15 +363,6 @@ METRIC_DAY_ROW = """
 SELECT "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount" FROM system_metric_daily WHERE day = %(day_start)s
 """
 
-# Observation of the external raw tables: row count estimate is not good enough for tests and the UI
-# plot, so count(*) (an index-only scan) plus the newest timestamp (index) and highest id (PK).
-RAW_TABLE_OBSERVATION = {
-    "system_metric_samples": """
-        SELECT count(*), max(collected_at), coalesce(max(id), 0) FROM system_metric_samples
-    """,
-    "client_usage_events": """
-        SELECT count(*), max(occurred_at), coalesce(max(id), 0) FROM client_usage_events
-    """,
-}
+# Observation of the external raw tables: RollupSpec.observation_sql (rollups/spec.py), per instance.
 
 # -- serialization of writers: see erp_pipelines/dbwork.py (lock first, then the snapshot).
