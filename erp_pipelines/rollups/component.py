@@ -15,6 +15,8 @@ A day statement the measures cannot say goes in a .sql file next to defs.yaml (`
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 import warnings
 from collections.abc import Sequence
 from functools import cached_property
@@ -32,6 +34,9 @@ from erp_pipelines.rollups.spec import RollupSpec
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # erp_pipelines/
 DEFS_MODULE = "erp_pipelines.defs"
 DEFS_DIR = PACKAGE_DIR / "defs"
+# Another defs folder (a copy with more instances) instead of the package's own: the toy-rollup test runs the
+# whole graph on one this way; a team can point it at its own folder of instances.
+DEFS_DIR_ENV = "ERP_PIPELINES_DEFS_DIR"
 
 
 class Measure(dg.Model):
@@ -142,9 +147,25 @@ class DailyRollup(dg.Component, dg.Model, dg.Resolvable):
         return dg.Definitions(assets=[self.spec.raw_spec, self.asset])
 
 
+def defs_module_at(folder: Path) -> ModuleType:
+    """A defs folder outside the package, imported as a module of its own name (it has an __init__.py)."""
+    folder = folder.resolve()
+    if not (folder / "__init__.py").is_file():
+        raise ErpPipelinesError(
+            f"{folder} is not a defs folder (no __init__.py).",
+            where=f"{DEFS_DIR_ENV}={folder}",
+            fix="Copy erp_pipelines/defs (with its __init__.py) and add rollups/<name>/defs.yaml to the copy.",
+        )
+    if str(folder.parent) not in sys.path:
+        sys.path.insert(0, str(folder.parent))
+    return importlib.import_module(folder.name)
+
+
 def component_tree(defs_module: ModuleType | None = None) -> dg.ComponentTree:
-    """The component tree of a defs folder (the package's own by default; a test passes a copy)."""
-    module = defs_module or importlib.import_module(DEFS_MODULE)
+    """The component tree of a defs folder: the given module, else ERP_PIPELINES_DEFS_DIR's folder, else the
+    package's own erp_pipelines/defs."""
+    folder = os.environ.get(DEFS_DIR_ENV)
+    module = defs_module or (defs_module_at(Path(folder)) if folder else importlib.import_module(DEFS_MODULE))
     return dg.ComponentTree.from_module(defs_module=module, project_root=PACKAGE_DIR.parent)
 
 
