@@ -53,11 +53,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.sync import sync_schema
     from erp_pipelines.prisma.target import target
-    from erp_pipelines.resources import ErpDatabase, migrations_folder_from_env
+    from erp_pipelines.resources import ErpDatabase, erp_database, migrations_folder_from_env
 
     if not settings.erp_database_url():
         _apply_env()
-    db: ErpDatabase = settings.erp_database()  # the resource the assets get
+    db: ErpDatabase = erp_database()  # the resource the assets get
     folder = read_migrations_folder(args.migrations or migrations_folder_from_env().folder())
     from erp_pipelines.prisma.history import applied_names, read_history
 

@@ -27,8 +27,9 @@ from erp_pipelines.demo.generate import (
     generate_rate_limit_violations,
 )
 from erp_pipelines.demo.state import load_drifted_state
+from erp_pipelines.resources import erp_database
 from erp_pipelines.rollups.steps import RAW_ROWS_READ
-from erp_pipelines.settings import check_dagster_storage, erp_database
+from erp_pipelines.settings import check_dagster_storage
 
 Summary = list[tuple[str, str]]
 DEMO_TABLES = ("users", "client_usage_events", "client_daily_usage", "system_metric_samples", "system_metric_daily",

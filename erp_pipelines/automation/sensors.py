@@ -26,7 +26,6 @@ from typing import Any
 
 import dagster as dg
 import psycopg
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from erp_pipelines.automation.jobs import rollup_refresh_job
 from erp_pipelines.capture import log as capture_log
@@ -34,7 +33,7 @@ from erp_pipelines.capture.refresh import RefreshHistory, days_to_refresh, plan_
 from erp_pipelines.capture.targets import capture_targets
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.own_schema import own_schema_name
-from erp_pipelines.partitions import DAILY_PARTITIONS
+from erp_pipelines.partitions import DAILY_PARTITIONS, PARTITION_NAME_TAG
 from erp_pipelines.prisma.migrations import read_migrations_folder
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.rollups.definitions import ROLLUP_FRESHNESS_CHECKS
