@@ -25,7 +25,7 @@ from types import ModuleType
 from typing import Literal
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.rollups import declared, declared_sql
@@ -72,6 +72,30 @@ class DailyRollup(dg.Component, dg.Model, dg.Resolvable):
         default=None, description="A module with tuned statements (`ROLLUP` spec and `ASSET`) instead of the "
         "generated ones: the two original rollups."
     )
+    day_statement: str | None = Field(
+        default=None, description="A .sql file next to defs.yaml replacing the generated day statement (the "
+        "escape hatch): same parameters and result columns as rollups/declared_sql.py replace_day; "
+        "{aggregate} and {raw_row_hash} are put in."
+    )
+    _folder: Path | None = PrivateAttr(default=None)
+
+    @classmethod
+    def load(cls, attributes: object, context: dg.ComponentLoadContext) -> DailyRollup:
+        component = super().load(attributes, context)  # type: ignore[arg-type]
+        component._folder = Path(context.path)
+        return component
+
+    def _day_statement_text(self) -> str | None:
+        if self.day_statement is None:
+            return None
+        path = (self._folder or DEFS_DIR) / self.day_statement
+        if not path.is_file():
+            raise ErpPipelinesError(
+                f"The day statement {path} does not exist.",
+                where=self._where(),
+                fix="Put the .sql file next to the instance's defs.yaml, or remove `day_statement`.",
+            )
+        return path.read_text()
 
     def declaration(self) -> declared_sql.RollupDecl:
         return declared_sql.RollupDecl(
@@ -100,7 +124,7 @@ class DailyRollup(dg.Component, dg.Model, dg.Resolvable):
         self._validate()
         return declared.build_spec(
             self.declaration(), description=self.description, raw_description=self.raw_description,
-            ts_type=self.time_type, raw_retention=self.raw_retention,
+            ts_type=self.time_type, raw_retention=self.raw_retention, day_statement=self._day_statement_text(),
         )
 
     @cached_property

@@ -97,6 +97,7 @@ def build_spec(
     raw_description: str,
     ts_type: str,
     raw_retention: str | None,
+    day_statement: str | None = None,
 ) -> RollupSpec:
     """The spec of a declared rollup: its tables, columns, privileges and statements (built per connection)."""
     raw_spec = dg.AssetSpec(
@@ -110,7 +111,7 @@ def build_spec(
     spec_holder: list[RollupSpec] = []
 
     def binder(conn: psycopg.Connection) -> BoundSql:
-        return declared_sql.bind(conn, decl, spec_holder[0].fingerprint_sql)
+        return declared_sql.bind(conn, decl, spec_holder[0].fingerprint_sql, day_statement)
 
     spec = RollupSpec(
         aggregate_table=decl.aggregate_table,

@@ -370,9 +370,14 @@ def reconcile(decl: RollupDecl, schema: str, types: dict[str, str], raw_row_hash
 TABLE_EXISTS = "SELECT to_regclass(%(table)s) IS NOT NULL"
 
 
-def bind(conn: psycopg.Connection, decl: RollupDecl, raw_fingerprint_sql: object) -> BoundSql:
+def bind(
+    conn: psycopg.Connection, decl: RollupDecl, raw_fingerprint_sql: object, day_statement: str | None = None
+) -> BoundSql:
     """Every per-day statement of the declared rollup for this connection; creates its aggregate table in
-    our own schema when missing (in the caller's transaction)."""
+    our own schema when missing (in the caller's transaction). `day_statement` (a hand-written .sql file
+    of the instance) replaces the generated write; `{aggregate}` and `{raw_row_hash}` are put in, and it
+    must return replace_day's columns. The reconciliation stays generated from the measures (which must
+    then describe what the statement computes), so it judges the hand-written statement independently."""
     schema = own_schema.own_schema_name()
     columns = row_hash.read_columns(conn, decl.raw_table, (decl.id_column, *decl.read_columns))
     types = {c.name: c.type_name for c in columns}
@@ -386,7 +391,10 @@ def bind(conn: psycopg.Connection, decl: RollupDecl, raw_fingerprint_sql: object
         sql.SQL("DELETE FROM {agg} WHERE {day} = %(day)s").format(day=day, agg=agg),
     )
     return BoundSql(
-        replace_day_sql=replace_day(decl, schema, types, expression).as_string(conn),
+        replace_day_sql=(
+            replace_day(decl, schema, types, expression).as_string(conn) if day_statement is None
+            else day_statement.replace("{aggregate}", agg.as_string(conn)).replace("{raw_row_hash}", expression)
+        ),
         fingerprint_sql=raw_fingerprint_sql(expression),  # type: ignore[operator]
         reconcile_day_sql=reconcile(decl, schema, types, expression).as_string(conn),
         aggregate_exists_sql=sql.SQL("SELECT 1 FROM {agg} WHERE {day} = %(day)s LIMIT 1").format(agg=agg, day=day),

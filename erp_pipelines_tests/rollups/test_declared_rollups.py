@@ -10,6 +10,7 @@ from datetime import timedelta
 import dagster as dg
 import pytest
 
+from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups.registry import ROLLUP_ASSETS, rollup_named
 from erp_pipelines_tests.support.erp_data import set_health_config
 from erp_pipelines_tests.support.rollups import ago, at
@@ -134,3 +135,40 @@ def test_a_non_finite_error_rate_sample_does_not_fail_the_metric_reconciliation(
     assert math.isfinite(rate) and rate == 2.0  # the mean of the finite rates: the bad one is kept out
     md = result.asset_materializations_for_node("system_metric_daily")[0].metadata
     assert md["non_finite_values"].value == 1
+
+
+def test_a_hand_written_day_statement_next_to_the_yaml_replaces_the_generated_one(erp_tables, resources, instance,
+                                                                                   tmp_path):
+    """The escape hatch: `day_statement: day.sql` in the instance's folder is the write that runs (here the
+    generated text with a marker), and the generated reconciliation still judges it."""
+    from erp_pipelines.rollups import declared_sql
+    from erp_pipelines.rollups.component import component_tree, defs_module_at, load_rollups
+
+    conn = erp_tables
+    folder = tmp_path / "hatch_defs"
+    (folder / "rollups" / "hatch").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "rollups" / "hatch" / "defs.yaml").write_text(
+        "type: erp_pipelines.rollups.component.DailyRollup\nattributes:\n"
+        "  aggregate_table: hatch_daily\n  description: hand-written\n  raw_table: rate_limit_violations\n"
+        "  time_column: created_at\n  keys: [endpoint]\n  measures:\n    - {name: violations, kind: count}\n"
+        "  day_statement: day.sql\n"
+    )
+    (hatch,) = load_rollups(component_tree(defs_module_at(folder)))
+    types = {"endpoint": "character varying"}
+    text = declared_sql.replace_day(hatch.declaration(), "SCHEMA", types, "{raw_row_hash}").as_string(conn)
+    (folder / "rollups" / "hatch" / "day.sql").write_text(
+        "-- hand-written day statement\n" + text.replace('"SCHEMA"."hatch_daily"', "{aggregate}")
+    )
+    day = ago(3)
+    _violations(conn, day, [("10.0.0.1", "/a", "ip", 5, 1), ("10.0.0.2", "/a", "ip", 6, 2), ("10.0.0.3", "/b", "ip", 1, 3)])
+    result = dg.materialize([hatch.asset], partition_key=str(day), resources=resources, instance=instance,
+                            run_config={"ops": {hatch.asset.op.name: {"config": {"recompute_check": True}}}})
+    assert result.success
+    assert all(e.passed for e in result.get_asset_check_evaluations() if e.check_name == "rows_match_raw")
+    assert conn.execute("SELECT endpoint, violations FROM erp_pipelines.hatch_daily ORDER BY 1").fetchall() == [
+        ("/a", 2), ("/b", 1)]
+    from erp_pipelines.dbwork import erp_connection
+
+    with erp_connection(ErpDatabase(url=resources["erp_db"].url), "test", {}) as c:
+        assert c.execute("SELECT 1").fetchone() and hatch.spec.bind(c).replace_day_sql.startswith("-- hand-written")
