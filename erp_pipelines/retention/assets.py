@@ -319,9 +319,12 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
             )
         )
         reports: dict[str, PruneReport] = {}
+        present = [spec for spec in ROLLUPS if _raw_table_present(conn, spec)]
         for spec in ROLLUPS:
             days = raw_days.get(spec.raw_table)
-            if not days:
+            if spec not in present:
+                context.log.warning(f"{spec.raw_table} does not exist: {spec.aggregate_table} is skipped.")
+            if not days or spec not in present:
                 reports[spec.raw_table] = PruneReport()
                 continue
             reports[spec.raw_table] = _prune_raw_days(
@@ -329,7 +332,7 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
                 batch,
             )
         deleted = {table: r.deleted for table, r in reports.items()}
-        deleted.update(_prune_aggregates(context, conn, aggregate_cutoff))
+        deleted.update(_prune_aggregates(context, conn, aggregate_cutoff, present))
 
     n_skipped = sum(len(r.skipped) for r in reports.values())
     if n_skipped:
@@ -359,11 +362,23 @@ def _lock(conn: psycopg.Connection, spec: RollupSpec) -> None:
     conn.execute(ADVISORY_XACT_LOCK, {"lock_key": spec.lock_key})
 
 
-def _prune_aggregates(context: dg.AssetExecutionContext, conn: psycopg.Connection, cutoff_day: date) -> dict[str, int]:
+def _raw_table_present(conn: psycopg.Connection, spec: RollupSpec) -> bool:
+    """A rollup instance whose raw table this ERP lacks (e.g. a declared one over a table of a later
+    migration) is left out of retention: nothing of it can be deleted."""
+    with conn.transaction():
+        return bool(conn.execute(RAW_TABLE_PRESENT, {"table": spec.raw_table}).fetchone()[0])
+
+
+RAW_TABLE_PRESENT = "SELECT to_regclass(quote_ident(%(table)s)) IS NOT NULL"
+
+
+def _prune_aggregates(
+    context: dg.AssetExecutionContext, conn: psycopg.Connection, cutoff_day: date, specs: list[RollupSpec]
+) -> dict[str, int]:
     """Whole aggregate days older than the cutoff, of every rollup, each day its own short transaction under
     the rollup's lock (the ledger entries of the days about to go first)."""
     deleted: dict[str, int] = {}
-    for spec in ROLLUPS:
+    for spec in specs:
         with conn.transaction():
             _lock(conn, spec)
             bound = spec.bind(conn)
