@@ -67,7 +67,9 @@ def cmd_bind(_: argparse.Namespace) -> int:
 
     _apply_env()
     settings.check_dagster_storage()
-    identity = settings.erp_database().identity()
+    from erp_pipelines.resources import erp_database
+
+    identity = erp_database().identity()
     with dg.DagsterInstance.get() as instance:
         before = instance_binding.recorded(instance)
         instance_binding.record(instance, identity)
@@ -81,7 +83,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     if not settings.erp_database_url():
         _apply_env()
-    print(read_status(settings.erp_database(), args.migrations, args.baseline).render())
+    from erp_pipelines.resources import erp_database
+
+    print(read_status(erp_database(), args.migrations, args.baseline).render())
     return 0
 
 
@@ -92,11 +96,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.sync import sync_schema
     from erp_pipelines.prisma.target import target
-    from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
+    from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder, erp_database
 
     if not settings.erp_database_url():
         _apply_env()
-    db: ErpDatabase = settings.erp_database()  # the resource the assets get
+    db: ErpDatabase = erp_database()  # the resource the assets get
     # The folder through settings (a plain path), never the resource's EnvVar-typed field.
     folder = read_migrations_folder(args.migrations or settings.migrations_dir() or PrismaMigrationsFolder().folder())
     with db.connect("plan", autocommit=True) as conn:
@@ -155,7 +159,9 @@ def _partitions_from_first_raw_day(planned_days: int | None = None) -> None:
     from erp_pipelines.partitions import export_start_date
 
     planned = (datetime.now(UTC).date() - timedelta(days=planned_days)) if planned_days else None
-    value = export_start_date(settings.erp_database(), planned)
+    from erp_pipelines.resources import erp_database
+
+    value = export_start_date(erp_database(), planned)
     if value:
         print(f"Daily partitions start at {value}, the first day of raw data ({settings.ROLLUP_START_DATE}).")
 

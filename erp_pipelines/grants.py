@@ -83,7 +83,9 @@ class Target:
         """The ERP database and schema of ERP_DATABASE_URL / ERP_DATABASE_SCHEMA (a `?schema=` counts),
         our schema of ERP_PIPELINES_SCHEMA; without a URL the defaults (database `erp`, schema `public`)."""
         if settings.erp_database_url():
-            found = cls.for_database(settings.erp_database())
+            from erp_pipelines.resources import erp_database
+
+            found = cls.for_database(erp_database())
             return cls(database or found.database, found.erp_schema, found.own_schema)
         erp_schema, dbname = settings.erp_database_schema() or DEFAULT_ERP_SCHEMA, DOC_DATABASE
         return cls(database or dbname, erp_schema, settings.own_schema())

@@ -31,6 +31,14 @@ DEFAULT_START_DATE = settings.DEFAULT_ROLLUP_START_DATE
 START_DATE_ENV = settings.ROLLUP_START_DATE
 
 
+# Dagster's run tags of a partition and of a partition range (the strings Dagster writes on runs and reads
+# from them, e.g. `tags={"dagster/asset_partition_range_start": ...}` in its docs), named here rather than
+# imported from Dagster's private `dagster._core.storage.tags`; a unit test checks they still agree.
+PARTITION_NAME_TAG = "dagster/partition"
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
 def rollup_start_date() -> str:
     """The first partition day, validated, from ERP_ROLLUP_START_DATE (read by erp_pipelines/settings.py)."""
     return settings.rollup_start_date()

@@ -218,3 +218,11 @@ def migrations_folder_from_env() -> PrismaMigrationsFolder:
     if settings.migrations_dir():
         return PrismaMigrationsFolder(path=dg.EnvVar(settings.PRISMA_MIGRATIONS_DIR))
     return PrismaMigrationsFolder()
+
+
+def erp_database() -> ErpDatabase:
+    """For the runner and the CLI: the resource the assets get (erp_database_from_env), with its settings
+    read now; an unset ERP_DATABASE_URL is our error naming the variable. (Here, not in settings.py, so
+    settings never imports resources: resources reads settings, not the other way round.)"""
+    settings.require_erp_database_url()
+    return erp_database_from_env().process_config_and_initialize()

@@ -73,15 +73,6 @@ def require_erp_database_url(env: Env | None = None) -> str:
     return url
 
 
-def erp_database():
-    """For the runner and the CLI: the resource the assets get (resources.erp_database_from_env), with its
-    settings read now; an unset ERP_DATABASE_URL is our error naming the variable."""
-    from erp_pipelines.resources import erp_database_from_env
-
-    require_erp_database_url()
-    return erp_database_from_env().process_config_and_initialize()
-
-
 def erp_database_schema(env: Env | None = None) -> str | None:
     """ERP_DATABASE_SCHEMA, or None (then a `?schema=` in ERP_DATABASE_URL, else `public`)."""
     return _get(env, ERP_DATABASE_SCHEMA) or None

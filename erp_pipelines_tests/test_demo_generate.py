@@ -11,7 +11,13 @@ from datetime import date, datetime, timedelta
 import psycopg
 import pytest
 
-from erp_pipelines.demo.generate import apply_baseline, demo_data_present, generate_demo_data, incident_day
+from erp_pipelines.demo.generate import (
+    VIOLATIONS_PER_DAY,
+    apply_baseline,
+    demo_data_present,
+    generate_demo_data,
+    incident_day,
+)
 from erp_pipelines_tests.support.reference import KNOWN_EVENT_TYPES
 
 END = date(2025, 11, 20)
@@ -49,7 +55,9 @@ def test_counts_and_guard(generated) -> None:
         "modules": 5,
         "client_usage_events": EVENTS,
         "system_metric_samples": DAYS * 1440,
+        "rate_limit_violations": DAYS * VIOLATIONS_PER_DAY,
     }
+    assert one(conn, "SELECT count(DISTINCT (endpoint, limit_type)) FROM rate_limit_violations") == 15
     assert one(conn, "SELECT count(*) FROM client_usage_events") == EVENTS
     assert one(conn, "SELECT count(*) FROM system_metric_samples") == DAYS * 1440
     assert one(conn, "SELECT count(DISTINCT client_id) FROM client_usage_events") == 10

@@ -26,7 +26,7 @@ def test_make_run_builds_the_demo_runs_everything_and_a_second_run_is_a_no_op(se
         out = first.stdout
         assert "Loaded the seed's drifted production state" in out
         assert "users preserved                        20 of 20" in out
-        assert "10 days x 2 rollups in this run" in out
+        assert "10 days x 3 rollups in this run" in out
         # the demo's incident day, and only it (the check is judged per day: the runner names the partition)
         breaches = re.findall(r"system_metric_daily\.health_thresholds \[([-\d]+)\]: FAILED \((\w+)\)", out)
         assert [level for _, level in breaches] == ["ERROR"], out[-3000:]
@@ -39,12 +39,15 @@ def test_make_run_builds_the_demo_runs_everything_and_a_second_run_is_a_no_op(se
         assert not re.search(r"\[(\w+)\] \1:", out), "a progress line repeats its step's name"
         first_day = (datetime.now(UTC).date() - timedelta(days=10)).isoformat()
         assert f"Daily partitions start at {first_day}" in out, out[:2000]
+        # the declared third rollup: its raw rows generated after the sync created the table, rolled up
+        assert "demo rate-limit violations" in out
+        assert re.search(r"rate_limit_violations_daily\s+2,000 raw rows read", out), out[-3000:]
 
         second = _run(state, "run", "--events", "20000", "--days", "10")
         assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
         assert "nothing to re-aggregate" in second.stdout
         assert "schema statements run                  0" in second.stdout
-        assert "0 days x 2 rollups in this run (10 days already done)" in second.stdout
+        assert "0 days x 3 rollups in this run (10 days already done)" in second.stdout
         # a no-op run never contradicts the ERROR that stands (read from the instance's latest evaluations)
         standing = re.findall(r"system_metric_daily\.health_thresholds \[([-\d]+)\]: FAILED \(ERROR\) \(standing",
                               second.stdout)

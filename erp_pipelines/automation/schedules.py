@@ -26,15 +26,15 @@ when longer, already contains them. So a normal night is ONE run of yesterday-N 
 from datetime import UTC, date, timedelta
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-    PARTITION_NAME_TAG,
-)
 
 from erp_pipelines import settings
 from erp_pipelines.automation.jobs import ROLLUP_KEYS, nightly_rollup_job
-from erp_pipelines.partitions import DAILY_PARTITIONS
+from erp_pipelines.partitions import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    DAILY_PARTITIONS,
+    PARTITION_NAME_TAG,
+)
 
 NIGHTLY_CRON = "0 2 * * *"
 MAX_CATCHUP_DAYS = 31

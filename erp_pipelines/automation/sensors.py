@@ -26,7 +26,6 @@ from typing import Any
 
 import dagster as dg
 import psycopg
-from dagster._core.storage.tags import PARTITION_NAME_TAG
 
 from erp_pipelines.automation.jobs import rollup_refresh_job
 from erp_pipelines.capture import log as capture_log
@@ -34,12 +33,11 @@ from erp_pipelines.capture.refresh import RefreshHistory, days_to_refresh, plan_
 from erp_pipelines.capture.targets import capture_targets
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.own_schema import own_schema_name
-from erp_pipelines.partitions import DAILY_PARTITIONS
+from erp_pipelines.partitions import DAILY_PARTITIONS, PARTITION_NAME_TAG
 from erp_pipelines.prisma.migrations import read_migrations_folder
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
-from erp_pipelines.rollups import sql
-from erp_pipelines.rollups.assets import RAW_TABLE_SPECS
 from erp_pipelines.rollups.definitions import ROLLUP_FRESHNESS_CHECKS
+from erp_pipelines.rollups.registry import ROLLUPS
 
 MAX_DAYS_PER_TICK = 31
 HISTORY_RUNS = 20
@@ -70,22 +68,22 @@ def _use_schema(conn: psycopg.Connection, schema: str) -> None:
     name="erp_raw_tables_sensor",
     minimum_interval_seconds=300,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Observes system_metric_samples and client_usage_events: row count, newest timestamp.",
+    description="Observes every rollup's raw table: row count, newest timestamp, highest id.",
 )
 def erp_raw_tables_sensor(context: dg.SensorEvaluationContext, erp_db: ErpDatabase) -> dg.SensorResult:
     events = []
     with _read_connection(erp_db, "sensor:raw_tables") as conn:
         _use_schema(conn, erp_db.db_schema)
-        for spec in RAW_TABLE_SPECS:
-            table = spec.key.path[-1]
-            rows, newest, max_id = conn.execute(sql.RAW_TABLE_OBSERVATION[table]).fetchone()
+        for spec in {s.raw_table: s for s in ROLLUPS}.values():  # one observation per raw table
+            table = spec.raw_table
+            rows, newest, max_id = conn.execute(spec.observation_sql()).fetchone()
             metadata: dict[str, Any] = {
                 "dagster/row_count": dg.MetadataValue.int(int(rows)),
                 "dagster/table_name": dg.MetadataValue.text(f"{erp_db.db_schema}.{table}"),
                 "max_id": dg.MetadataValue.int(int(max_id)),
                 "newest_row_at": dg.MetadataValue.text(newest.isoformat(sep=" ") if newest else "(empty)"),
             }
-            events.append(dg.AssetObservation(asset_key=spec.key, metadata=metadata))
+            events.append(dg.AssetObservation(asset_key=spec.raw_spec.key, metadata=metadata))
     return dg.SensorResult(asset_events=events)
 
 

@@ -184,6 +184,23 @@ FROM (
 """
 
 
+# Rate-limit violations for the third, declared-only rollup (erp_pipelines/defs/rollups/
+# rate_limit_violations_daily): a few hundred a day, spread over the day, on a handful of endpoints and limit
+# types from ~2,000 addresses (so distinct IPs per group stay well below its violations).
+VIOLATIONS_PER_DAY = 200
+_INSERT_VIOLATIONS = """
+INSERT INTO rate_limit_violations (ip_address, endpoint, limit_type, request_count, window_start, created_at)
+SELECT '10.0.' || (random() * 7)::int || '.' || (random() * 250)::int,
+       (ARRAY['/api/auth/login', '/api/orders', '/api/reports/export', '/api/search', '/api/clients'])
+           [1 + floor(random() * 5)::int],
+       (ARRAY['ip', 'user', 'endpoint'])[1 + floor(random() * 3)::int],
+       1 + floor(random() * 60)::int,
+       ts - interval '1 minute', ts
+FROM (SELECT %(start)s::timestamp + make_interval(secs => random() * %(span)s) AS ts
+      FROM generate_series(1, %(n)s::bigint)) AS t
+"""
+
+
 def default_end_day() -> date:
     """Yesterday in UTC: the last full day, the one the daily schedules roll up first."""
     return datetime.now(UTC).date() - timedelta(days=1)
@@ -349,8 +366,20 @@ def generate_demo_data(
             ).rowcount
             progress(f"metric samples: {done:,}/{n_samples:,} ({time.perf_counter() - t0:.1f}s)")
         counts["system_metric_samples"] = done
+        if _table_exists(conn, "rate_limit_violations"):
+            counts["rate_limit_violations"] = generate_rate_limit_violations(conn, first_day, days)
     progress(f"demo data done in {time.perf_counter() - t0:.1f}s: {counts}")
     return counts
+
+
+def generate_rate_limit_violations(conn: psycopg.Connection, first_day: date, days: int) -> int:
+    """VIOLATIONS_PER_DAY rows a day over [first_day, first_day + days); returns the rows inserted. Called by
+    `generate_demo_data` when the table exists, and by `make run` after the schema sync created it (the
+    seed's drifted state lacks it)."""
+    start = datetime.combine(first_day, datetime.min.time())
+    return conn.execute(
+        _INSERT_VIOLATIONS, {"start": start, "span": days * 86400 - 1, "n": days * VIOLATIONS_PER_DAY}
+    ).rowcount
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,8 +19,9 @@ Order and rules:
    A day that fails a test is kept and listed in `skipped_days`; when its raw rows changed since the
    rollup, an invalidation mark asks the late-data sensor for a refresh. A day already pruned whose raw
    rows are late arrivals is never deleted (`late_rows_kept`): those rows are in no aggregate.
-3. Aggregates (`system_metric_daily`, `client_daily_usage`) of days older than `aggregateRetentionDays`:
-   whole days, with their ledger entries.
+3. Aggregates of every rollup, days older than `aggregateRetentionDays`: whole days, with their ledger
+   entries. Which raw table has which retention is its rollup instance's `raw_retention` (no per-rollup
+   code here).
 
 The snapshot makes the test and the delete see the same rows: a row committed meanwhile is invisible to
 it, so it is not deleted (it changes the fingerprint; the next run skips the day until it is re-rolled).
@@ -45,15 +46,14 @@ from erp_pipelines.capture.triggers import SKIP_SETTING
 from erp_pipelines.dbwork import ADVISORY_XACT_LOCK, erp_connection, step_errors, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.health_config import read_config, validate_config
-from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds
+from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.retention import sql
+from erp_pipelines.retention.today import guard_today
 from erp_pipelines.rollups import ledger
-from erp_pipelines.rollups.metric_daily import METRIC_DAILY
 from erp_pipelines.rollups.registry import ROLLUP_ASSETS, ROLLUPS
 from erp_pipelines.rollups.spec import ERP_DB_POOL, RETRY_POLICY, BoundSql, RollupSpec
-from erp_pipelines.rollups.steps import guard_today
-from erp_pipelines.rollups.usage_daily import DEFAULT_EVENT_CATEGORIES, USAGE_DAILY, category_params
+from erp_pipelines.rollups.usage_daily import DEFAULT_EVENT_CATEGORIES, category_params
 
 GROUP = "retention"
 USAGE_RETENTION_RANGE = (1, 1825)
@@ -230,10 +230,10 @@ def _prune_raw_days(
 ) -> PruneReport:
     """Every day from the first partition to the cutoff that still holds raw rows (module docstring)."""
     report = PruneReport()
-    next_day = sql.compose(sql.NEXT_RAW_DAY, spec.raw_table, spec.ts_column, spec.id_column)
+    next_day = sql.compose(sql.NEXT_RAW_DAY, spec.raw_table, spec.ts_column, spec.id_column, spec.ts_type)
     start = date.fromisoformat(DAILY_PARTITIONS.get_first_partition_key())
-    from_start, _ = day_bounds(start)
-    cutoff, _ = day_bounds(cutoff_day)
+    from_start, _ = spec.day_bounds(start)
+    cutoff, _ = spec.day_bounds(cutoff_day)
     with conn.transaction():
         bound = spec.bind(conn)
         report.rows_before_start = int(conn.execute(
@@ -245,7 +245,7 @@ def _prune_raw_days(
             day = conn.execute(next_day, {"from_start": from_start, "cutoff": cutoff}).fetchone()[0]
         if day is None:
             break
-        day_start, day_end = day_bounds(day)
+        day_start, day_end = spec.day_bounds(day)
         from_start = day_end
         params = {**extra_params, "day": day, "day_start": day_start, "day_end": day_end}
         refresh: _Refresh | None = None
@@ -307,10 +307,10 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
         conn.rollback()
         ledger.ensure_own_schema(conn, erp_db.db_schema)
         aggregate_cutoff = today - timedelta(days=aggregate_days)
-        raw_days = {
-            METRIC_DAILY.raw_table: metrics_days,
-            USAGE_DAILY.raw_table: config.usage_event_retention_days,
-        }
+        sources = {"metricsRetentionDays": metrics_days,
+                   "usage_event_retention_days": config.usage_event_retention_days}
+        # each raw table's retention, where its rollup instance says it comes from (unset: kept)
+        raw_days = {spec.raw_table: sources.get(spec.raw_retention or "") for spec in ROLLUPS}
         context.log.info(
             f"Retention: aggregates before {aggregate_cutoff} ({aggregate_days} days); raw: "
             + ", ".join(
@@ -319,18 +319,20 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
             )
         )
         reports: dict[str, PruneReport] = {}
+        present = [spec for spec in ROLLUPS if _raw_table_present(conn, spec)]
         for spec in ROLLUPS:
             days = raw_days.get(spec.raw_table)
-            if not days:
+            if spec not in present:
+                context.log.warning(f"{spec.raw_table} does not exist: {spec.aggregate_table} is skipped.")
+            if not days or spec not in present:
                 reports[spec.raw_table] = PruneReport()
                 continue
             reports[spec.raw_table] = _prune_raw_days(
-                context, conn, spec, today - timedelta(days=days), categories, batch
+                context, conn, spec, today - timedelta(days=days), {**categories, **spec.extra.get("params", {})},
+                batch,
             )
         deleted = {table: r.deleted for table, r in reports.items()}
-        deleted["system_metric_daily"], deleted["client_daily_usage"] = _prune_aggregates(
-            context, conn, aggregate_cutoff, batch
-        )
+        deleted.update(_prune_aggregates(context, conn, aggregate_cutoff, present))
 
     n_skipped = sum(len(r.skipped) for r in reports.values())
     if n_skipped:
@@ -360,34 +362,37 @@ def _lock(conn: psycopg.Connection, spec: RollupSpec) -> None:
     conn.execute(ADVISORY_XACT_LOCK, {"lock_key": spec.lock_key})
 
 
+def _raw_table_present(conn: psycopg.Connection, spec: RollupSpec) -> bool:
+    """A rollup instance whose raw table this ERP lacks (e.g. a declared one over a table of a later
+    migration) is left out of retention: nothing of it can be deleted."""
+    with conn.transaction():
+        return bool(conn.execute(RAW_TABLE_PRESENT, {"table": spec.raw_table}).fetchone()[0])
+
+
+RAW_TABLE_PRESENT = "SELECT to_regclass(quote_ident(%(table)s)) IS NOT NULL"
+
+
 def _prune_aggregates(
-    context: dg.AssetExecutionContext, conn: psycopg.Connection, cutoff_day: date, batch: int
-) -> tuple[int, int]:
-    """Whole days older than the aggregate cutoff, each batch its own short transaction."""
-    cutoff, _ = day_bounds(cutoff_day)
-    for spec in ROLLUPS:  # the ledger entries of aggregates about to go
+    context: dg.AssetExecutionContext, conn: psycopg.Connection, cutoff_day: date, specs: list[RollupSpec]
+) -> dict[str, int]:
+    """Whole aggregate days older than the cutoff, of every rollup, each day its own short transaction under
+    the rollup's lock (the ledger entries of the days about to go first)."""
+    deleted: dict[str, int] = {}
+    for spec in specs:
         with conn.transaction():
             _lock(conn, spec)
+            bound = spec.bind(conn)
             ledger.forget_ledger_before(conn, spec.aggregate_table, cutoff_day)
-    with conn.transaction():
-        lo, hi, _count = conn.execute(sql.OLD_METRIC_DAILY_IDS, {"cutoff": cutoff}).fetchone()
-    metric_deleted = 0
-    if lo is not None:
-        for start in range(lo, hi + 1, batch):
+        oldest, delete_day = bound.aggregate_day_sql
+        total = 0
+        while True:
             with conn.transaction():
-                _lock(conn, METRIC_DAILY)
-                metric_deleted += conn.execute(
-                    sql.DELETE_METRIC_DAILY_BATCH, {"lo": start, "hi": start + batch, "cutoff": cutoff}
-                ).rowcount
-        context.log.info(f"system_metric_daily: deleted {metric_deleted} day(s) before {cutoff_day}")
-    usage_deleted = 0
-    while True:
-        with conn.transaction():
-            _lock(conn, USAGE_DAILY)
-            day = conn.execute(sql.OLDEST_USAGE_DAY, {"cutoff_day": cutoff_day}).fetchone()[0]
-            if day is None:
-                break
-            n = conn.execute(sql.DELETE_USAGE_DAY, {"day": day}).rowcount
-        usage_deleted += n
-        context.log.info(f"client_daily_usage {day}: deleted {n} row(s); {usage_deleted} so far")
-    return metric_deleted, usage_deleted
+                _lock(conn, spec)
+                day = conn.execute(oldest, {"cutoff_day": cutoff_day}).fetchone()[0]
+                if day is None:
+                    break
+                n = conn.execute(delete_day, {"day": day}).rowcount
+            total += n
+            context.log.info(f"{spec.aggregate_table} {day}: deleted {n} aggregate row(s); {total} so far")
+        deleted[spec.aggregate_table] = total
+    return deleted

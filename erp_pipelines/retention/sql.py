@@ -14,7 +14,7 @@ from psycopg import sql
 # The first raw day on or after `from_start` and before `cutoff` that still has rows (timestamp index).
 NEXT_RAW_DAY = sql.SQL(
     """
-SELECT date_trunc('day', min({ts}))::date FROM {raw}
+SELECT {day_of_min} FROM {raw}
 WHERE {ts} >= %(from_start)s AND {ts} < %(cutoff)s
 """
 )
@@ -48,21 +48,16 @@ WHERE ctid = ANY(ARRAY(SELECT ctid FROM {raw} WHERE {ts} = %(at_ts)s LIMIT %(bat
 )
 
 
-def compose(statement: sql.SQL, raw_table: str, ts: str, id_column: str) -> sql.Composed:
-    return statement.format(raw=sql.Identifier(raw_table), ts=sql.Identifier(ts), id=sql.Identifier(id_column))
+def compose(statement: sql.SQL, raw_table: str, ts: str, id_column: str, ts_type: str = "timestamp") -> sql.Composed:
+    """The statement for one raw table; `{day_of_min}` is the UTC day of the smallest timestamp (a
+    `timestamptz` column is read in UTC whatever the session's TimeZone)."""
+    day_of_min = (
+        sql.SQL("(min({}) AT TIME ZONE 'UTC')::date") if ts_type == "timestamptz"
+        else sql.SQL("date_trunc('day', min({}))::date")
+    ).format(sql.Identifier(ts))
+    return statement.format(
+        raw=sql.Identifier(raw_table), ts=sql.Identifier(ts), id=sql.Identifier(id_column), day_of_min=day_of_min
+    )
 
-
-# Aggregates: whole old days only. system_metric_daily has one row per day, deleted in id ranges;
-# client_daily_usage is deleted one `date` (the leading primary-key column) per transaction.
-OLD_METRIC_DAILY_IDS = """
-SELECT min(id), max(id), count(*) FROM system_metric_daily WHERE day < %(cutoff)s
-"""
-DELETE_METRIC_DAILY_BATCH = """
-DELETE FROM system_metric_daily WHERE id >= %(lo)s AND id < %(hi)s AND day < %(cutoff)s
-"""
-OLDEST_USAGE_DAY = """
-SELECT min(date) FROM client_daily_usage WHERE date < %(cutoff_day)s
-"""
-DELETE_USAGE_DAY = """
-DELETE FROM client_daily_usage WHERE date = %(day)s
-"""
+# Aggregates: whole old days only, one day per transaction; the statements come from each rollup's spec
+# (`BoundSql.aggregate_day_sql`: the aggregate may be in our own schema).

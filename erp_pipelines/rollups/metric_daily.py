@@ -51,6 +51,13 @@ def _float_equal(a: Any, b: Any) -> bool:
     return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(a)))
 
 
+def _latency_within_rounding(mean: Any, stored: Any) -> bool:
+    """The independent (unrounded) weighted mean against the stored, rounded avgLatencyMs."""
+    if mean is None or stored is None:
+        return mean is None and stored is None
+    return abs(float(mean) - float(stored)) <= 0.5 + 1e-9 * max(1.0, abs(float(mean)))
+
+
 def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[str, Any]) -> Reconciliation:
     """The stored row against an independent recomputation from the samples, and the day's fingerprint, in
     one read (METRIC_DAY_RECONCILE, bound): retention's gate, and the step's `recompute_check`."""
@@ -59,7 +66,7 @@ def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[
     fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
     if not has_aggregate:
         return Reconciliation(fingerprint, "no aggregate row")
-    if (None if latency is None else int(latency), int(req), int(err)) != (agg_latency, agg_req, agg_err) or (
+    if (int(req), int(err)) != (agg_req, agg_err) or not _latency_within_rounding(latency, agg_latency) or (
         not _float_equal(rate, agg_rate)
     ):
         return Reconciliation(
@@ -101,6 +108,7 @@ METRIC_DAILY = RollupSpec(
     aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
     delete_day_sql=sql.METRIC_DAY_DELETE,
     raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
+    raw_retention="metricsRetentionDays",
 )
 
 
@@ -120,7 +128,7 @@ def write_metric_day(
     The independent recomputation (METRIC_DAY_RECONCILE) runs where rows are deleted: retention, in the
     deleting snapshot, before it deletes a day.
     """
-    (raw_rows, raw_hash, latency, rate, req, err, inserted, updated) = conn.execute(
+    (raw_rows, raw_hash, latency, rate, req, err, inserted, updated, non_finite) = conn.execute(
         bound.replace_day_sql, params
     ).fetchone()
     stored = conn.execute(sql.METRIC_DAY_ROW, params).fetchone()
@@ -146,8 +154,9 @@ def write_metric_day(
             **dict(zip(daily_report.METRIC_FIGURE_NAMES, (agg_latency, agg_rate, agg_req, agg_err), strict=True)),
             "samples": int(raw_rows),
             "samples_read": int(raw_rows),
+            "non_finite_values": int(non_finite),
         },
-        extra={"row": (agg_latency, agg_rate, agg_req, agg_err)},
+        extra={"row": (agg_latency, agg_rate, agg_req, agg_err), "non_finite": int(non_finite)},
     )
 
 
@@ -246,6 +255,8 @@ def _roll_up_metrics(
             "rows_inserted": dg.MetadataValue.int(inserted),
             "rows_updated": dg.MetadataValue.int(updated),
             "samples_read": dg.MetadataValue.int(int(samples_read)),
+            # NaN/Infinity errorRatePct values, kept out of the fallback mean (rollups/sql.py)
+            "non_finite_values": dg.MetadataValue.int(sum(int(r.extra.get("non_finite", 0)) for r in results)),
             **steps.window_metadata(results, len(days), config.days_per_transaction),
         },
         days=figures,
@@ -260,3 +271,8 @@ def _roll_up_metrics(
             steps.late_rows_result(METRIC_DAILY, results),
         ],
     )
+
+
+# What the instance erp_pipelines/defs/rollups/system_metric_daily/defs.yaml names (`implementation`).
+ROLLUP = METRIC_DAILY
+ASSET = system_metric_daily

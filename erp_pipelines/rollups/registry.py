@@ -1,24 +1,21 @@
 """Every rollup, once: jobs, sensors, checks and retention iterate `ROLLUPS`.
 
-Adding a rollup = one module declaring its `RollupSpec` and asset (see metric_daily.py) and one line here.
+The rollups are the `DailyRollup` instances of the defs folder (erp_pipelines/defs/rollups/<name>/defs.yaml,
+rollups/component.py), loaded once per process: adding a rollup is one YAML file (docs/rollups.md).
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from erp_pipelines.rollups.metric_daily import METRIC_DAILY, system_metric_daily
+from erp_pipelines.rollups.component import DailyRollup, component_tree, load_rollups
 from erp_pipelines.rollups.spec import RollupSpec
-from erp_pipelines.rollups.usage_daily import USAGE_DAILY, client_daily_usage
 
-# (spec, asset) per rollup, in the order they run.
-_ROLLUPS: tuple[tuple[RollupSpec, dg.AssetsDefinition], ...] = (
-    (METRIC_DAILY, system_metric_daily),
-    (USAGE_DAILY, client_daily_usage),
-)
+ROLLUP_TREE = component_tree()
+ROLLUP_COMPONENTS: tuple[DailyRollup, ...] = tuple(load_rollups(ROLLUP_TREE))
 
-ROLLUPS: tuple[RollupSpec, ...] = tuple(spec for spec, _ in _ROLLUPS)
-ROLLUP_ASSETS: tuple[dg.AssetsDefinition, ...] = tuple(asset for _, asset in _ROLLUPS)
+ROLLUPS: tuple[RollupSpec, ...] = tuple(c.spec for c in ROLLUP_COMPONENTS)
+ROLLUP_ASSETS: tuple[dg.AssetsDefinition, ...] = tuple(c.asset for c in ROLLUP_COMPONENTS)
 RAW_TABLE_SPECS: tuple[dg.AssetSpec, ...] = tuple(spec.raw_spec for spec in ROLLUPS)
 
 

@@ -8,7 +8,8 @@ from its spec (rollups/metric_daily.py, rollups/usage_daily.py) through the regi
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 import dagster as dg
@@ -16,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from erp_pipelines.dbwork import lock_key
+from erp_pipelines.partitions import day_bounds
 from erp_pipelines.rollups import row_hash
 from erp_pipelines.rollups.ledger import Fingerprint
 
@@ -44,7 +46,7 @@ WHERE {ts} >= %(day_start)s AND {ts} < %(day_end)s
 
 @dataclass(frozen=True)
 class RollupSpec:
-    """One daily rollup of one raw table into one aggregate table (both in the ERP's schema).
+    """One daily rollup of one raw table into one aggregate table (the ERP's, or one in our own schema).
 
     Stable fields other modules rely on: `aggregate_table` (== `asset_key`), `raw_table`, `ts_column`,
     `id_column`, `raw_columns`.
@@ -73,6 +75,16 @@ class RollupSpec:
     aggregate_exists_sql: str  # a row if the day has an aggregate
     delete_day_sql: str  # delete the day's aggregate (the ERP deleted every raw row of a ledgered day)
     raw_below_aggregate_sql: str  # only for days without a ledger entry (see steps.py)
+    # -- what the declared instances (rollups/component.py) add; the defaults are the two original rollups'
+    ts_type: str = "timestamp"  # or "timestamptz": the day bounds are then sent as UTC instants
+    # where retention takes the raw table's retention from (retention/assets.py RAW_RETENTION_SOURCES):
+    # "metricsRetentionDays" (system_health_config), "usage_event_retention_days" (run config, unset: kept)
+    # or None (raw rows kept)
+    raw_retention: str | None = None
+    # the per-connection statements, when the spec builds them itself (declared rollups); None: bind() below
+    binder: Callable[[psycopg.Connection], BoundSql] | None = None
+    # anything else a rollup's own step reads (a declared rollup: its declaration)
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def asset_key(self) -> str:
@@ -88,6 +100,30 @@ class RollupSpec:
         """The columns of the raw fingerprint: the id, then every column the rollup reads."""
         return (self.id_column, *self.raw_columns)
 
+    def day_bounds(self, day: date) -> tuple[datetime, datetime]:
+        """UTC midnight of the day and of the next one, as the raw time column compares them: naive for a
+        `timestamp` column (no time zone involved), UTC-aware for `timestamptz` (whatever the session's
+        TimeZone)."""
+        start, end = day_bounds(day)
+        if self.ts_type == "timestamptz":
+            return start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)
+        return start, end
+
+    def observation_sql(self) -> sql.Composed:
+        """Row count, newest timestamp and highest id of the raw table (erp_raw_tables_sensor)."""
+        return sql.SQL("SELECT count(*), max({ts}), coalesce(max({id}), 0) FROM {raw}").format(
+            ts=sql.Identifier(self.ts_column), id=sql.Identifier(self.id_column),
+            raw=sql.Identifier(self.raw_table),
+        )
+
+    def aggregate_day_statements(self, aggregate: sql.Composable) -> tuple[sql.Composed, sql.Composed]:
+        """(oldest aggregate day before %(cutoff_day)s, delete one %(day)s) of the aggregate table."""
+        day = sql.Identifier(self.aggregate_day_column)
+        return (
+            sql.SQL("SELECT min({day}) FROM {agg} WHERE {day} < %(cutoff_day)s").format(day=day, agg=aggregate),
+            sql.SQL("DELETE FROM {agg} WHERE {day} = %(day)s").format(day=day, agg=aggregate),
+        )
+
     def fingerprint_sql(self, raw_row_hash: str) -> sql.Composed:
         """(raw_rows, raw_hash) of one day of the raw table, see FINGERPRINT_TEMPLATE."""
         return sql.SQL(FINGERPRINT_TEMPLATE).format(
@@ -99,12 +135,18 @@ class RollupSpec:
     def bind(self, conn: psycopg.Connection) -> BoundSql:
         """The per-day statements that hash raw rows, with the raw table's per-row hash put in (one catalog
         read, rollups/row_hash.py): the write statement, the fingerprint and the reconciliation use the very
-        same expression."""
+        same expression. A declared rollup builds its statements itself (`binder`)."""
+        if self.binder is not None:
+            return self.binder(conn)
         expression = row_hash.for_table(conn, self.raw_table, self.hashed_columns)
         return BoundSql(
             replace_day_sql=self.replace_day_sql.replace(RAW_ROW_HASH_MARK, expression),
             fingerprint_sql=self.fingerprint_sql(expression),
             reconcile_day_sql=self.reconcile_day_sql.replace(RAW_ROW_HASH_MARK, expression),
+            aggregate_exists_sql=self.aggregate_exists_sql,
+            delete_day_sql=self.delete_day_sql,
+            raw_below_aggregate_sql=self.raw_below_aggregate_sql,
+            aggregate_day_sql=self.aggregate_day_statements(sql.Identifier(self.aggregate_table)),
         )
 
 
@@ -124,6 +166,13 @@ class BoundSql:
     replace_day_sql: str
     fingerprint_sql: sql.Composed
     reconcile_day_sql: str  # also returns the day's fingerprint (its last two columns: rollups/sql.py)
+    aggregate_exists_sql: str | sql.Composed
+    delete_day_sql: str | sql.Composed
+    raw_below_aggregate_sql: str | sql.Composed
+    # (oldest aggregate day before %(cutoff_day)s, delete the aggregate rows of %(day)s): retention
+    aggregate_day_sql: tuple[sql.Composed, sql.Composed]
+    # the statements a declared rollup's write step runs besides these (rollups/declared_sql.py)
+    more: Mapping[str, Any] = field(default_factory=dict)
 
 
 # (connection in the day's snapshot, the spec's bound statements, the day's parameters) -> the reading

@@ -72,7 +72,11 @@ WITH t AS (
            sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
            coalesce(sum("reqCount"), 0) AS req,
            coalesce(sum("errCount"), 0) AS err,
-           avg("errorRatePct") AS plain_error_rate
+           -- NaN and +-Infinity kept out of the mean (NaN orders above every number) and counted
+           avg("errorRatePct") FILTER (WHERE "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity')
+               AS plain_error_rate,
+           count(*) FILTER (WHERE NOT ("errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'))
+               AS non_finite
     FROM system_metric_samples
     WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
 ),
@@ -102,7 +106,8 @@ written AS (
 )
 SELECT t.samples AS raw_rows, t.raw_hash, f.latency, f.error_rate, f.req, f.err,
        (SELECT count(*) FROM written WHERE inserted) AS inserted,
-       (SELECT count(*) FROM written WHERE NOT inserted) AS updated
+       (SELECT count(*) FROM written WHERE NOT inserted) AS updated,
+       t.non_finite
 FROM t LEFT JOIN fresh AS f ON true
 """
 
@@ -112,20 +117,33 @@ FROM t LEFT JOIN fresh AS f ON true
 # never trusting the rollup's own bookkeeping; the rollup step itself compares what its write computed with
 # the row read back (see METRIC_DAY_UPSERT). The same read gives the day's fingerprint (raw_rows =
 # samples, raw_hash: `{raw_row_hash}` as in the write), so retention reads a day once before deleting it.
+# Written independently of METRIC_DAY_UPSERT, so a formula bug cannot pass both: the latency mean is the sum
+# of each sample's latency times its share of the day's weight (a window function, left unrounded and
+# compared within 0.5 of the stored integer), counts are sums of CASE, the fallback error rate a sum over a
+# count of the finite rates (NaN/Infinity are out of both, so never a mismatch).
 METRIC_DAY_RECONCILE = """
-WITH r AS (
-    SELECT count(*) AS samples,
-           coalesce(sum({raw_row_hash}), 0) AS raw_hash,
-           sum(greatest("reqCount", 1)::bigint * "latencyMs") FILTER (WHERE "latencyMs" IS NOT NULL) AS lw,
-           sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS w,
-           coalesce(sum("reqCount"), 0) AS req,
-           coalesce(sum("errCount"), 0) AS err,
-           avg("errorRatePct") AS plain_rate
+WITH s AS (
+    SELECT *,
+           -- each sample's share of the day's weight: the mean is the sum of latency x share (a window
+           -- function), not the write's sum of products over the sum of weights
+           CASE WHEN "latencyMs" IS NOT NULL THEN greatest("reqCount", 1)::numeric
+                / sum(CASE WHEN "latencyMs" IS NOT NULL THEN greatest("reqCount", 1) END) OVER () END AS share,
+           CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END
+               AS finite_rate
     FROM system_metric_samples
     WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+),
+r AS (
+    SELECT count(*) AS samples,
+           coalesce(sum({raw_row_hash}), 0) AS raw_hash,
+           sum("latencyMs" * share) AS latency_mean,
+           coalesce(sum(CASE WHEN "reqCount" IS NULL THEN 0 ELSE "reqCount" END), 0) AS req,
+           coalesce(sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END), 0) AS err,
+           sum(finite_rate) / nullif(count(finite_rate), 0) AS plain_rate
+    FROM s
 )
 SELECT r.samples,
-       round(r.lw / r.w) AS latency,
+       r.latency_mean AS latency,  -- unrounded: the step compares it with the stored integer within 0.5
        CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE r.plain_rate END AS error_rate,
        r.req, r.err,
        d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount", d.day IS NOT NULL AS has_aggregate,
@@ -363,15 +381,6 @@ METRIC_DAY_ROW = """
 SELECT "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount" FROM system_metric_daily WHERE day = %(day_start)s
 """
 
-# Observation of the external raw tables: row count estimate is not good enough for tests and the UI
-# plot, so count(*) (an index-only scan) plus the newest timestamp (index) and highest id (PK).
-RAW_TABLE_OBSERVATION = {
-    "system_metric_samples": """
-        SELECT count(*), max(collected_at), coalesce(max(id), 0) FROM system_metric_samples
-    """,
-    "client_usage_events": """
-        SELECT count(*), max(occurred_at), coalesce(max(id), 0) FROM client_usage_events
-    """,
-}
+# Observation of the external raw tables: RollupSpec.observation_sql (rollups/spec.py), per instance.
 
 # -- serialization of writers: see erp_pipelines/dbwork.py (lock first, then the snapshot).

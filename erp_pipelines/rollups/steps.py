@@ -42,7 +42,7 @@ from pydantic import Field
 
 from erp_pipelines.dbwork import autocommit, erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.partitions import DAILY_PARTITIONS, day_bounds, days_in_window, to_naive_utc
+from erp_pipelines.partitions import DAILY_PARTITIONS, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.rollups import checks, ledger, time_zone
 from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
@@ -132,29 +132,6 @@ class WindowRun:
 WriteDay = Callable[[psycopg.Connection, date, dict[str, Any], BoundSql], DayWrite]
 
 
-def guard_today(override: str | None) -> date:
-    """'today' for retention: the override (YYYY-MM-DD, replays/tests; never after the wall clock's UTC day)
-    or the wall clock's UTC day."""
-    wall = datetime.now(UTC).date()
-    if override is None:
-        return wall
-    try:
-        day = date.fromisoformat(override)
-    except ValueError:
-        raise ErpPipelinesError(
-            f"today {override!r} is not a date.",
-            where="run config `today`",
-            fix="Use YYYY-MM-DD, or leave it unset to use the current UTC day.",
-        ) from None
-    if day > wall:
-        raise ErpPipelinesError(
-            f"today {override!r} is in the future (the UTC day is {wall}); retention would count back from it.",
-            where="run config `today`",
-            fix="Leave it unset (the wall clock) or use a past day to replay a run.",
-        )
-    return day
-
-
 def now_naive() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -242,17 +219,17 @@ def roll_up_chunk(
     pruned = ledger.read_pruned(conn, spec.raw_table, days)
     results = []
     for day in days:
-        day_start, day_end = day_bounds(day)
+        day_start, day_end = spec.day_bounds(day)
         day_params = {**params, "day": day, "day_start": day_start, "day_end": day_end}
         if day in pruned:
             fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
             results.append(DayResult(spec.aggregate_table, day, DayOutcome.PRUNED_KEPT, fp.raw_rows,
                                      late_rows=fp.raw_rows))
             continue
-        if day not in recorded and conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None:
+        if day not in recorded and conn.execute(bound.aggregate_exists_sql, day_params).fetchone() is not None:
             # rare: an aggregate older than the ledger; decided before anything is written
             fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
-            if fp.raw_rows == 0 or conn.execute(spec.raw_below_aggregate_sql, day_params).fetchone()[0]:
+            if fp.raw_rows == 0 or conn.execute(bound.raw_below_aggregate_sql, day_params).fetchone()[0]:
                 results.append(DayResult(spec.aggregate_table, day, DayOutcome.KEPT_WITHOUT_LEDGER, fp.raw_rows))
                 continue
         # The write computes the day's fingerprint in its own read of the day (same per-row hash as
@@ -263,7 +240,7 @@ def roll_up_chunk(
         if fp.raw_rows == 0:
             removed = 0  # a day without a ledger entry reached here has no aggregate (checked above)
             if day in recorded:
-                removed = conn.execute(spec.delete_day_sql, day_params).rowcount
+                removed = conn.execute(bound.delete_day_sql, day_params).rowcount
                 ledger.write_ledger(conn, spec.aggregate_table, day, fp)
             outcome = DayOutcome.REMOVED if removed else DayOutcome.EMPTY
             results.append(DayResult(**base, outcome=outcome, rows_deleted=removed))
@@ -307,11 +284,14 @@ def late_rows_result(spec: RollupSpec, results: Sequence[DayResult]) -> dg.Asset
 
 
 LATE_ROWS_CHECK = "no_late_rows_for_pruned_days"
+# The one run-metadata key every rollup emits for the raw rows its window read (runner.py's summary).
+RAW_ROWS_READ = "raw_rows_read"
 
 
 def window_metadata(results: Sequence[DayResult], days: int, days_per_transaction: int) -> dict[str, Any]:
     """The run-level metadata every rollup reports about its window: days judged, rolled up, kept, per outcome."""
     return {
+        RAW_ROWS_READ: dg.MetadataValue.int(sum(r.raw_rows for r in results)),
         "days_in_window": dg.MetadataValue.int(days),
         "days_with_raw_rows": dg.MetadataValue.int(sum(1 for r in results if r.outcome == DayOutcome.ROLLED_UP)),
         "days_kept_without_raw_rows": dg.MetadataValue.int(sum(1 for r in results if r.outcome in KEPT_OUTCOMES)),

@@ -78,6 +78,7 @@ USAGE_DAILY = RollupSpec(
     aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
     delete_day_sql=sql.USAGE_DAY_DELETE,
     raw_below_aggregate_sql=sql.USAGE_RAW_BELOW_AGGREGATE,
+    raw_retention="usage_event_retention_days",
 )
 
 
@@ -251,3 +252,8 @@ def _roll_up_usage(
         day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, USAGE_DAILY.aggregate_table)},
         run_checks=[time_zone.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results)],
     )
+
+
+# What the instance erp_pipelines/defs/rollups/client_daily_usage/defs.yaml names (`implementation`).
+ROLLUP = USAGE_DAILY
+ASSET = client_daily_usage

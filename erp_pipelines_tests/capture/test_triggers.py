@@ -14,7 +14,7 @@ from erp_pipelines.capture.targets import CHANGE_CAPTURE_ENV, CaptureTarget
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.schema.assets import erp_schema, prisma_migration_history, system_health_config
 from erp_pipelines.schema.own_schema_asset import pipeline_state
-from erp_pipelines_tests.support.capture import capture_catalog, install_capture, marks
+from erp_pipelines_tests.support.capture import CAPTURE_TRIGGERS, capture_catalog, install_capture, marks
 from erp_pipelines_tests.support.erp_data import create_erp_tables, insert_events, insert_samples
 from erp_pipelines_tests.support.raw_rows import at
 
@@ -107,9 +107,9 @@ def test_out_of_order_commits_are_all_marked(captured, erp_url):
 def test_install_twice_changes_nothing(captured):
     conn = captured
     before = capture_catalog(conn)
-    assert len(before) == 6
+    assert len(before) == CAPTURE_TRIGGERS
     report = install_capture(conn)
-    assert not report.changed and len(report.triggers_present) == 6
+    assert not report.changed and len(report.triggers_present) == CAPTURE_TRIGGERS
     assert capture_catalog(conn) == before
 
 
@@ -130,7 +130,7 @@ def test_uninstall_drops_our_triggers_and_functions_and_keeps_the_log(captured):
     insert_samples(conn, [(1, None, 1, 0, at(MAR1))])
     with conn.transaction():
         report = triggers.uninstall(conn)
-    assert len(report.triggers_dropped) == 6 and capture_catalog(conn) == []
+    assert len(report.triggers_dropped) == CAPTURE_TRIGGERS and capture_catalog(conn) == []
     assert conn.execute("SELECT count(*) FROM pg_proc WHERE proname LIKE 'erp_pipelines_capture_%'").fetchone()[0] == 0
     insert_samples(conn, [(1, None, 1, 0, at(MAR2))])
     assert marks(conn) == [("system_metric_samples", MAR1)]
@@ -144,7 +144,7 @@ def _schema_group(erp_url: str, run_config: dict | None = None) -> dg.ExecuteInP
 def test_schema_group_installs_capture_and_our_objects_are_no_drift(erp_url, conn):
     first = _schema_group(erp_url)
     state = first.asset_materializations_for_node("pipeline_state")[0].metadata
-    assert state["change_capture"].value is True and len(state["capture_triggers"].value) == 6
+    assert state["change_capture"].value is True and len(state["capture_triggers"].value) == CAPTURE_TRIGGERS
     second = _schema_group(erp_url)
     sync = second.asset_materializations_for_node("erp_schema")[0].metadata
     assert (sync["statements"].value, sync["drift_items"].value) == (0, 0), sync["plan"].value
@@ -160,7 +160,7 @@ def test_opt_out_installs_no_trigger_and_removes_ours(erp_url, conn, monkeypatch
     assert result.asset_materializations_for_node("pipeline_state")[0].metadata["change_capture"].value is False
     monkeypatch.delenv(CHANGE_CAPTURE_ENV)
     _schema_group(erp_url)
-    assert len(capture_catalog(conn)) == 6
+    assert len(capture_catalog(conn)) == CAPTURE_TRIGGERS
     # the run config wins over the environment
     _schema_group(erp_url, {"ops": {"pipeline_state": {"config": {"change_capture": False}}}})
     assert capture_catalog(conn) == []

@@ -22,6 +22,7 @@ from erp_pipelines.automation.sensors import (
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 from erp_pipelines.rollups.assets import USAGE_RECONCILIATION_CHECK, client_daily_usage, system_metric_daily
+from erp_pipelines.rollups.registry import ROLLUP_ASSETS
 from erp_pipelines_tests.support.capture import install_capture, marks, run_request
 from erp_pipelines_tests.support.erp_data import add_clients, insert_events, insert_samples, set_health_config
 from erp_pipelines_tests.support.ledger import record_pruned_day
@@ -43,7 +44,7 @@ def tick(day: date) -> datetime:
 
 def materialize_days(resources: dict, instance: dg.DagsterInstance, first: date, last: date) -> None:
     assert dg.materialize(
-        [system_metric_daily, client_daily_usage],
+        list(ROLLUP_ASSETS),  # every rollup instance: the schedule looks at all of them
         resources=resources,
         instance=instance,
         tags={RANGE_START: str(first), RANGE_END: str(last)},
@@ -323,7 +324,7 @@ def _freshness(resources: dict, instance: dg.DagsterInstance) -> list[dg.AssetCh
     from erp_pipelines.rollups.definitions import ROLLUP_FRESHNESS_CHECKS
 
     result = dg.materialize(
-        [system_metric_daily, client_daily_usage, *ROLLUP_FRESHNESS_CHECKS],
+        [*ROLLUP_ASSETS, *ROLLUP_FRESHNESS_CHECKS],
         selection=dg.AssetSelection.checks(*ROLLUP_FRESHNESS_CHECKS),
         resources=resources,
         instance=instance,
@@ -335,10 +336,10 @@ def _freshness(resources: dict, instance: dg.DagsterInstance) -> list[dg.AssetCh
 def test_freshness_checks_fail_without_and_pass_with_the_recent_partitions(erp_tables, resources, instance):
     """Whatever the time of day: the expected partition is yesterday (after 03:00 UTC) or the day before."""
     evaluations = _freshness(resources, instance)
-    assert len(evaluations) == 2 and not any(e.passed for e in evaluations)
+    assert len(evaluations) == len(ROLLUP_ASSETS) and not any(e.passed for e in evaluations)
     materialize_days(resources, instance, ago(2), ago(1))
     evaluations = _freshness(resources, instance)
-    assert len(evaluations) == 2 and all(e.passed for e in evaluations)
+    assert len(evaluations) == len(ROLLUP_ASSETS) and all(e.passed for e in evaluations)
 
 
 def test_nightly_lookback_re_rolls_the_last_two_days_and_folds_in_an_uncaptured_change(

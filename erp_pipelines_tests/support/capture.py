@@ -12,6 +12,9 @@ from erp_pipelines.capture.targets import CaptureTarget, capture_targets
 from erp_pipelines.defs_factory import build_defs
 from erp_pipelines.resources import ErpDatabase
 
+# INSERT, UPDATE and DELETE triggers on every captured raw table (one per rollup instance's raw table)
+CAPTURE_TRIGGERS = 3 * len(capture_targets())
+
 
 def marks(conn: psycopg.Connection) -> list[tuple[str, date]]:
     """The distinct (raw_table, day) pairs in the invalidation log, sorted."""

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from erp_pipelines.errors import ErpPipelinesError
+from erp_pipelines.retention import today
 from erp_pipelines.rollups import steps, time_zone
 from erp_pipelines.rollups.registry import ROLLUPS, rollup_named
 
@@ -18,12 +19,12 @@ def test_a_backfill_is_cut_into_chunks_of_days_per_transaction():
 
 
 def test_today_may_be_replayed_but_never_lie_in_the_future():
-    assert steps.guard_today(None) == datetime.now(UTC).date()
-    assert steps.guard_today("2025-06-01") == date(2025, 6, 1)
+    assert today.guard_today(None) == datetime.now(UTC).date()
+    assert today.guard_today("2025-06-01") == date(2025, 6, 1)
     with pytest.raises(ErpPipelinesError, match="in the future"):
-        steps.guard_today(str(datetime.now(UTC).date() + timedelta(days=2)))
+        today.guard_today(str(datetime.now(UTC).date() + timedelta(days=2)))
     with pytest.raises(ErpPipelinesError, match="not a date"):
-        steps.guard_today("tomorrow")
+        today.guard_today("tomorrow")
 
 
 @pytest.mark.parametrize("tz", ["UTC", "Etc/UTC", "GMT", "utc", "Zulu"])
@@ -54,7 +55,9 @@ def test_a_day_not_rolled_up_reports_zero_counts_and_why_it_was_kept():
 
 
 def test_every_rollup_declares_stable_fields_and_reads_its_own_columns():
-    assert [s.aggregate_table for s in ROLLUPS] == ["system_metric_daily", "client_daily_usage"]
+    assert [s.aggregate_table for s in ROLLUPS] == [
+        "system_metric_daily", "client_daily_usage", "rate_limit_violations_daily"
+    ]
     for spec in ROLLUPS:
         assert spec.asset_key == spec.aggregate_table
         assert spec.lock_key == f"erp_pipelines:{spec.aggregate_table}"
