@@ -131,18 +131,27 @@ def _q(*parts: str) -> str:
     return sql.Identifier(*parts).as_string(None)
 
 
+def own_aggregates() -> set[str]:
+    """Aggregate tables of declared rollups: they live in our own schema, created by the rollup's first run
+    (rollups/declared_sql.py), so the role that runs the rollups needs CREATE there, not a table GRANT."""
+    from erp_pipelines.rollups.registry import ROLLUPS
+
+    return {spec.aggregate_table for spec in ROLLUPS if spec.extra.get("aggregate_schema") == "own"}
+
+
 def erp_table_needs(purposes: Iterable[str]) -> dict[str, set[str]]:
     """ERP table (or sequence: privilege USAGE) -> privileges, for the rollup/retention purposes."""
     from erp_pipelines.rollups.registry import ROLLUPS
 
+    ours = own_aggregates()
     needs: dict[str, set[str]] = {}
     for purpose in purposes:
         for spec in ROLLUPS:
             if purpose == "rollups":
-                _merge(needs, spec.privileges)
+                _merge(needs, {t: p for t, p in spec.privileges.items() if t not in ours})
                 # pipeline-state's capture triggers fire on these tables; the sensors read them (SELECT)
             elif purpose == "retention":
-                _merge(needs, spec.retention_privileges)
+                _merge(needs, {t: p for t, p in spec.retention_privileges.items() if t not in ours})
         if purpose == "retention":
             _merge(needs, {HEALTH_CONFIG_TABLE: "SELECT"})
     return needs
@@ -188,8 +197,13 @@ def statements(role: str, purposes: Iterable[str], target: Target) -> list[Grant
             out.append(GrantStatement(f"GRANT {', '.join(ordered)} ON {_q(target.erp_schema, table)} TO {r}", ""))
     own_needs = own_table_needs(rest)
     if own_needs:
-        out.append(GrantStatement(f"GRANT USAGE ON SCHEMA {own} TO {r}",
-                                  "our schema, created by pipeline_state (docs/own_schema.md)"))
+        if "rollups" in rest and own_aggregates():
+            out.append(GrantStatement(f"GRANT USAGE, CREATE ON SCHEMA {own} TO {r}",
+                                      "our schema, created by pipeline_state (docs/own_schema.md); CREATE: the "
+                                      "declared rollups' aggregate tables, made there by their first run"))
+        else:
+            out.append(GrantStatement(f"GRANT USAGE ON SCHEMA {own} TO {r}",
+                                      "our schema, created by pipeline_state (docs/own_schema.md)"))
         for table, privileges in sorted(own_needs.items()):
             ordered = [p for p in _PRIVILEGE_ORDER if p in privileges]
             out.append(GrantStatement(f"GRANT {', '.join(ordered)} ON {_q(target.own_schema, table)} TO {r}", ""))

@@ -49,6 +49,12 @@ def test_a_toy_rollup_declared_in_one_yaml_file_is_loaded_rolled_up_captured_rec
         "rollup": {"toy_events": "SELECT", "toy_events_daily": "SELECT, INSERT, UPDATE, DELETE"},
         "retention": {"toy_events": "SELECT, DELETE", "toy_events_daily": "SELECT, DELETE"},
     }
+    # the printed grants: the raw table in the ERP's schema; the aggregate is made in our schema by the
+    # rollup's first run, hence CREATE there rather than a GRANT on a table that does not exist yet
+    assert 'GRANT SELECT, DELETE ON "public"."toy_events" TO "toy_role";' in seen["grant_script"]
+    assert any(line.startswith('GRANT USAGE, CREATE ON SCHEMA "erp_pipelines" TO "toy_role";')
+               for line in seen["grant_script"])
+    assert not any("toy_events_daily" in line for line in seen["grant_script"])
     assert any("toy_events" in name for name in seen["capture"])
     assert seen["rows"] == [
         [str(clean), "a", 2, 4.0, 2.0],

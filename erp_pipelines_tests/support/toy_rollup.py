@@ -73,6 +73,7 @@ def main(erp_url: str, clean_day: date, dirty_day: date, today: date) -> dict[st
     import dagster as dg
     import psycopg
 
+    from erp_pipelines import grants
     from erp_pipelines.capture import triggers
     from erp_pipelines.capture.targets import capture_targets
     from erp_pipelines.defs_factory import build_defs
@@ -89,6 +90,9 @@ def main(erp_url: str, clean_day: date, dirty_day: date, today: date) -> dict[st
         "checks": sorted(k.name for k in toy.check_keys),
         "grants": {"rollup": dict(spec.privileges), "retention": {
             t: RETENTION_PRIVILEGES[t] for t in (spec.raw_table, spec.aggregate_table)}},
+        # what `erp-pipelines grants --role toy_role --for rollups --for retention` prints
+        "grant_script": grants.script("toy_role", ["rollups", "retention"],
+                                      grants.Target("erp", "public", "erp_pipelines")).splitlines(),
     }
     resources = {"erp_db": erp_db}
     config = {"ops": {toy.op.name: {"config": {"recompute_check": True}}}}
