@@ -11,9 +11,13 @@ TARGET = grants.Target("erp db", "app", "ours")
 
 def test_grants_name_every_table_a_rollup_declares_schema_qualified():
     text = grants.script("r", ["rollups", "retention"], TARGET)
+    ours = grants.own_aggregates()
     for spec in ROLLUPS:
         for table in (*spec.privileges, *spec.retention_privileges):
-            assert f'"app"."{table}"' in text
+            if table in ours:  # a declared rollup's aggregate: made in our schema by its first run
+                assert 'GRANT USAGE, CREATE ON SCHEMA "ours" TO "r"' in text and f'"{table}"' not in text
+            else:
+                assert f'"app"."{table}"' in text
     assert '"ours"."rollup_ledger"' in text and 'GRANT CONNECT ON DATABASE "erp db" TO "r"' in text
     assert " ON client" not in text and " ON system" not in text  # never an unqualified table
 
@@ -43,7 +47,7 @@ def test_retentions_missing_grant_names_the_schema_qualified_table():
 
 def test_a_missing_grant_on_our_schema_names_our_schema():
     assert grants.fix_for('permission denied for schema ours', "r", TARGET, ["rollups"]) == (
-        'schema "ours"', 'GRANT USAGE ON SCHEMA "ours" TO "r"')
+        'schema "ours"', 'GRANT USAGE, CREATE ON SCHEMA "ours" TO "r"')
     obj, grant = grants.fix_for("permission denied for table rollup_ledger", "r", TARGET, ["rollups"])
     assert obj == 'table "ours"."rollup_ledger"' and grant.endswith('ON "ours"."rollup_ledger" TO "r"')
 
