@@ -73,6 +73,9 @@ class RollupSpec:
     aggregate_exists_sql: str  # a row if the day has an aggregate
     delete_day_sql: str  # delete the day's aggregate (the ERP deleted every raw row of a ledgered day)
     raw_below_aggregate_sql: str  # only for days without a ledger entry (see steps.py)
+    # raw columns that become part of the aggregate's key: a raw row with a NULL in one of them can enter no
+    # aggregate row, so retention never deletes it (rollups/held_rows.py)
+    raw_key_columns: tuple[str, ...] = ()
 
     @property
     def asset_key(self) -> str:
