@@ -29,11 +29,11 @@ What a day becomes (`DayOutcome`):
 
 An aggregate with no ledger entry and raw rows is never rewritten from them: our own schema may have been
 lost with its `pruned_days`, and late rows for a pruned day would then replace the pruned rows' aggregate.
-When it equals an independent recomputation from the raw rows (the spec's reconciliation) it provably holds
-them and the day is rolled up as usual (nothing changes, the ledger records it). Otherwise the run stops
-with `unledgered_aggregate_error` before anything is written; run config `adopt_existing_aggregates: true`
-records such days as pruned (`pruned_days`, 0 rows deleted) without changing them: from then on they are
-PRUNED_KEPT, their raw rows stay raw and are reported as late rows (docs/own_schema.md).
+Not even when they reproduce it exactly: late rows that happen to equal the pruned ones would then be
+"held" and pruned, and lost. The run stops with `unledgered_aggregate_error` before anything is written;
+run config `adopt_existing_aggregates: true` records such days as pruned (`pruned_days`, 0 rows deleted)
+without changing them: from then on they are PRUNED_KEPT, their raw rows stay raw and are reported as late
+rows (docs/own_schema.md).
 
 Raw rows with a NULL key column (`RollupSpec.raw_key_columns`) are in no aggregate row: on a pruned day
 they are not late rows (`DayResult.null_key_rows`, counted by the rollup's own check; rollups/held_rows.py).
@@ -265,7 +265,7 @@ def roll_up_chunk(
     recorded = ledger.read_ledger(conn, spec.aggregate_table, days)
     pruned = ledger.read_pruned(conn, spec.raw_table, days)
     results = []
-    unledgered: list[date] = []  # aggregates without a ledger entry that differ from their raw rows
+    unledgered: list[date] = []  # aggregates without a ledger entry, with raw rows
     for day in days:
         day_start, day_end = day_bounds(day)
         day_params = {**params, "day": day, "day_start": day_start, "day_end": day_end}
@@ -274,17 +274,16 @@ def roll_up_chunk(
             continue
         if day not in recorded and conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None:
             # rare: an aggregate without a ledger entry; decided before anything is written (module docstring)
-            reading = spec.read_reconciliation(conn, bound, day_params)
-            if reading.fingerprint.raw_rows == 0:
+            fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
+            if fp.raw_rows == 0:
                 results.append(DayResult(spec.aggregate_table, day, DayOutcome.KEPT_WITHOUT_LEDGER, 0))
                 continue
-            if reading.mismatch is not None:
-                if not params.get(ADOPT):
-                    unledgered.append(day)
-                    continue
-                ledger.record_pruned(conn, spec.raw_table, day, spec.aggregate_table, 0, reading.fingerprint.raw_hash)
-                results.append(pruned_day_result(conn, spec, bound, day, day_start, day_end))
+            if not params.get(ADOPT):
+                unledgered.append(day)
                 continue
+            ledger.record_pruned(conn, spec.raw_table, day, spec.aggregate_table, 0, fp.raw_hash)
+            results.append(pruned_day_result(conn, spec, bound, day, day_start, day_end))
+            continue
         # The write computes the day's fingerprint in its own read of the day (same per-row hash as
         # bound.fingerprint_sql); a day without raw rows is left untouched by it (see rollups/sql.py).
         written = write_day(conn, day, day_params, bound)
@@ -329,11 +328,11 @@ def pruned_day_result(
 
 
 def unledgered_aggregate_error(spec: RollupSpec, days: Sequence[date]) -> ErpPipelinesError:
-    """The run stops: aggregate rows without a ledger entry differ from the raw rows present now."""
+    """The run stops: aggregate rows without a ledger entry, and raw rows present now."""
     shown = ", ".join(str(d) for d in days[:10]) + (" ..." if len(days) > 10 else "")
     return ErpPipelinesError(
-        f"{spec.aggregate_table} has rows for {len(days)} day(s) ({shown}) with no ledger entry, and they differ "
-        f"from the raw {spec.raw_table} rows there now. Our own schema ({own_schema.own_schema_name()}) "
+        f"{spec.aggregate_table} has rows for {len(days)} day(s) ({shown}) with no ledger entry, and raw "
+        f"{spec.raw_table} rows are there now. Our own schema ({own_schema.own_schema_name()}) "
         "may have been dropped or restored without them, and those days may have been pruned: rebuilding them "
         "from the rows left would lose what the aggregate holds, so nothing was written.",
         where=f"table {spec.aggregate_table}, rollup ledger of schema {own_schema.own_schema_name()}",

@@ -118,13 +118,19 @@ def test_adopting_existing_aggregates_records_them_without_changing_them(events_
     assert rows_on(conn, "client_usage_events", "occurred_at", OLD) == 40
 
 
-def test_an_aggregate_that_equals_its_raw_rows_is_adopted_without_a_flag(events_and_samples, resources, instance):
+def test_a_lost_own_schema_stops_even_when_the_raw_rows_reproduce_the_aggregate(
+    events_and_samples, resources, instance
+):
     conn = events_and_samples
     usage_before = usage_rows(conn, OLD)
-    _drop_own_schema(conn)  # nothing pruned yet: the raw rows still produce exactly the aggregate
-    assert roll_up(resources, instance, OLD).success
-    assert usage_rows(conn, OLD) == usage_before
-    assert OLD in ledger_rows(conn, "client_daily_usage")
+    _drop_own_schema(conn)  # they might be late rows equal to pruned ones: never taken as held
+    result = roll_up(resources, instance, OLD, raise_on_error=False, assets=[client_daily_usage])
+    assert not result.success and usage_rows(conn, OLD) == usage_before
+    assert roll_up(resources, instance, OLD, config={"adopt_existing_aggregates": True},
+                   assets=[client_daily_usage]).success
+    assert usage_rows(conn, OLD) == usage_before and OLD not in ledger_rows(conn, "client_daily_usage")
+    assert prune(resources, instance, **EVENTS_RETENTION).success
+    assert rows_on(conn, "client_usage_events", "occurred_at", OLD) == 12  # kept raw, never risked
 
 
 @pytest.mark.parametrize("stamp", ["20000-01-01 00:00:00", "infinity", "-infinity"])
