@@ -36,6 +36,7 @@ from erp_pipelines_tests.support.rollups import (
 
 OLD = ago(20)  # older than the 7-day retentions used here
 EVENTS_RETENTION = {"usage_event_retention_days": 7}
+OUT_OF_RANGE = ("20000-01-01 00:00:00", "infinity", "-infinity")
 
 
 @pytest.fixture
@@ -133,33 +134,34 @@ def test_a_lost_own_schema_stops_even_when_the_raw_rows_reproduce_the_aggregate(
     assert rows_on(conn, "client_usage_events", "occurred_at", OLD) == 12  # kept raw, never risked
 
 
-@pytest.mark.parametrize("stamp", ["20000-01-01 00:00:00", "infinity", "-infinity"])
-def test_sensors_survive_a_row_stamped_out_of_range(erp_tables, resources, instance, erp_url, stamp):
+def test_sensors_survive_rows_stamped_in_the_year_20000_and_at_infinity(erp_tables, resources, instance, erp_url):
     conn = erp_tables
     install_capture(conn)
     client = add_clients(conn, 1)[0]
     insert_events(conn, [(client, 1, 1, "view", at(OLD, 1))])
     roll_up(resources, instance, OLD)
-    conn.execute(
-        "INSERT INTO client_usage_events (client_id, module_id, user_id, event_type, occurred_at) "
-        "VALUES (%s, 1, 2, 'view', %s::timestamp), (%s, 1, 3, 'view', %s)",
-        (client, stamp, client, at(OLD, 2)),
-    )
-    conn.execute(
-        'INSERT INTO system_metric_samples ("latencyMs", "errorRatePct", "reqCount", "errCount", collected_at) '
-        "VALUES (1, 0, 1, 0, %s::timestamp)", (stamp,)
-    )
+    for stamp in OUT_OF_RANGE:
+        conn.execute(
+            "INSERT INTO client_usage_events (client_id, module_id, user_id, event_type, occurred_at) "
+            "VALUES (%s, 1, 2, 'view', %s::timestamp)", (client, stamp)
+        )
+        conn.execute(
+            'INSERT INTO system_metric_samples ("latencyMs", "errorRatePct", "reqCount", "errCount", collected_at) '
+            "VALUES (1, 0, 1, 0, %s::timestamp)", (stamp,)
+        )
+    insert_events(conn, [(client, 1, 3, "view", at(OLD, 2))])
     observed = erp_raw_tables_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     newest = {e.asset_key.path[-1]: e.metadata["newest_row_at"].value for e in observed.asset_events}
-    assert len(newest) == 2
+    assert newest == {"client_usage_events": "infinity", "system_metric_samples": "infinity"}
     tick = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     requests = [(r.partition_key, r.asset_selection) for r in tick.run_requests]
     assert requests == [(str(OLD), [dg.AssetKey("client_daily_usage")])]  # the in-range day still refreshed
     assert run_request(erp_url, instance, tick.run_requests[0]).success
     # the out-of-range rows are reported by the time check of the next rollup run
     result = roll_up(resources, instance, OLD)
-    found = check_results(result)[("client_daily_usage", time_zone.TIME_ZONE_CHECK)]
-    assert not found.passed and found.metadata["out_of_range_rows"].value == 1
+    for rollup in ("client_daily_usage", "system_metric_daily"):
+        found = check_results(result)[(rollup, time_zone.TIME_ZONE_CHECK)]
+        assert not found.passed and found.metadata["out_of_range_rows"].value == len(OUT_OF_RANGE)
 
 
 def test_rows_written_with_triggers_bypassed_into_a_day_rolled_up_empty_are_refreshed(
