@@ -209,7 +209,9 @@ def _prune_day(
     if why:
         raise _Skip(f"{why} (re-materialize the partition)")
     # rows with a NULL key column are in no aggregate row: they stay raw (held_rows.py)
-    kept = held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
+    kept = reading.null_key_rows
+    if kept is None:
+        kept = held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
     deleted, statements = _delete_day(conn, spec, params["day_end"], params["day_start"], batch)
     if deleted != fp.raw_rows - kept:  # cannot happen in one snapshot; never commit a partial day
         raise RuntimeError(

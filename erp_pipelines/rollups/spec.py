@@ -118,6 +118,8 @@ class Reconciliation:
 
     fingerprint: Fingerprint
     mismatch: str | None
+    # raw rows with a NULL key column (kept raw by retention); None: not read (retention counts them itself)
+    null_key_rows: int | None = None
 
 
 @dataclass(frozen=True)

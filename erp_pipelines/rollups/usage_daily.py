@@ -45,17 +45,18 @@ def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[
     """The day's (client, module) rows against an independent recomputation from the raw events, and the
     day's fingerprint, in one read (USAGE_DAY_MISMATCHES, bound): retention's gate. A day whose events all
     lack a module has no rows to hold them: it does not reconcile (its events are kept raw)."""
-    mismatched, aggregate_rows, _raw_pairs, raw_rows, raw_hash = conn.execute(
+    mismatched, aggregate_rows, _raw_pairs, null_keys, raw_rows, raw_hash = conn.execute(
         bound.reconcile_day_sql, params
     ).fetchone()
     fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
     if aggregate_rows == 0:
-        return Reconciliation(fingerprint, "no client_daily_usage rows")
+        return Reconciliation(fingerprint, "no client_daily_usage rows", int(null_keys))
     if mismatched:
         return Reconciliation(
-            fingerprint, f"{mismatched} (client, module) pair(s) of client_daily_usage differ from the raw events"
+            fingerprint, f"{mismatched} (client, module) pair(s) of client_daily_usage differ from the raw events",
+            int(null_keys),
         )
-    return Reconciliation(fingerprint, None)
+    return Reconciliation(fingerprint, None, int(null_keys))
 
 
 USAGE_DAILY = RollupSpec(
