@@ -418,7 +418,7 @@ def rollup_asset(spec: RollupSpec, check_specs: Sequence[dg.AssetCheckSpec]) -> 
 def log_outcomes(context: dg.AssetExecutionContext, spec: RollupSpec, results: Sequence[DayResult]) -> None:
     for outcome, what in (
         (DayOutcome.PRUNED_KEPT, "were pruned by retention and keep their aggregate unchanged"),
-        (DayOutcome.KEPT_WITHOUT_LEDGER, "have an aggregate but no ledger entry and missing raw rows: kept"),
+        (DayOutcome.KEPT_WITHOUT_LEDGER, "have an aggregate but no ledger entry and no raw rows: kept"),
         (DayOutcome.REMOVED, "lost all their raw rows (deleted by the ERP): aggregate rows removed"),
     ):
         days = [str(r.day) for r in results if r.outcome == outcome]
@@ -436,7 +436,7 @@ def outcome_counts(results: Sequence[DayResult]) -> dict[str, int]:
 KEPT_OUTCOMES = (DayOutcome.PRUNED_KEPT, DayOutcome.KEPT_WITHOUT_LEDGER)
 KEPT_REASON = {
     DayOutcome.PRUNED_KEPT: "pruned by retention: the aggregate holds the pruned rows and is never rebuilt",
-    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and raw rows missing or fewer than the aggregate counts",
+    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and no raw rows: kept as it is",
 }
 
 
