@@ -24,7 +24,7 @@ What a day becomes (`DayOutcome`):
 - REMOVED: the day has a ledger entry with rows, is not pruned, and the ERP deleted all of its raw rows
   (e.g. a GDPR delete): its aggregate rows are deleted.
 - KEPT_WITHOUT_LEDGER: an aggregate with no ledger entry (written before the ledger existed, or our own
-  schema was dropped) and no raw rows at all: kept as it is.
+  schema was dropped) and no raw row it could hold (none, or only rows with a NULL key): kept as it is.
 - EMPTY: no raw rows and no aggregate.
 
 An aggregate with no ledger entry and raw rows is never rewritten from them: our own schema may have been
@@ -275,8 +275,9 @@ def roll_up_chunk(
         if day not in recorded and conn.execute(spec.aggregate_exists_sql, day_params).fetchone() is not None:
             # rare: an aggregate without a ledger entry; decided before anything is written (module docstring)
             fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
-            if fp.raw_rows == 0:
-                results.append(DayResult(spec.aggregate_table, day, DayOutcome.KEPT_WITHOUT_LEDGER, 0))
+            if fp.raw_rows == held_rows.null_key_rows(conn, spec, day_start, day_end):
+                # no raw row it could hold (none, or only NULL keys, e.g. what retention left of a pruned day)
+                results.append(DayResult(spec.aggregate_table, day, DayOutcome.KEPT_WITHOUT_LEDGER, fp.raw_rows))
                 continue
             if not params.get(ADOPT):
                 unledgered.append(day)
@@ -418,7 +419,7 @@ def rollup_asset(spec: RollupSpec, check_specs: Sequence[dg.AssetCheckSpec]) -> 
 def log_outcomes(context: dg.AssetExecutionContext, spec: RollupSpec, results: Sequence[DayResult]) -> None:
     for outcome, what in (
         (DayOutcome.PRUNED_KEPT, "were pruned by retention and keep their aggregate unchanged"),
-        (DayOutcome.KEPT_WITHOUT_LEDGER, "have an aggregate but no ledger entry and no raw rows: kept"),
+        (DayOutcome.KEPT_WITHOUT_LEDGER, "have an aggregate but no ledger entry and no raw row it could hold: kept"),
         (DayOutcome.REMOVED, "lost all their raw rows (deleted by the ERP): aggregate rows removed"),
     ):
         days = [str(r.day) for r in results if r.outcome == outcome]
@@ -436,7 +437,7 @@ def outcome_counts(results: Sequence[DayResult]) -> dict[str, int]:
 KEPT_OUTCOMES = (DayOutcome.PRUNED_KEPT, DayOutcome.KEPT_WITHOUT_LEDGER)
 KEPT_REASON = {
     DayOutcome.PRUNED_KEPT: "pruned by retention: the aggregate holds the pruned rows and is never rebuilt",
-    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and no raw rows: kept as it is",
+    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and no raw row it could hold: kept as it is",
 }
 
 

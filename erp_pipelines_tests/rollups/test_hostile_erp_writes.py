@@ -77,6 +77,11 @@ def test_late_events_without_module_are_never_pruned_and_are_counted(events_and_
     second = prune(resources, instance, **EVENTS_RETENTION)
     assert rows_on(conn, "client_usage_events", "occurred_at", OLD) == 25
     assert retention_metadata(second)["late_rows_kept"]["client_usage_events"] == {}
+    # our schema lost: only rows no aggregate could hold are left, so the day is kept without a stop
+    before = usage_rows(conn, OLD)
+    _drop_own_schema(conn)
+    assert roll_up(resources, instance, OLD, assets=[client_daily_usage]).success
+    assert usage_rows(conn, OLD) == before
 
 
 def test_a_lost_own_schema_never_rebuilds_a_pruned_day_from_late_rows(events_and_samples, resources, instance):
