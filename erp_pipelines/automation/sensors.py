@@ -26,6 +26,7 @@ from typing import Any
 
 import dagster as dg
 import psycopg
+from psycopg import sql as psql
 
 from erp_pipelines.automation.jobs import rollup_refresh_job
 from erp_pipelines.capture import log as capture_log
@@ -60,6 +61,11 @@ def _read_connection(erp_db: ErpDatabase, purpose: str) -> Any:
     return erp_db.connect(purpose, autocommit=True)
 
 
+# The observation's newest timestamp as PostgreSQL's text: a row stamped past Python's year 9999 (the year
+# 20000, `infinity`) or before year 1 cannot be read as a datetime, and must not fail every tick.
+OBSERVATION_AS_TEXT = psql.SQL("SELECT o.n, o.newest::text, o.max_id FROM ({observation}) AS o(n, newest, max_id)")
+
+
 def _use_schema(conn: psycopg.Connection, schema: str) -> None:
     conn.execute("SELECT set_config('search_path', quote_ident(%s), false)", (schema,))
 
@@ -76,12 +82,15 @@ def erp_raw_tables_sensor(context: dg.SensorEvaluationContext, erp_db: ErpDataba
         _use_schema(conn, erp_db.db_schema)
         for spec in {s.raw_table: s for s in ROLLUPS}.values():  # one observation per raw table
             table = spec.raw_table
-            rows, newest, max_id = conn.execute(spec.observation_sql()).fetchone()
+            # the newest timestamp as PostgreSQL's text: a row stamped in the year 20000 or `infinity` must
+            # not break the sensor on every tick
+            observation = OBSERVATION_AS_TEXT.format(observation=spec.observation_sql())
+            rows, newest, max_id = conn.execute(observation).fetchone()
             metadata: dict[str, Any] = {
                 "dagster/row_count": dg.MetadataValue.int(int(rows)),
                 "dagster/table_name": dg.MetadataValue.text(f"{erp_db.db_schema}.{table}"),
                 "max_id": dg.MetadataValue.int(int(max_id)),
-                "newest_row_at": dg.MetadataValue.text(newest.isoformat(sep=" ") if newest else "(empty)"),
+                "newest_row_at": dg.MetadataValue.text(newest or "(empty)"),
             }
             events.append(dg.AssetObservation(asset_key=spec.raw_spec.key, metadata=metadata))
     return dg.SensorResult(asset_events=events)
@@ -129,6 +138,12 @@ def late_data_sensor(context: dg.SensorEvaluationContext, erp_db: ErpDatabase) -
         marked = capture_log.marked_days(conn)
         pruned = capture_log.pruned_among(conn, marked)
     marked = [m for m in marked if m not in pruned]
+    clamped = [m for m in marked if m.out_of_range]
+    if clamped:
+        context.log.warning(
+            f"{len(clamped)} change mark(s) for days out of range (a raw row stamped past the year 9999, before "
+            "year 1, or at +/-infinity) are left alone; the rollups' raw_times_are_utc check counts the rows."
+        )
     targets = capture_targets()
     materialized = {
         rollup: context.instance.get_materialized_partitions(dg.AssetKey(rollup))

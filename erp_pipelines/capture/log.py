@@ -33,7 +33,7 @@ WITH RECURSIVE marks AS (
         LIMIT 1
     ) later
 )
-SELECT raw_table, day FROM marks LIMIT %(limit)s
+SELECT raw_table, day::text FROM marks LIMIT %(limit)s
 """
 )
 LOG_EXISTS = "SELECT to_regclass(%(log)s) IS NOT NULL"
@@ -45,10 +45,23 @@ PRUNED_AMONG = sql.SQL(
 
 @dataclass(frozen=True, order=True)
 class MarkedDay:
-    """A raw table's UTC day that changed since its rollup last read it."""
+    """A raw table's UTC day that changed since its rollup last read it (`out_of_range`: the day was past the
+    year 9999, before year 1, or +/-infinity, and is clamped to date.max / date.min: no partition has it)."""
 
     raw_table: str
     day: date
+    out_of_range: bool = False
+
+
+def parse_day(text: str) -> tuple[date, bool]:
+    """A PostgreSQL `date` as text -> (the day, False), or (date.max / date.min, True) when Python's `date`
+    cannot hold it (year 20000, 'infinity', '-infinity', a BC day): a raw row stamped there must not make
+    the sensor fail on every tick."""
+    try:
+        return date.fromisoformat(text), False
+    except ValueError:
+        low = text.startswith("-") or text.endswith(" BC")
+        return (date.min if low else date.max), True
 
 
 def log_exists(conn: psycopg.Connection, schema: str | None = None) -> bool:
@@ -62,12 +75,13 @@ def marked_days(
     """The distinct (raw_table, day) pairs with marks, ordered by table then day (at most `limit`)."""
     log = sql.Identifier(schema or own_schema.own_schema_name(), "invalidations")
     rows = conn.execute(MARKED_DAYS.format(log=log), {"limit": limit}).fetchall()
-    return [MarkedDay(raw_table, day) for raw_table, day in rows]
+    return [MarkedDay(raw_table, *parse_day(day)) for raw_table, day in rows]
 
 
 def pruned_among(conn: psycopg.Connection, marked: list[MarkedDay], schema: str | None = None) -> set[MarkedDay]:
     """The marked days retention already pruned: their aggregate is never rebuilt from the raw rows left
     (late rows for them stay raw and retention reports them), so refreshing them would do nothing."""
+    marked = [m for m in marked if not m.out_of_range]
     if not marked:
         return set()
     pruned = sql.Identifier(schema or own_schema.own_schema_name(), "pruned_days")

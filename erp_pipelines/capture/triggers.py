@@ -18,8 +18,9 @@ one (raw_table, day) mark per distinct UTC day touched to `<own schema>.invalida
 - Static SQL in PL/pgSQL, so the INSERT's plan is prepared once per app session; one statement per app
   statement (not per row) keeps the write path's cost small (bench/trigger_overhead.py).
 
-Idempotent: a function is (re)created only when its body differs, a trigger only when missing, so a second
-install changes nothing and takes no lock on the ERP's tables. CREATE TRIGGER takes a SHARE ROW EXCLUSIVE
+Idempotent: a function is (re)created only when its body differs, a trigger only when missing, and a trigger
+found disabled (`ALTER TABLE ... DISABLE TRIGGER`, or ENABLE REPLICA TRIGGER: it would never fire for the
+app) is enabled again (`triggers_enabled`), so a second install changes nothing and takes no lock on the ERP's tables. CREATE TRIGGER takes a SHARE ROW EXCLUSIVE
 lock on the raw table (it waits for in-flight app writes and blocks new ones while it waits); the caller's
 `lock_timeout` bounds that wait.
 """
@@ -65,8 +66,11 @@ SELECT p.prosrc, p.prosecdef
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 WHERE n.nspname = %(schema)s AND p.proname = %(name)s AND p.pronargs = 0
 """
+# tgenabled: 'O' fires in normal sessions, 'A' always; 'D' (DISABLE TRIGGER) and 'R' (ENABLE REPLICA
+# TRIGGER) never fire for the app's writes, so install() enables them again.
 TRIGGER_EXISTS = """
-SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%(table)s) AND tgname = %(name)s AND NOT tgisinternal
+SELECT tgenabled IN ('O', 'A') FROM pg_trigger
+WHERE tgrelid = to_regclass(%(table)s) AND tgname = %(name)s AND NOT tgisinternal
 """
 # Our triggers wherever they are: named with our prefix and calling a function in our schema.
 OUR_TRIGGERS = """
@@ -116,6 +120,7 @@ TRANSITION = {
     Operation.UPDATE: sql.SQL("OLD TABLE AS old_rows NEW TABLE AS new_rows"),
     Operation.DELETE: sql.SQL("OLD TABLE AS old_rows"),
 }
+ENABLE_TRIGGER = sql.SQL("ALTER TABLE {table} ENABLE TRIGGER {name}")
 DROP_TRIGGER = sql.SQL("DROP TRIGGER IF EXISTS {name} ON {table}")
 DROP_FUNCTION = sql.SQL("DROP FUNCTION IF EXISTS {function}()")
 
@@ -137,12 +142,14 @@ class CaptureReport:
     functions_written: list[str] = field(default_factory=list)
     triggers_created: list[str] = field(default_factory=list)
     triggers_present: list[str] = field(default_factory=list)
+    triggers_enabled: list[str] = field(default_factory=list)  # found disabled (by hand), enabled again
     triggers_dropped: list[str] = field(default_factory=list)
     tables_missing: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
-        return bool(self.functions_written or self.triggers_created or self.triggers_dropped)
+        return bool(self.functions_written or self.triggers_created or self.triggers_enabled
+                    or self.triggers_dropped)
 
 
 def day_expression(column_type: str, where: str) -> str:
@@ -193,7 +200,12 @@ def install(conn: psycopg.Connection, erp_schema: str, targets: Iterable[Capture
                 conn.execute(CREATE_FUNCTION.format(function=function, body=sql.Literal(body)))
                 conn.execute(REVOKE_FUNCTION.format(function=function))
                 report.functions_written.append(name)
-            if conn.execute(TRIGGER_EXISTS, {"table": qualified, "name": name}).fetchone():
+            exists = conn.execute(TRIGGER_EXISTS, {"table": qualified, "name": name}).fetchone()
+            if exists is not None:
+                if not exists[0]:  # disabled by hand (ALTER TABLE ... DISABLE TRIGGER): capture was off
+                    conn.execute(ENABLE_TRIGGER.format(name=sql.Identifier(name),
+                                                       table=sql.Identifier(erp_schema, target.raw_table)))
+                    report.triggers_enabled.append(f"{target.raw_table}.{name}")
                 report.triggers_present.append(f"{target.raw_table}.{name}")
                 continue
             conn.execute(

@@ -50,7 +50,7 @@ from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.retention import sql
 from erp_pipelines.retention.today import guard_today
-from erp_pipelines.rollups import ledger
+from erp_pipelines.rollups import held_rows, ledger
 from erp_pipelines.rollups.registry import ROLLUP_ASSETS, ROLLUPS
 from erp_pipelines.rollups.spec import ERP_DB_POOL, RETRY_POLICY, BoundSql, RollupSpec
 from erp_pipelines.rollups.usage_daily import DEFAULT_EVENT_CATEGORIES, category_params
@@ -101,6 +101,7 @@ class PruneReport:
     days_pruned: int = 0
     skipped: dict[str, str] = field(default_factory=dict)
     late_rows_kept: dict[str, int] = field(default_factory=dict)
+    null_key_rows_kept: dict[str, int] = field(default_factory=dict)  # rows with a NULL key column: in no aggregate
     refresh_requested: list[str] = field(default_factory=list)
     statements: int = 0
     rows_before_start: int = 0
@@ -153,9 +154,10 @@ def _delete_day(conn: psycopg.Connection, spec: RollupSpec, day_end: datetime, d
                 batch: int) -> tuple[int, int]:
     """Delete the day's rows in batches of at most `batch` rows (retention/sql.py); returns (rows deleted,
     DELETE statements). Runs in the day's snapshot, so what it deletes is what the fingerprint counted."""
-    batch_end = sql.compose(sql.BATCH_END, spec.raw_table, spec.ts_column, spec.id_column)
-    delete_range = sql.compose(sql.DELETE_RANGE, spec.raw_table, spec.ts_column, spec.id_column)
-    delete_tied = sql.compose(sql.DELETE_TIED_BATCH, spec.raw_table, spec.ts_column, spec.id_column)
+    keyed = held_rows.holdable(spec)
+    batch_end = sql.compose(sql.BATCH_END, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
+    delete_range = sql.compose(sql.DELETE_RANGE, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
+    delete_tied = sql.compose(sql.DELETE_TIED_BATCH, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
     deleted = statements = 0
     from_ts = day_start
     while True:
@@ -178,7 +180,7 @@ def _delete_day(conn: psycopg.Connection, spec: RollupSpec, day_end: datetime, d
 
 def _prune_day(
     conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip.
     The day is read once before its deletes: `bound.reconcile_day_sql` gives its fingerprint (hashed with
     the same expression the rollup's write used) and the independent recomputation together."""
@@ -186,11 +188,16 @@ def _prune_day(
     conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
     pruned = ledger.read_pruned(conn, spec.raw_table, [day])
     recorded = ledger.read_ledger(conn, spec.aggregate_table, [day]).get(day)
-    if day in pruned or recorded is None:  # decided by the rows' number alone: the cheaper read
+    if day in pruned:  # decided by the rows' number alone: the cheaper read
+        raise _Late(held_rows.holdable_rows(conn, spec, params["day_start"], params["day_end"]))
+    if recorded is None:
+        # never rolled up, or rolled up while empty and then written with the triggers bypassed (a restore,
+        # logical replication, session_replication_role = replica): ask for a refresh (the late-data sensor
+        # requests it when the partition was materialized) unless a mark already asks
         fp = ledger.fingerprint(conn, bound.fingerprint_sql, params["day_start"], params["day_end"])
-        if day in pruned:
-            raise _Late(fp.raw_rows)
-        raise _Skip(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up)")
+        ledger.mark_day_once(conn, spec.raw_table, day)
+        raise _Refresh(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up, or "
+                       "rolled up while empty); refresh requested")
     reading = spec.read_reconciliation(conn, bound, params)
     fp, why = reading.fingerprint, reading.mismatch
     if recorded != fp:
@@ -201,11 +208,17 @@ def _prune_day(
         )
     if why:
         raise _Skip(f"{why} (re-materialize the partition)")
+    # rows with a NULL key column are in no aggregate row: they stay raw (held_rows.py)
+    kept = reading.null_key_rows
+    if kept is None:
+        kept = held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
     deleted, statements = _delete_day(conn, spec, params["day_end"], params["day_start"], batch)
-    if deleted != fp.raw_rows:  # cannot happen in one snapshot; never commit a partial day
-        raise RuntimeError(f"{spec.raw_table} {day}: deleted {deleted} rows, fingerprint says {fp.raw_rows}")
+    if deleted != fp.raw_rows - kept:  # cannot happen in one snapshot; never commit a partial day
+        raise RuntimeError(
+            f"{spec.raw_table} {day}: deleted {deleted} rows, fingerprint says {fp.raw_rows} ({kept} kept)"
+        )
     ledger.record_pruned(conn, spec.raw_table, day, spec.aggregate_table, deleted, Decimal(fp.raw_hash))
-    return deleted, statements
+    return deleted, statements, kept
 
 
 class _Late(Exception):
@@ -230,7 +243,8 @@ def _prune_raw_days(
 ) -> PruneReport:
     """Every day from the first partition to the cutoff that still holds raw rows (module docstring)."""
     report = PruneReport()
-    next_day = sql.compose(sql.NEXT_RAW_DAY, spec.raw_table, spec.ts_column, spec.id_column, spec.ts_type)
+    next_day = sql.compose(sql.NEXT_RAW_DAY, spec.raw_table, spec.ts_column, spec.id_column, spec.ts_type,
+                           held_rows.holdable(spec))
     start = date.fromisoformat(DAILY_PARTITIONS.get_first_partition_key())
     from_start, _ = spec.day_bounds(start)
     cutoff, _ = spec.day_bounds(cutoff_day)
@@ -252,7 +266,7 @@ def _prune_raw_days(
         try:
             with write_transaction(conn, spec.lock_key, lock_timeout=True):
                 try:
-                    n, statements = _prune_day(conn, spec, bound, day, params, batch)
+                    n, statements, kept = _prune_day(conn, spec, bound, day, params, batch)
                 except _Refresh as exc:  # commit the mark, delete nothing
                     refresh = exc
         except _Late as late:
@@ -274,6 +288,10 @@ def _prune_raw_days(
             continue
         report.deleted += n
         report.days_pruned += 1
+        if kept:
+            report.null_key_rows_kept[str(day)] = kept
+            context.log.warning(f"{spec.raw_table} {day}: {kept} row(s) with a NULL key column kept raw (in no "
+                                "aggregate row)")
         report.statements += statements
         context.log.info(
             f"{spec.raw_table} {day}: deleted {n} row(s) in {statements} statement(s) (fingerprint equals the "
@@ -346,6 +364,7 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
             "skipped_days": dg.MetadataValue.json({t: r.skipped for t, r in reports.items()}),
             "refresh_requested": dg.MetadataValue.json({t: r.refresh_requested for t, r in reports.items()}),
             "late_rows_kept": dg.MetadataValue.json({t: r.late_rows_kept for t, r in reports.items()}),
+            "null_key_rows_kept": dg.MetadataValue.json({t: r.null_key_rows_kept for t, r in reports.items()}),
             "delete_statements": dg.MetadataValue.int(sum(r.statements for r in reports.values())),
             "rows_before_start_date": dg.MetadataValue.json(
                 {t: r.rows_before_start for t, r in reports.items()}

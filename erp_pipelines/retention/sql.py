@@ -4,7 +4,8 @@ Raw rows are deleted one UTC day at a time, only when the day's fingerprint equa
 (retention/assets.py). Inside a day, rows go in batches walked by keyset on the timestamp through its
 index (BATCH_END, DELETE_RANGE below), so the number of statements is rows / batch_size whatever the id
 values are (integer, uuid, text/cuid are never compared), and a row far away in id space costs nothing.
-Tables and columns come from the rollup's spec (psycopg.sql identifiers); values are parameters.
+Tables and columns come from the rollup's spec (psycopg.sql identifiers); values are parameters. Rows with a
+NULL key column (`{holdable}` is false: no aggregate row can hold them) are never deleted nor walked to.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from psycopg import sql
 NEXT_RAW_DAY = sql.SQL(
     """
 SELECT {day_of_min} FROM {raw}
-WHERE {ts} >= %(from_start)s AND {ts} < %(cutoff)s
+WHERE {ts} >= %(from_start)s AND {ts} < %(cutoff)s AND {holdable}
 """
 )
 # Rows before the first partition: never rolled up, so never deleted; reported once per run as a count.
@@ -30,12 +31,12 @@ ROWS_BEFORE_START = sql.SQL("SELECT count(*) FROM {raw} WHERE {ts} < %(start)s")
 BATCH_END = sql.SQL(
     """
 SELECT {ts} FROM {raw}
-WHERE {ts} >= %(from_ts)s AND {ts} < %(day_end)s
+WHERE {ts} >= %(from_ts)s AND {ts} < %(day_end)s AND {holdable}
 ORDER BY {ts}
 OFFSET %(batch)s LIMIT 1
 """
 )
-DELETE_RANGE = sql.SQL("DELETE FROM {raw} WHERE {ts} >= %(from_ts)s AND {ts} < %(to_ts)s")
+DELETE_RANGE = sql.SQL("DELETE FROM {raw} WHERE {ts} >= %(from_ts)s AND {ts} < %(to_ts)s AND {holdable}")
 # More than `batch` rows share one timestamp (e.g. a bulk import in one transaction: DEFAULT now() is the
 # transaction's start time): those rows, `batch` at a time, by TID. The rows this transaction deleted are
 # invisible to its next statement, so each batch takes the next ones; no id order is needed, so any id
@@ -43,20 +44,29 @@ DELETE_RANGE = sql.SQL("DELETE FROM {raw} WHERE {ts} >= %(from_ts)s AND {ts} < %
 DELETE_TIED_BATCH = sql.SQL(
     """
 DELETE FROM {raw}
-WHERE ctid = ANY(ARRAY(SELECT ctid FROM {raw} WHERE {ts} = %(at_ts)s LIMIT %(batch)s))
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM {raw} WHERE {ts} = %(at_ts)s AND {holdable} LIMIT %(batch)s))
 """
 )
 
 
-def compose(statement: sql.SQL, raw_table: str, ts: str, id_column: str, ts_type: str = "timestamp") -> sql.Composed:
+EVERY_ROW = sql.SQL("true")
+
+
+def compose(
+    statement: sql.SQL, raw_table: str, ts: str, id_column: str, ts_type: str = "timestamp",
+    holdable: sql.Composable = EVERY_ROW,
+) -> sql.Composed:
     """The statement for one raw table; `{day_of_min}` is the UTC day of the smallest timestamp (a
-    `timestamptz` column is read in UTC whatever the session's TimeZone)."""
+    `timestamptz` column is read in UTC whatever the session's TimeZone). `holdable`: the condition of rows
+    an aggregate row can hold (rollups/held_rows.py); a row with a NULL key column is never deleted, never
+    counted as a day to prune."""
     day_of_min = (
         sql.SQL("(min({}) AT TIME ZONE 'UTC')::date") if ts_type == "timestamptz"
         else sql.SQL("date_trunc('day', min({}))::date")
     ).format(sql.Identifier(ts))
     return statement.format(
-        raw=sql.Identifier(raw_table), ts=sql.Identifier(ts), id=sql.Identifier(id_column), day_of_min=day_of_min
+        raw=sql.Identifier(raw_table), ts=sql.Identifier(ts), id=sql.Identifier(id_column), day_of_min=day_of_min,
+        holdable=holdable,
     )
 
 # Aggregates: whole old days only, one day per transaction; the statements come from each rollup's spec

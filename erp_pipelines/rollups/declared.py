@@ -121,6 +121,7 @@ def build_spec(
         ts_column=decl.ts_column,
         id_column=decl.id_column,
         raw_columns=decl.read_columns,
+        raw_key_columns=decl.keys,  # a raw row with a NULL key is in no aggregate row: never pruned
         raw_spec=raw_spec,
         description=description,
         privileges={decl.raw_table: "SELECT", decl.aggregate_table: "SELECT, INSERT, UPDATE, DELETE"},
@@ -192,7 +193,8 @@ def _run(
 
     run = steps.roll_up_window(
         context, erp_db, spec, days, partial(write_day, decl),
-        {"now": steps.now_naive(), "recompute_check": config.recompute_check, **decl.params()},
+        {"now": steps.now_naive(), "recompute_check": config.recompute_check,
+         steps.ADOPT: config.adopt_existing_aggregates, **decl.params()},
         config.days_per_transaction, after=window_rows,
     )
     results = run.results
@@ -234,7 +236,7 @@ def _run(
             ],
         },
         day_extra={"dagster/table_name": dg.MetadataValue.text(f"{_own_schema()}.{spec.aggregate_table}")},
-        run_checks=[time_zone.time_zone_result(spec, run.findings), steps.late_rows_result(spec, results)],
+        run_checks=[time_zone.time_zone_result(spec, run.findings), steps.late_rows_result(spec, results, run.late_rows_by_pruned_day)],
     )
 
 

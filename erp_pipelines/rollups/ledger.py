@@ -60,6 +60,10 @@ VALUES (%(raw_table)s, %(day)s, %(rollup)s, %(rows_deleted)s, %(raw_hash)s)
 )
 CLEAR_MARKS = sql.SQL("DELETE FROM {schema}.invalidations WHERE raw_table = %(raw_table)s AND day = ANY(%(days)s)")
 MARK_DAY = sql.SQL("INSERT INTO {schema}.invalidations (raw_table, day) VALUES (%(raw_table)s, %(day)s)")
+MARK_DAY_ONCE = sql.SQL(
+    "INSERT INTO {schema}.invalidations (raw_table, day) SELECT %(raw_table)s, %(day)s "
+    "WHERE NOT EXISTS (SELECT 1 FROM {schema}.invalidations WHERE raw_table = %(raw_table)s AND day = %(day)s)"
+)
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,11 @@ def clear_marks(conn: psycopg.Connection, raw_table: str, days: Sequence[date], 
 def mark_day(conn: psycopg.Connection, raw_table: str, day: date, schema: str | None = None) -> None:
     """Ask for a refresh of the day (the late-data sensor reads the marks)."""
     conn.execute(_q(MARK_DAY, schema), {"raw_table": raw_table, "day": day})
+
+
+def mark_day_once(conn: psycopg.Connection, raw_table: str, day: date, schema: str | None = None) -> None:
+    """Ask for a refresh of the day unless a mark already asks (retention, every run: no growing log)."""
+    conn.execute(_q(MARK_DAY_ONCE, schema), {"raw_table": raw_table, "day": day})
 
 
 def fingerprint(conn: psycopg.Connection, statement: sql.Composed, day_start: object, day_end: object) -> Fingerprint:

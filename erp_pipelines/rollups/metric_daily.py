@@ -232,7 +232,8 @@ def _roll_up_metrics(
     days, window_start, window_end = steps.window_days(context)
     window = {"window_start": window_start, "window_end": window_end}
     run = steps.roll_up_window(
-        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check},
+        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check,
+        steps.ADOPT: config.adopt_existing_aggregates},
         config.days_per_transaction, after=lambda conn: _read_extras(conn, window),
     )
     results, findings = run.results, run.findings
@@ -268,7 +269,7 @@ def _roll_up_metrics(
         run_checks=[
             null_timestamp_result(null_ts),
             time_zone.time_zone_result(METRIC_DAILY, findings),
-            steps.late_rows_result(METRIC_DAILY, results),
+            steps.late_rows_result(METRIC_DAILY, results, run.late_rows_by_pruned_day),
         ],
     )
 

@@ -85,6 +85,9 @@ class RollupSpec:
     binder: Callable[[psycopg.Connection], BoundSql] | None = None
     # anything else a rollup's own step reads (a declared rollup: its declaration)
     extra: Mapping[str, Any] = field(default_factory=dict)
+    # raw columns that become part of the aggregate's key: a raw row with a NULL in one of them can enter no
+    # aggregate row, so retention never deletes it (rollups/held_rows.py)
+    raw_key_columns: tuple[str, ...] = ()
 
     @property
     def asset_key(self) -> str:
@@ -157,6 +160,8 @@ class Reconciliation:
 
     fingerprint: Fingerprint
     mismatch: str | None
+    # raw rows with a NULL key column (kept raw by retention); None: not read (retention counts them itself)
+    null_key_rows: int | None = None
 
 
 @dataclass(frozen=True)

@@ -348,6 +348,9 @@ agg AS (
 SELECT count(*) AS mismatched_pairs,
        (SELECT count(*) FROM agg) AS aggregate_rows,
        (SELECT count(*) FROM raw) AS raw_pairs,
+       -- events no aggregate row can hold (a NULL key): retention keeps them raw (rollups/held_rows.py)
+       (SELECT coalesce(sum(raw_rows), 0) FROM raw_all WHERE client_id IS NULL OR module_id IS NULL)
+           AS null_key_rows,
        (SELECT coalesce(sum(raw_rows), 0) FROM raw_all) AS raw_rows,
        (SELECT coalesce(sum(raw_hash), 0) FROM raw_all) AS raw_hash
 FROM raw FULL JOIN agg USING (client_id, module_id)

@@ -23,9 +23,20 @@ What a day becomes (`DayOutcome`):
   to another day); the ledger gets the fingerprint of exactly these rows.
 - REMOVED: the day has a ledger entry with rows, is not pruned, and the ERP deleted all of its raw rows
   (e.g. a GDPR delete): its aggregate rows are deleted.
-- KEPT_WITHOUT_LEDGER: an aggregate with no ledger entry (written before the ledger existed, e.g. pruned by
-  an earlier version) whose raw rows are missing or fewer than it counts: kept as it is.
+- KEPT_WITHOUT_LEDGER: an aggregate with no ledger entry (written before the ledger existed, or our own
+  schema was dropped) and no raw row it could hold (none, or only rows with a NULL key): kept as it is.
 - EMPTY: no raw rows and no aggregate.
+
+An aggregate with no ledger entry and raw rows is never rewritten from them: our own schema may have been
+lost with its `pruned_days`, and late rows for a pruned day would then replace the pruned rows' aggregate.
+Not even when they reproduce it exactly: late rows that happen to equal the pruned ones would then be
+"held" and pruned, and lost. The run stops with `unledgered_aggregate_error` before anything is written;
+run config `adopt_existing_aggregates: true` records such days as pruned (`pruned_days`, 0 rows deleted)
+without changing them: from then on they are PRUNED_KEPT, their raw rows stay raw and are reported as late
+rows (docs/own_schema.md).
+
+Raw rows with a NULL key column (`RollupSpec.raw_key_columns`) are in no aggregate row: on a pruned day
+they are not late rows (`DayResult.null_key_rows`, counted by the rollup's own check; rollups/held_rows.py).
 """
 
 from __future__ import annotations
@@ -40,11 +51,12 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
+from erp_pipelines import own_schema
 from erp_pipelines.dbwork import autocommit, erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS, days_in_window, to_naive_utc
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, ledger, time_zone
+from erp_pipelines.rollups import checks, held_rows, ledger, time_zone
 from erp_pipelines.rollups.daily_report import DayCheck, DayFigures
 from erp_pipelines.rollups.spec import ERP_DB_POOL, GROUP, RETRY_POLICY, BoundSql, RollupSpec
 
@@ -69,6 +81,14 @@ class RollupStepConfig(dg.Config):
         "the rows it computed from the fingerprinted raw rows, and retention always runs the independent "
         "recomputation before it deletes a day.",
     )
+    adopt_existing_aggregates: bool = Field(
+        default=False,
+        description="Adopt aggregate days that have no ledger entry (our own schema was dropped, or they predate "
+        "the ledger) and differ from their raw rows: record them as pruned without changing them, instead of "
+        "stopping. Their raw rows then stay raw and are reported as late rows (docs/own_schema.md).",
+    )
+
+ADOPT = "adopt_existing_aggregates"  # the key of the run config flag in a rollup's params
 
 Figure = int | float | None
 
@@ -106,6 +126,7 @@ class DayResult:
     rows_updated: int = 0
     rows_deleted: int = 0
     late_rows: int = 0  # raw rows present for a pruned day (kept raw, reported)
+    null_key_rows: int = 0  # raw rows of a pruned day with a NULL key column (in no aggregate; kept raw)
     mismatch: str | None = None
     figures: Mapping[str, Figure] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -126,6 +147,8 @@ class WindowRun:
     results: list[DayResult]
     findings: time_zone.TimeZoneFindings
     extra: Any
+    # late rows over EVERY pruned day of the raw table, not only the window's (held_rows.py)
+    late_rows_by_pruned_day: Mapping[date, int] = field(default_factory=dict)
 
 
 # (connection, day, parameters, the rollup's statements with the per-row hash put in: RollupSpec.bind)
@@ -198,10 +221,11 @@ def roll_up_window(
                 )
         findings = time_zone.read_findings(conn, spec)
         extra = None
-        if after is not None:
-            with autocommit(conn):  # reads of their own, one round trip each
+        with autocommit(conn):  # reads of their own, one round trip each
+            late = held_rows.late_rows_by_pruned_day(conn, spec)
+            if after is not None:
                 extra = after(conn)
-    return WindowRun(results, findings, extra)
+    return WindowRun(results, findings, extra, late)
 
 
 def roll_up_chunk(
@@ -218,20 +242,26 @@ def roll_up_chunk(
     recorded = ledger.read_ledger(conn, spec.aggregate_table, days)
     pruned = ledger.read_pruned(conn, spec.raw_table, days)
     results = []
+    unledgered: list[date] = []  # aggregates without a ledger entry, with raw rows
     for day in days:
         day_start, day_end = spec.day_bounds(day)
         day_params = {**params, "day": day, "day_start": day_start, "day_end": day_end}
         if day in pruned:
-            fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
-            results.append(DayResult(spec.aggregate_table, day, DayOutcome.PRUNED_KEPT, fp.raw_rows,
-                                     late_rows=fp.raw_rows))
+            results.append(pruned_day_result(conn, spec, bound, day, day_start, day_end))
             continue
         if day not in recorded and conn.execute(bound.aggregate_exists_sql, day_params).fetchone() is not None:
-            # rare: an aggregate older than the ledger; decided before anything is written
+            # rare: an aggregate without a ledger entry; decided before anything is written (module docstring)
             fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
-            if fp.raw_rows == 0 or conn.execute(bound.raw_below_aggregate_sql, day_params).fetchone()[0]:
+            if fp.raw_rows == held_rows.null_key_rows(conn, spec, day_start, day_end):
+                # no raw row it could hold (none, or only NULL keys, e.g. what retention left of a pruned day)
                 results.append(DayResult(spec.aggregate_table, day, DayOutcome.KEPT_WITHOUT_LEDGER, fp.raw_rows))
                 continue
+            if not params.get(ADOPT):
+                unledgered.append(day)
+                continue
+            ledger.record_pruned(conn, spec.raw_table, day, spec.aggregate_table, 0, fp.raw_hash)
+            results.append(pruned_day_result(conn, spec, bound, day, day_start, day_end))
+            continue
         # The write computes the day's fingerprint in its own read of the day (same per-row hash as
         # bound.fingerprint_sql); a day without raw rows is left untouched by it (see rollups/sql.py).
         written = write_day(conn, day, day_params, bound)
@@ -258,15 +288,47 @@ def roll_up_chunk(
                 extra=written.extra,
             )
         )
+    if unledgered:
+        raise unledgered_aggregate_error(spec, unledgered)
     ledger.clear_marks(conn, spec.raw_table, days)
     return results
 
 
+def pruned_day_result(
+    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, day_start: datetime, day_end: datetime
+) -> DayResult:
+    """A pruned day (its aggregate is never touched): its raw rows, split into late rows an aggregate could
+    hold and rows with a NULL key column (in no aggregate)."""
+    fp = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
+    null_keys = held_rows.null_key_rows(conn, spec, day_start, day_end) if fp.raw_rows else 0
+    return DayResult(spec.aggregate_table, day, DayOutcome.PRUNED_KEPT, fp.raw_rows,
+                     late_rows=fp.raw_rows - null_keys, null_key_rows=null_keys)
+
+
+def unledgered_aggregate_error(spec: RollupSpec, days: Sequence[date]) -> ErpPipelinesError:
+    """The run stops: aggregate rows without a ledger entry, and raw rows present now."""
+    shown = ", ".join(str(d) for d in days[:10]) + (" ..." if len(days) > 10 else "")
+    return ErpPipelinesError(
+        f"{spec.aggregate_table} has rows for {len(days)} day(s) ({shown}) with no ledger entry, and raw "
+        f"{spec.raw_table} rows are there now. Our own schema ({own_schema.own_schema_name()}) "
+        "may have been dropped or restored without them, and those days may have been pruned: rebuilding them "
+        "from the rows left would lose what the aggregate holds, so nothing was written.",
+        where=f"table {spec.aggregate_table}, rollup ledger of schema {own_schema.own_schema_name()}",
+        fix="Re-materialize these partitions with run config `adopt_existing_aggregates: true`: it records the "
+        "days as pruned WITHOUT changing their aggregate rows; their raw rows then stay raw and are reported "
+        "as late rows (docs/own_schema.md, 'Losing our schema'). Or restore our schema from a backup.",
+    )
+
+
 # -- checks every rollup shares ---------------------------------------------------------------------------
 
-def late_rows_result(spec: RollupSpec, results: Sequence[DayResult]) -> dg.AssetCheckResult:
-    """WARN: raw rows that arrived for days retention already pruned; kept raw, not in the aggregate."""
+def late_rows_result(
+    spec: RollupSpec, results: Sequence[DayResult], pruned_late: Mapping[date, int] | None = None
+) -> dg.AssetCheckResult:
+    """WARN: raw rows that arrived for days retention already pruned; kept raw, not in the aggregate. Looks at
+    the window's days and at `pruned_late` (every pruned day of the raw table, WindowRun)."""
     late = {str(r.day): r.late_rows for r in results if r.late_rows}
+    late.update({str(day): n for day, n in (pruned_late or {}).items()})
     return dg.AssetCheckResult(
         check_name=LATE_ROWS_CHECK,
         asset_key=spec.asset_key,
@@ -337,7 +399,7 @@ def rollup_asset(spec: RollupSpec, check_specs: Sequence[dg.AssetCheckSpec]) -> 
 def log_outcomes(context: dg.AssetExecutionContext, spec: RollupSpec, results: Sequence[DayResult]) -> None:
     for outcome, what in (
         (DayOutcome.PRUNED_KEPT, "were pruned by retention and keep their aggregate unchanged"),
-        (DayOutcome.KEPT_WITHOUT_LEDGER, "have an aggregate but no ledger entry and missing raw rows: kept"),
+        (DayOutcome.KEPT_WITHOUT_LEDGER, "have an aggregate but no ledger entry and no raw row it could hold: kept"),
         (DayOutcome.REMOVED, "lost all their raw rows (deleted by the ERP): aggregate rows removed"),
     ):
         days = [str(r.day) for r in results if r.outcome == outcome]
@@ -355,7 +417,7 @@ def outcome_counts(results: Sequence[DayResult]) -> dict[str, int]:
 KEPT_OUTCOMES = (DayOutcome.PRUNED_KEPT, DayOutcome.KEPT_WITHOUT_LEDGER)
 KEPT_REASON = {
     DayOutcome.PRUNED_KEPT: "pruned by retention: the aggregate holds the pruned rows and is never rebuilt",
-    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and raw rows missing or fewer than the aggregate counts",
+    DayOutcome.KEPT_WITHOUT_LEDGER: "no ledger entry and no raw row it could hold: kept as it is",
 }
 
 

@@ -34,11 +34,14 @@ UTC_NAMES = frozenset(
               "Etc/GMT+0", "Etc/GMT-0", "Greenwich", "Etc/Greenwich", "Universal", "Etc/Universal", "Zulu",
               "Etc/Zulu")
 )
-# The raw rows stamped later than the UTC now (5 minutes of clock skew allowed: local time east of UTC), and
+# The raw rows stamped later than the UTC now (5 minutes of clock skew allowed: local time east of UTC), the
+# rows out of range (past the year 9999, before year 1, +/-infinity: in no day, never aggregated nor pruned,
+# and no Python datetime can hold them; the sensors read such days as text and leave them alone), and
 # every per-database and per-role TimeZone setting of this database (ALTER DATABASE/ROLE ... SET timezone)
 # as [role, database, zone] rows.
 FUTURE_ROWS_AND_OVERRIDES = """
 SELECT (SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes'),
+       (SELECT count(*) FROM {raw_table} WHERE {ts} > '9999-12-31 23:59:59.999999' OR {ts} < '0001-01-01'),
        ARRAY(
            SELECT ARRAY[CASE WHEN s.setrole = 0 THEN '(every role)' ELSE s.setrole::regrole::text END,
                         CASE WHEN s.setdatabase = 0 THEN '(every database)' ELSE current_database()::text END,
@@ -51,7 +54,8 @@ SELECT (SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC')
 """
 # The same future rows alone, for a role that may not read pg_db_role_setting (hardened servers).
 FUTURE_ROWS = """
-SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes'
+SELECT (SELECT count(*) FROM {raw_table} WHERE {ts} > (now() AT TIME ZONE 'UTC') + interval '5 minutes'),
+       (SELECT count(*) FROM {raw_table} WHERE {ts} > '9999-12-31 23:59:59.999999' OR {ts} < '0001-01-01')
 """
 # Where the session's TimeZone came from ('client': our own connection options set it).
 SESSION_TIMEZONE = "SELECT setting, source FROM pg_settings WHERE name = 'TimeZone'"
@@ -62,6 +66,7 @@ class TimeZoneFindings:
     session_timezone: str  # '' when our own connection options set it (not judged)
     overrides: list[tuple[str, str, str]]
     future_rows: int
+    out_of_range_rows: int = 0
 
     @property
     def problems(self) -> list[str]:
@@ -75,6 +80,11 @@ class TimeZoneFindings:
         ]
         if self.future_rows:
             found.append(f"{self.future_rows} raw row(s) are stamped later than the UTC now")
+        if self.out_of_range_rows:
+            found.append(
+                f"{self.out_of_range_rows} raw row(s) are stamped out of range (after the year 9999, before year "
+                "1, or +/-infinity): they belong to no day, are in no aggregate and are never pruned"
+            )
         return found
 
 
@@ -97,10 +107,12 @@ def read_findings(conn: psycopg.Connection, spec: RollupSpec) -> TimeZoneFinding
     names = {"raw_table": sql.Identifier(spec.raw_table), "ts": sql.Identifier(spec.ts_column)}
     with autocommit(conn):  # between transactions; a refused read affects nothing else
         try:
-            future, overrides = conn.execute(sql.SQL(FUTURE_ROWS_AND_OVERRIDES).format(**names)).fetchone()
+            future, out_of_range, overrides = conn.execute(
+                sql.SQL(FUTURE_ROWS_AND_OVERRIDES).format(**names)).fetchone()
         except psycopg.errors.InsufficientPrivilege:
-            future, overrides = conn.execute(sql.SQL(FUTURE_ROWS).format(**names)).fetchone()[0], []
-        return TimeZoneFindings(session_time_zone(conn), [tuple(o) for o in overrides], int(future))
+            (future, out_of_range), overrides = conn.execute(sql.SQL(FUTURE_ROWS).format(**names)).fetchone(), []
+        return TimeZoneFindings(session_time_zone(conn), [tuple(o) for o in overrides], int(future),
+                                int(out_of_range))
 
 
 def time_zone_result(spec: RollupSpec, findings: TimeZoneFindings) -> dg.AssetCheckResult:
@@ -125,5 +137,6 @@ def time_zone_result(spec: RollupSpec, findings: TimeZoneFindings) -> dg.AssetCh
             "timezone": dg.MetadataValue.text(findings.session_timezone or "(set by this connection's options)"),
             "timezone_overrides": dg.MetadataValue.json([list(o) for o in findings.overrides]),
             "future_rows": dg.MetadataValue.int(findings.future_rows),
+            "out_of_range_rows": dg.MetadataValue.int(findings.out_of_range_rows),
         },
     )

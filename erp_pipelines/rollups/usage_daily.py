@@ -45,17 +45,18 @@ def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[
     """The day's (client, module) rows against an independent recomputation from the raw events, and the
     day's fingerprint, in one read (USAGE_DAY_MISMATCHES, bound): retention's gate. A day whose events all
     lack a module has no rows to hold them: it does not reconcile (its events are kept raw)."""
-    mismatched, aggregate_rows, _raw_pairs, raw_rows, raw_hash = conn.execute(
+    mismatched, aggregate_rows, _raw_pairs, null_keys, raw_rows, raw_hash = conn.execute(
         bound.reconcile_day_sql, params
     ).fetchone()
     fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
     if aggregate_rows == 0:
-        return Reconciliation(fingerprint, "no client_daily_usage rows")
+        return Reconciliation(fingerprint, "no client_daily_usage rows", int(null_keys))
     if mismatched:
         return Reconciliation(
-            fingerprint, f"{mismatched} (client, module) pair(s) of client_daily_usage differ from the raw events"
+            fingerprint, f"{mismatched} (client, module) pair(s) of client_daily_usage differ from the raw events",
+            int(null_keys),
         )
-    return Reconciliation(fingerprint, None)
+    return Reconciliation(fingerprint, None, int(null_keys))
 
 
 USAGE_DAILY = RollupSpec(
@@ -66,6 +67,7 @@ USAGE_DAILY = RollupSpec(
     ts_column="occurred_at",
     id_column="id",
     raw_columns=("client_id", "module_id", "user_id", "event_type", "occurred_at"),
+    raw_key_columns=("client_id", "module_id"),
     raw_spec=CLIENT_USAGE_EVENTS,
     description="One row per UTC day, client and module with events: counts per category and active users.",
     privileges={"client_usage_events": "SELECT", "client_daily_usage": "SELECT, INSERT, UPDATE, DELETE"},
@@ -201,7 +203,8 @@ def _roll_up_usage(
     days, _window_start, _window_end = steps.window_days(context)
     window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
     run = steps.roll_up_window(
-        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check, **categories},
+        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check,
+        steps.ADOPT: config.adopt_existing_aggregates, **categories},
         config.days_per_transaction, after=lambda conn: conn.execute(sql.USAGE_WINDOW_ROWS, window).fetchone()[0],
     )
     results, findings, row_count = run.results, run.findings, run.extra
@@ -246,11 +249,11 @@ def _roll_up_usage(
         checks={
             USAGE_RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
             USAGE_NULL_MODULE_CHECK: [
-                checks.null_module_day(r.day, int(r.extra.get("null_module", 0))) for r in results
+                checks.null_module_day(r.day, int(r.extra.get("null_module", r.null_key_rows))) for r in results
             ],
         },
         day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, USAGE_DAILY.aggregate_table)},
-        run_checks=[time_zone.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results)],
+        run_checks=[time_zone.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results, run.late_rows_by_pruned_day)],
     )
 
 

@@ -83,9 +83,16 @@ def _install(context: dg.AssetExecutionContext, config: PipelineStateConfig, erp
             f"No capture trigger on {', '.join(report.tables_missing)}: the table is missing from schema "
             f"{erp_db.db_schema}. Run erp_schema first (its rollups cannot run either)."
         )
+    if report.triggers_enabled:
+        context.log.warning(
+            f"{len(report.triggers_enabled)} capture trigger(s) were disabled (ALTER TABLE ... DISABLE TRIGGER) "
+            f"and are enabled again: {', '.join(report.triggers_enabled)}. Changes written meanwhile were not "
+            "marked; retention's fingerprint gate asks for their days' refresh before it deletes anything."
+        )
     context.log.info(
         f"Our schema {schema}: change capture {'on' if enabled else 'off'}; "
-        f"{len(report.triggers_created)} trigger(s) created, {len(report.triggers_dropped)} dropped, "
+        f"{len(report.triggers_created)} trigger(s) created, {len(report.triggers_enabled)} enabled again, "
+        f"{len(report.triggers_dropped)} dropped, "
         f"{len(report.functions_written)} function(s) written, {len(present)} capture trigger(s) in place."
     )
     return dg.MaterializeResult(
@@ -95,6 +102,7 @@ def _install(context: dg.AssetExecutionContext, config: PipelineStateConfig, erp
             "change_capture": dg.MetadataValue.bool(enabled),
             "capture_triggers": dg.MetadataValue.json([f"{s}.{t}.{n}" for s, t, n in present]),
             "triggers_created": dg.MetadataValue.json(report.triggers_created),
+            "triggers_enabled": dg.MetadataValue.json(report.triggers_enabled),
             "triggers_dropped": dg.MetadataValue.json(report.triggers_dropped),
             "functions_written": dg.MetadataValue.json(report.functions_written),
             "raw_tables_missing": dg.MetadataValue.json(report.tables_missing),

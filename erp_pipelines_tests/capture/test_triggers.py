@@ -164,3 +164,26 @@ def test_opt_out_installs_no_trigger_and_removes_ours(erp_url, conn, monkeypatch
     # the run config wins over the environment
     _schema_group(erp_url, {"ops": {"pipeline_state": {"config": {"change_capture": False}}}})
     assert capture_catalog(conn) == []
+
+
+def test_pipeline_state_reenables_capture_triggers_disabled_by_hand(erp_url, conn):
+    _schema_group(erp_url)
+    conn.execute("ALTER TABLE client_usage_events DISABLE TRIGGER erp_pipelines_capture_client_usage_events_insert")
+    conn.execute("ALTER TABLE system_metric_samples DISABLE TRIGGER USER")
+    conn.execute(
+        "ALTER TABLE client_usage_events ENABLE REPLICA TRIGGER erp_pipelines_capture_client_usage_events_delete"
+    )
+    state = _schema_group(erp_url).asset_materializations_for_node("pipeline_state")[0].metadata
+    assert sorted(state["triggers_enabled"].value) == [
+        "client_usage_events.erp_pipelines_capture_client_usage_events_delete",
+        "client_usage_events.erp_pipelines_capture_client_usage_events_insert",
+        "system_metric_samples.erp_pipelines_capture_system_metric_samples_delete",
+        "system_metric_samples.erp_pipelines_capture_system_metric_samples_insert",
+        "system_metric_samples.erp_pipelines_capture_system_metric_samples_update",
+    ]
+    assert state["changed"].value is True
+    assert conn.execute(
+        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'erp_pipelines_capture_%' AND tgenabled = 'O'"
+    ).fetchone()[0] == 6
+    again = _schema_group(erp_url).asset_materializations_for_node("pipeline_state")[0].metadata
+    assert again["triggers_enabled"].value == [] and again["changed"].value is False

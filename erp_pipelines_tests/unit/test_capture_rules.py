@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from erp_pipelines.automation.schedules import DEFAULT_LOOKBACK_DAYS, LOOKBACK_ENV, lookback_days
-from erp_pipelines.capture.log import MarkedDay
+from erp_pipelines.capture.log import MarkedDay, parse_day
 from erp_pipelines.capture.refresh import RefreshHistory, days_to_refresh, plan_refreshes, retry_delay_s
 from erp_pipelines.capture.targets import CHANGE_CAPTURE_ENV, CaptureTarget, change_capture_enabled
 from erp_pipelines.capture.triggers import MAX_IDENTIFIER, Operation, capture_name, day_expression
@@ -112,3 +112,23 @@ def test_change_capture_is_on_unless_switched_off(monkeypatch):
     monkeypatch.setenv(CHANGE_CAPTURE_ENV, "maybe")
     with pytest.raises(ErpPipelinesError, match="neither on nor off"):
         change_capture_enabled()
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("2026-03-01", (date(2026, 3, 1), False)),
+        ("20000-01-01", (date.max, True)),
+        ("infinity", (date.max, True)),
+        ("-infinity", (date.min, True)),
+        ("4713-01-01 BC", (date.min, True)),
+    ],
+)
+def test_marked_days_out_of_pythons_range_are_clamped_not_fatal(text, parsed):
+    assert parse_day(text) == parsed
+
+
+def test_clamped_marks_are_never_refreshed():
+    clamped = [MarkedDay("client_usage_events", date.max, True), MarkedDay("client_usage_events", date.min, True)]
+    materialized = {"client_daily_usage": {str(date.max), str(date.min)}}
+    assert days_to_refresh(clamped, TARGETS, materialized, "2026-01-01", "2026-12-01") == {}
