@@ -182,7 +182,7 @@ def test_qualified_names_are_redirected_in_the_parse_tree_and_string_literals_ar
     assert 'shadow."User"' in out and 'shadow."Org"' in out
     assert "'public.x'" in out and "'public.'" in out and "public.\"" not in out
     regclass = redirect_schema("SELECT nextval('public.seq'::regclass), 'public.seq'", "public", "shadow")
-    assert "CAST('\"shadow\".seq' AS regclass)" in regclass and "'public.seq'" in regclass
+    assert "CAST('\"shadow\".\"seq\"' AS regclass)" in regclass and "'public.seq'" in regclass
     fn = redirect_schema('CREATE FUNCTION "public"."f"() RETURNS public.mood LANGUAGE sql AS $$ SELECT 1 $$', "public",
                          "shadow")
     assert "shadow.f" in fn and "shadow.mood" in fn
