@@ -43,6 +43,9 @@ from erp_pipelines.prisma.enum_history import EnumHistory
 from erp_pipelines.prisma.migrations import Migration, Statement
 
 SHADOW_PREFIX = "erp_pipelines_shadow_"
+# functions whose first argument, a string, PostgreSQL reads as a relation name
+_NAME_TAKING_FUNCTIONS = frozenset({"nextval", "setval", "currval", "pg_get_serial_sequence", "to_regclass",
+                                    "pg_relation_size", "pg_total_relation_size"})
 SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
 _AVAILABLE = "SELECT name FROM pg_available_extensions WHERE name = %s"
@@ -134,16 +137,25 @@ class _Redirect:
                 return (ast.String(sval=new), *names[1:])
         return names
 
-    def _regclass_literal(self, node: ast.TypeCast) -> None:
-        type_names = [n.sval for n in (node.typeName.names or ()) if isinstance(n, ast.String)]
-        arg = node.arg
-        if type_names[-1:] != ["regclass"] or not isinstance(arg, ast.A_Const) or not isinstance(arg.val, ast.String):
+    def _name_literal(self, const) -> None:
+        """A string constant that PostgreSQL reads as a relation name ('schema.name'), redirected."""
+        if not isinstance(const, ast.A_Const) or not isinstance(const.val, ast.String):
             return
-        parts = _qualified_name(arg.val.sval)
+        parts = _qualified_name(const.val.sval)
         if parts is not None and len(parts) == 2:
             new = self._schema(parts[0])
             if new is not None:
-                arg.val = ast.String(sval=".".join('"' + p.replace('"', '""') + '"' for p in (new, parts[1])))
+                const.val = ast.String(sval=".".join('"' + p.replace('"', '""') + '"' for p in (new, parts[1])))
+
+    def _regclass_literal(self, node: ast.TypeCast) -> None:
+        type_names = [n.sval for n in (node.typeName.names or ()) if isinstance(n, ast.String)]
+        if type_names[-1:] == ["regclass"]:
+            self._name_literal(node.arg)
+
+    def _function_literal(self, node: ast.FuncCall) -> None:
+        names = [n.sval for n in (node.funcname or ()) if isinstance(n, ast.String)]
+        if names[-1:] and names[-1] in _NAME_TAKING_FUNCTIONS and node.args:
+            self._name_literal(node.args[0])
 
     def _strings(self, values) -> tuple | None:
         """A tuple of String nodes holding schema names, redirected (None when nothing changed)."""
@@ -203,6 +215,8 @@ class _Redirect:
         self._schema_slots(node)
         if isinstance(node, ast.TypeCast) and node.typeName is not None:
             self._regclass_literal(node)
+        if isinstance(node, ast.FuncCall):
+            self._function_literal(node)
         for slot in node.__slots__:
             value = getattr(node, slot)
             if _is_name_list(value):
