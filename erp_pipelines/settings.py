@@ -110,7 +110,12 @@ def shadow_database_url(env: Env | None = None) -> str | None:
     database, or None. Its password is registered so that no message prints it."""
     url = _get(env, SHADOW_DATABASE_URL) or None
     if url:
-        remember_secret(urlsplit(url).password)
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            remember_secret(str(conninfo_to_dict(url).get("password") or "") or None)
+        except Exception:  # noqa: BLE001 - an unreadable URL is reported when it is used, never printed whole
+            remember_secret(urlsplit(url).password)
     return url
 
 

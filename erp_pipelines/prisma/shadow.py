@@ -36,13 +36,13 @@ def replay_connection(
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
             f"The shadow database cannot be reached: {redact(str(exc)).strip()}.",
-            where=f"environment variable {settings.SHADOW_DATABASE_URL} ({display_url(url)})",
+            where=f"environment variable {settings.SHADOW_DATABASE_URL} ({redact(display_url(url))})",
             fix=f"Correct {settings.SHADOW_DATABASE_URL}, or unset it to replay in the ERP database itself.",
         ) from None
     with shadow:
         if _major(shadow) != _major(target):
             warn(
-                f"The shadow database ({display_url(url)}) runs PostgreSQL {_major(shadow)}, the ERP database "
+                f"The shadow database ({redact(display_url(url))}) runs PostgreSQL {_major(shadow)}, the ERP database "
                 f"PostgreSQL {_major(target)}: the history is replayed on another major than the one it runs on. "
                 f"Point {settings.SHADOW_DATABASE_URL} at a PostgreSQL {_major(target)} server for a faithful replay."
             )
