@@ -5,15 +5,17 @@ server of another major is named in a warning. Target: PostgreSQL 15; shadow: Po
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 from erp_pipelines import settings
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.prisma.sync import plan_sync
+from erp_pipelines_tests.support.commands import erp_pipelines as cli
 from erp_pipelines_tests.support.databases import new_database
 from erp_pipelines_tests.support.replay_folders import history
 
@@ -24,6 +26,13 @@ MIGRATIONS = {
 PASSWORD = "pw-" + uuid.uuid4().hex[:12]
 
 
+def _as_user(url: str, role: str) -> str:
+    """`url` (postgresql://...) logging in as `role` with PASSWORD."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{role}:{PASSWORD}@{host}"))
+
+
 def _reader_url(url: str) -> str:
     """A role that may read the ERP database (CONNECT, SELECT) and create nothing in it."""
     role = "reader_" + uuid.uuid4().hex[:8]
@@ -31,7 +40,7 @@ def _reader_url(url: str) -> str:
         conn.execute('CREATE TABLE "User" ("id" SERIAL PRIMARY KEY, "email" TEXT)')
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(PASSWORD)))
         conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(sql.Identifier(role)))
-    return make_conninfo(url, user=role, password=PASSWORD)
+    return _as_user(url, role)
 
 
 def _shadow_url(pg_server) -> str:
@@ -41,7 +50,7 @@ def _shadow_url(pg_server) -> str:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(PASSWORD)))
         conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
             sql.Identifier(conninfo_to_dict(url)["dbname"]), sql.Identifier(role)))
-    return make_conninfo(url, user=role, password=PASSWORD)
+    return _as_user(url, role)
 
 
 def test_read_only_role_plans_with_a_shadow_database_and_is_told_what_is_missing_without_it(
@@ -65,3 +74,17 @@ def test_read_only_role_plans_with_a_shadow_database_and_is_told_what_is_missing
     with psycopg.connect(reader) as conn:  # nothing was created on the ERP database
         assert conn.execute("SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'erp_pipelines_shadow%'"
                             ).fetchone()[0] == 0
+
+
+def test_erp_pipelines_plan_for_a_read_only_role_works_with_a_shadow_database(pg15_server, pg_server, tmp_path):
+    folder = tmp_path / "m"
+    history(folder, MIGRATIONS)
+    reader = _reader_url(new_database(pg15_server))
+    env = {"ERP_DATABASE_URL": reader, "DAGSTER_PG_URL": "unused", settings.BASELINE_MIGRATION: "20250201_0000_name",
+           settings.REPLAY_FROM: "20250101_0000_init"}
+    refused = cli("plan", "--migrations", str(folder), env=env)
+    assert refused.returncode != 0 and "CREATE privilege" in refused.stdout + refused.stderr
+    planned = cli("plan", "--migrations", str(folder), env=env | {settings.SHADOW_DATABASE_URL: _shadow_url(pg_server)})
+    assert planned.returncode == 0, planned.stderr
+    assert 'ADD COLUMN "name"' in planned.stdout and "PostgreSQL 18" in planned.stderr
+    assert PASSWORD not in planned.stdout + planned.stderr + refused.stdout + refused.stderr
