@@ -50,6 +50,7 @@ SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
 _AVAILABLE = "SELECT name FROM pg_available_extensions WHERE name = %s"
 _INSTALLED = "SELECT 1 FROM pg_extension WHERE extname = %s"
+_SCHEMAS = "SELECT nspname::text FROM pg_namespace"
 _EXTENSION_SCHEMAS = """
 SELECT DISTINCT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -93,15 +94,21 @@ class SchemaMap:
     live: str
     shadow: str
     kept: frozenset[str] = frozenset()  # schemas left as they are (installed extensions' schemas)
+    existing: frozenset[str] = frozenset()  # schemas of the database: a name list starting with one names it
     names: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.names.setdefault(self.live, self.shadow)
 
-    def target(self, name: str) -> str | None:
+    def target(self, name: str, certain: bool = True) -> str | None:
+        """The throw-away schema for schema `name`. `certain` is False where the name may as well be a table's
+        (the first of two names: `"User"."email"`, `DROP TRIGGER t ON "User"`): then only a schema of the
+        database or one the history created so far is mapped."""
         if name in self.names:
             return self.names[name]
         if name in SYSTEM_SCHEMAS or name in self.kept or name.startswith(("pg_temp", "pg_toast", "$", SHADOW_PREFIX)):
+            return None
+        if not certain and name not in self.existing:
             return None
         self.names[name] = f"{self.shadow}_{len(self.names)}"
         return self.names[name]
@@ -120,10 +127,10 @@ class _Redirect:
     def __init__(self, lookup) -> None:
         self.lookup, self.changed = lookup, 0
 
-    def _schema(self, name: str | None) -> str | None:
+    def _schema(self, name: str | None, certain: bool = True) -> str | None:
         if not name:
             return None
-        new = self.lookup(name)
+        new = self.lookup(name, certain)
         if new is not None and new != name:
             self.changed += 1
             return new
@@ -132,7 +139,7 @@ class _Redirect:
     def _name_list(self, names: tuple) -> tuple:
         # schema.name, schema.table.column or db.schema.name: the schema is first, or second after a catalog
         if len(names) in (2, 3):
-            new = self._schema(names[0].sval)
+            new = self._schema(names[0].sval, certain=False)
             if new is not None:
                 return (ast.String(sval=new), *names[1:])
         return names
@@ -213,6 +220,11 @@ class _Redirect:
         if not isinstance(node, ast.Node):
             return
         self._schema_slots(node)
+        if isinstance(node, ast.ColumnRef):  # "table"."column": only schema.table.column names a schema
+            fields = node.fields or ()
+            if len(fields) == 3 and _is_name_list(fields):
+                node.fields = self._name_list(fields)
+            return
         if isinstance(node, ast.TypeCast) and node.typeName is not None:
             self._regclass_literal(node)
         if isinstance(node, ast.FuncCall):
@@ -250,7 +262,7 @@ def redirect_names(text: str, lookup) -> str:
 
 def redirect_schema(text: str, live: str, shadow: str) -> str:
     """`text` (one statement) with every name qualified by `live` pointing at `shadow` instead."""
-    return redirect_names(text, {live: shadow}.get)
+    return redirect_names(text, lambda name, _certain=True: {live: shadow}.get(name))
 
 
 def _parsed(text: str):
@@ -441,7 +453,9 @@ def replay(
     catalog: Catalog | None = None
     with conn.transaction() as throwaway:
         kept = [r[0] for r in conn.execute(_EXTENSION_SCHEMAS)]
-        schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema})
+        existing = frozenset(r[0] for r in conn.execute(_SCHEMAS))
+        schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema},
+                            existing)
         path = _base_path(schemas, kept)
         try:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schemas.shadow)))
@@ -482,7 +496,7 @@ def replay(
     # pg_get_functiondef always qualifies the function's name: point it back at the live schema.
     back = {shadow: live for live, shadow in schemas.names.items()}
     catalog.functions = {
-        key: replace(fn, definition=redirect_names(fn.definition, back.get))
+        key: replace(fn, definition=redirect_names(fn.definition, lambda name, _certain=True: back.get(name)))
         for key, fn in catalog.functions.items()
     }
     return Replayed(catalog, extensions, not_verifiable)
