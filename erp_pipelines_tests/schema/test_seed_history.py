@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from erp_pipelines.demo.state import load_drifted_state
-from erp_pipelines_tests.support.history_folders import checks
+from erp_pipelines_tests.support.history_folders import checks, history_rows
 from erp_pipelines_tests.support.prisma_cli import assert_prisma_up_to_date
 from erp_pipelines_tests.support.seed_history import (
     BY_HAND_MIGRATION,
@@ -44,3 +44,15 @@ def test_seed_history_with_hand_recorded_migrations_runs_and_prisma_says_up_to_d
     assert again.success and [k for k, c in checks(again).items() if not c.passed] == ["tables_present"]
     second = again.asset_materializations_for_node("erp_schema")
     assert all(m.metadata["statements"].value == 0 for m in second)
+
+
+@pytest.mark.parametrize("pg_major", ["18"])
+def test_seed_migration_we_would_apply_that_cannot_run_is_an_error_and_writes_nothing(erp_url, tmp_path, pg_major):
+    folder = seed_folder(tmp_path / "migrations")
+    result = run_schema_sync(erp_url, folder, {"mark_applied": [BY_HAND_MIGRATION]})
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+    assert OTHER_SCHEMA_MIGRATION in failure and 'schema "erp" does not exist' in failure
+    assert "mark_applied" in failure and "range that replays" not in failure
+    with psycopg.connect(erp_url) as conn:
+        assert not history_rows(conn, OTHER_SCHEMA_MIGRATION)
