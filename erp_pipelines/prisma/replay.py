@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import pglast
 import psycopg
@@ -499,7 +499,36 @@ def replay(
         key: replace(fn, definition=redirect_names(fn.definition, lambda name, _certain=True: back.get(name)))
         for key, fn in catalog.functions.items()
     }
+    others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
+    if others:
+        catalog = _unshadowed(catalog, others)
     return Replayed(catalog, extensions, not_verifiable)
+
+
+_BARE = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+def _unshadowed(value, names: dict[str, str]):
+    """`value` (a catalog, or any part of one) with each other schema's throw-away name in definitions printed
+    by PostgreSQL (views, defaults, constraints, triggers) given back as the live schema's name."""
+    if isinstance(value, str):
+        for shadow, live in names.items():
+            if shadow in value:
+                quoted = live if _BARE.fullmatch(live) else '"' + live.replace('"', '""') + '"'
+                value = value.replace(f'"{shadow}"', quoted).replace(shadow, quoted)
+        return value
+    if isinstance(value, tuple):
+        return tuple(_unshadowed(v, names) for v in value)
+    if isinstance(value, list):
+        return [_unshadowed(v, names) for v in value]
+    if isinstance(value, set):
+        return {_unshadowed(v, names) for v in value}
+    if isinstance(value, dict):
+        return {_unshadowed(k, names): _unshadowed(v, names) for k, v in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _unshadowed(getattr(value, f.name), names) for f in fields(value)}
+        return replace(value, **changes)
+    return value
 
 
 def missing_tables_and_columns(

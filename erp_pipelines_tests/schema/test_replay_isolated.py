@@ -91,3 +91,22 @@ def test_unqualified_name_never_falls_through_to_a_live_table(erp_url, tmp_path,
         else:
             message = ""
     assert 'relation "User" does not exist' in message and "already exists" not in message
+
+
+def test_objects_naming_another_schema_compare_equal_to_the_same_history_applied_for_real(erp_url, tmp_path, pg_major):
+    from erp_pipelines.prisma.sync import plan_sync
+
+    migrations = history(tmp_path / "m", {
+        "20250101_0000_init": """CREATE SCHEMA IF NOT EXISTS "erp";
+CREATE TABLE "erp"."users" ("id" SERIAL PRIMARY KEY, "name" TEXT);
+CREATE TABLE "Profile" ("id" SERIAL PRIMARY KEY, "userId" INTEGER REFERENCES "erp"."users"("id"),
+    "bio" TEXT DEFAULT 'x', CONSTRAINT "Profile_user_check" CHECK ("userId" > 0));
+CREATE VIEW "ProfileNames" AS SELECT p."id", u."name" FROM "Profile" p JOIN "erp"."users" u ON u."id" = p."userId";
+CREATE SEQUENCE "erp"."ticket_seq";
+ALTER TABLE "Profile" ADD COLUMN "ticket" BIGINT DEFAULT nextval('"erp"."ticket_seq"');""",
+    })
+    with psycopg.connect(erp_url, autocommit=True) as conn:
+        conn.execute(migrations[0].path.read_text())  # what `prisma migrate deploy` builds
+        plan, _live, wanted, _print = plan_sync(conn, migrations, "public")
+    assert plan.steps == [] and plan.drift == [], (plan.markdown())
+    assert "erp_pipelines_shadow" not in repr(wanted)
