@@ -166,7 +166,9 @@ class Model:
 
     # -- naming -------------------------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
-        """A name not taken yet: `base`, else `base2`, `base3`, ..."""
+        """A name not taken yet: `base`, else `base2`, `base3`, ... (kept well under PostgreSQL's 63 bytes,
+        which would otherwise truncate two long names into one)."""
+        base = base[:48]
         name, n = base, 1
         while name.lower() in self.used:
             n += 1
@@ -255,6 +257,7 @@ class Model:
         ]
 
     def fresh_column(self, t: Table, base: str) -> str:
+        base = base[:48]
         name, n = base, 1
         while name in t.columns:
             n += 1
