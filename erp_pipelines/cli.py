@@ -1,6 +1,6 @@
 """`erp-pipelines`: the command line around the Dagster graph.
 
-  erp-pipelines plan        print the SQL the schema sync would run, change nothing
+  erp-pipelines plan        print what schema_sync_job would do (schema SQL, then migration history), change nothing
   erp-pipelines run         make run: demo ERP (first time) + the whole graph through Dagster, then a summary
   erp-pipelines env         print `export ...` lines for the embedded (or your own) databases
   erp-pipelines dev ARGS    make dev: check Dagster's storage answers, then `dagster dev ARGS` with that env
@@ -50,27 +50,36 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    """Everything `schema_sync_job` would do, in its order, computed without writing: the schema statements
+    (erp_schema), then the `_prisma_migrations` rows and later migrations (prisma_migration_history)."""
+    from erp_pipelines.prisma.history import applied_names, read_history, read_plan
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.sync import sync_schema
     from erp_pipelines.prisma.target import target
-    from erp_pipelines.resources import ErpDatabase, migrations_folder_from_env
+    from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 
     if not settings.erp_database_url():
         _apply_env()
     db: ErpDatabase = settings.erp_database()  # the resource the assets get
-    folder = read_migrations_folder(args.migrations or migrations_folder_from_env().folder())
-    from erp_pipelines.prisma.history import applied_names, read_history
-
+    # The folder through settings (a plain path), never the resource's EnvVar-typed field.
+    folder = read_migrations_folder(args.migrations or settings.migrations_dir() or PrismaMigrationsFolder().folder())
     with db.connect("plan", autocommit=True) as conn:
         done = applied_names(read_history(conn, db.db_schema))
     wanted = target(folder, args.baseline, args.replay_from, done)
     result = sync_schema(db, wanted.baseline, dry_run=True, applied_later=wanted.applied_later,
                          replayed_before=wanted.before, log=lambda _: None)
+    history = read_plan(db, folder, args.baseline, mark_applied=args.mark_applied,
+                        resolve_rolled_back=args.resolve_rolled_back)
     print(f"-- database: {db.safe_url()}\n-- migrations: {folder.path}\n-- baseline: {args.baseline}"
           f"\n-- replay_from: {args.replay_from or args.baseline}")
+    print("-- 1. erp_schema: the schema statements")
     for key, value in result.plan.summary().items():
         print(f"-- {key}: {value}")
     print(result.plan.markdown())
+    print(f"-- 2. prisma_migration_history: {db.db_schema}._prisma_migrations and later migrations, in this order, "
+          "under Prisma's lock (from the history read through the last migration)")
+    for line in history.lines():
+        print(f"--   {line}")
     return 0
 
 
@@ -101,11 +110,15 @@ def main(argv: list[str] | None = None) -> int:
     db = sub.add_parser("db", help="the embedded PostgreSQL")
     db.add_argument("action", choices=["start", "stop", "url"])
     db.set_defaults(func=cmd_db)
-    plan = sub.add_parser("plan", help="print the schema sync plan; changes nothing")
+    plan = sub.add_parser("plan", help="print the schema sync plan and the migration history plan; changes nothing")
     plan.add_argument("--migrations", help="prisma/migrations folder (default: PRISMA_MIGRATIONS_DIR or the demo)")
     plan.add_argument("--baseline", default=DEFAULT_BASELINE)
     plan.add_argument("--replay-from", dest="replay_from", default=None,
                       help="first migration of the history to replay (default: the baseline alone)")
+    plan.add_argument("--mark-applied", dest="mark_applied", action="append", default=[], metavar="MIGRATION",
+                      help="as run config mark_applied of prisma_migration_history (repeatable)")
+    plan.add_argument("--resolve-rolled-back", dest="resolve_rolled_back", action="append", default=[],
+                      metavar="MIGRATION", help="as run config resolve_rolled_back (repeatable)")
     plan.set_defaults(func=cmd_plan)
     run = sub.add_parser("run", help="demo ERP + the whole graph through Dagster")
     run.add_argument("--events", type=int, default=1_000_000, help="usage events in the demo data")

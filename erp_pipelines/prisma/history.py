@@ -1,35 +1,39 @@
 """`_prisma_migrations`, kept exactly the way Prisma Migrate reads and writes it.
 
 A migration counts as applied when it has a row with `finished_at` set and `rolled_back_at` null; a row
-with both null is a failed attempt that blocks `prisma migrate deploy` (P3009). This module:
+with both null is a failed attempt that blocks `prisma migrate deploy` (P3009). `history_plan.py` decides
+what to write and apply (baseline rows, resolutions, `mark_applied`, pending migrations wherever they sort);
+this module carries that plan out:
 
-- baselines: records every migration up to the baseline as applied without running it, with the row
-  `prisma migrate resolve --applied` writes (`logs` '', `started_at` = `finished_at`, `applied_steps_count` 0);
-- resolves failed attempts: automatically only those of migrations the baseline covers (the ERP's legacy
-  case), and those of later migrations only when named in `resolve_rolled_back` (as
-  `prisma migrate resolve --rolled-back` does); any other failed attempt is left and reported, and then no
-  later migration is applied, as Prisma would refuse to;
-- applies later migrations in Prisma's order (`apply.py` says how each kind of script runs).
+- like `prisma migrate deploy`, it takes Prisma's advisory lock (72707369, session level, waiting at most
+  Prisma's 10 s) on one connection BEFORE reading the history, and holds it through the last migration: the
+  P3009 decision, the row writes and every apply happen under one holding, so a concurrent deploy can
+  neither record a failure between two of our migrations nor make us run one twice;
+- the row writes (table creation, resolutions, baseline and `mark_applied` rows, as `prisma migrate resolve`
+  writes them) commit in one short transaction;
+- pending migrations are applied in Prisma's order (`apply.py` says how each kind of script runs).
 
-Reading, validation and reporting happen without Prisma's advisory lock; it is held only around each
-history write and each migration's DDL with its row (`lock.py`). A recorded row is never rewritten, except
-`rolled_back_at` of a failed attempt, as Prisma itself does. This module imports nothing from Dagster.
+A recorded row is never rewritten, except `rolled_back_at` of a failed attempt, as Prisma itself does.
+This module imports nothing from Dagster.
 """
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.prisma.apply import ApplyOutcome, apply_migration
 from erp_pipelines.prisma.connection import Connector
-from erp_pipelines.prisma.lock import acquire_prisma_lock
+from erp_pipelines.prisma.history_plan import HistoryPlan, RowAction, RunMode, plan_history
+from erp_pipelines.prisma.lock import PRISMA_LOCK_WAIT_MS, acquire_prisma_lock, release_prisma_lock
 from erp_pipelines.prisma.migrations import Migration, MigrationsFolder, ScriptKind
 
 Log = Callable[[str], None]
@@ -121,6 +125,9 @@ class HistoryResult:
     checksum_mismatches: list[str] = field(default_factory=list)
     not_in_folder: list[str] = field(default_factory=list)
     rows: list[HistoryRow] = field(default_factory=list)
+    plan: HistoryPlan | None = None  # what was decided under Prisma's lock, and carried out
+    lock_wait_s: float = 0.0
+    lock_held_s: float = 0.0  # from before the history read through the last migration
 
     def changed(self) -> bool:
         return bool(self.created_table or self.resolved_failed or self.resolved_rolled_back or self.baselined
@@ -144,8 +151,21 @@ def applied_names(rows: Iterable[HistoryRow]) -> set[str]:
 
 
 def checksum_matches(migration: Migration, recorded: str) -> bool:
-    """Prisma's tolerant comparison: the file as it is, or with its line ends swapped, matches the row."""
-    return recorded in migration.accepted_checksums
+    """Prisma's tolerant comparison (schema-engine `script_matches_checksum`): the file as it is, with CRLF
+    turned into LF, or with LF turned into CRLF matches the row; a recorded checksum that is not 64
+    characters long was written by an old Prisma that printed each byte of the SHA-256 without its leading
+    zero (prisma-engines issue 1887) and is compared in that format."""
+    if recorded in migration.accepted_checksums:
+        return True
+    if not recorded or len(recorded) == 64:
+        return False
+    raw = migration.raw
+    return any(unpadded_checksum(v) == recorded for v in (raw, raw.replace(b"\r\n", b"\n"), raw.replace(b"\n", b"\r\n")))
+
+
+def unpadded_checksum(data: bytes) -> str:
+    """The SHA-256 as very old Prisma versions wrote it: every byte in hex without its leading zero."""
+    return "".join(f"{byte:x}" for byte in hashlib.sha256(data).digest())
 
 
 def _mark_applied(conn: psycopg.Connection, schema: str, migration: Migration) -> None:
@@ -153,67 +173,48 @@ def _mark_applied(conn: psycopg.Connection, schema: str, migration: Migration) -
                  {"id": str(uuid.uuid4()), "checksum": migration.checksum, "name": migration.name})
 
 
-@dataclass(frozen=True)
-class _Writes:
-    """What the bookkeeping transaction writes, decided from a read without the lock."""
-
-    auto_resolve: tuple[str, ...]  # ids of failed attempts of baseline-covered migrations
-    named_resolve: tuple[str, ...]  # ids of failed attempts named in resolve_rolled_back
-    baseline: tuple[Migration, ...]
-    mark: tuple[Migration, ...]
-
-    def any(self) -> bool:
-        return bool(self.auto_resolve or self.named_resolve or self.baseline or self.mark)
+def _roll_back(conn: psycopg.Connection, schema: str, ids: Iterable[str]) -> list[str]:
+    return [r[0] for r in conn.execute(sql.SQL(MARK_ROLLED_BACK).format(table=_table(schema)), {"ids": list(ids)})]
 
 
-def _plan_writes(rows: Sequence[HistoryRow], covered: Sequence[Migration], mark: Sequence[Migration],
-                 resolve: Sequence[str]) -> _Writes:
-    done = applied_names(rows)
-    covered_names = {m.name for m in covered}
-    return _Writes(
-        auto_resolve=tuple(r.id for r in rows if r.unfinished and r.name in covered_names),
-        named_resolve=tuple(r.id for r in rows if r.unfinished and r.name in resolve and r.name not in covered_names),
-        baseline=tuple(m for m in covered if m.name not in done),
-        mark=tuple(m for m in mark if m.name not in done and m.name not in covered_names),
-    )
-
-
-def _write_bookkeeping(db: Connector, covered: Sequence[Migration],
-                       mark: Sequence[Migration], resolve: Sequence[str], result: HistoryResult, log: Log) -> None:
-    """Create the table, resolve failed attempts, record baseline and mark_applied rows: one short
-    transaction under Prisma's lock, re-deciding from rows read under the lock (a concurrent deploy wins)."""
-    schema = db.db_schema
-    table = _table(schema)
-    with db.connect("prisma-history") as conn, conn.transaction():
-        acquire_prisma_lock(conn, timeout_ms=db.lock_timeout_ms, transaction_scoped=True,
-                            purpose="recording the migration history")
-        existed = conn.execute(TABLE_EXISTS, (table.as_string(conn),)).fetchone()[0]
-        conn.execute(sql.SQL(CREATE_TABLE).format(table=table))
-        result.created_table = not existed
-        writes = _plan_writes(read_history(conn, schema), covered, mark, resolve)
-        if writes.auto_resolve:
-            result.resolved_failed = [r[0] for r in conn.execute(
-                sql.SQL(MARK_ROLLED_BACK).format(table=table), {"ids": list(writes.auto_resolve)})]
-            for name in result.resolved_failed:
-                log(f"Marked the failed attempt of {name} as rolled back: the baseline covers it "
+def _write_rows(conn: psycopg.Connection, schema: str, folder: MigrationsFolder, plan: HistoryPlan,
+                result: HistoryResult, log: Log) -> None:
+    """The plan's table creation and row writes, in one transaction (the caller holds Prisma's lock)."""
+    with conn.transaction():
+        if plan.create_table:
+            conn.execute(sql.SQL(CREATE_TABLE).format(table=_table(schema)))
+            result.created_table = True
+        for write in plan.writes:
+            if write.action is RowAction.ROLL_BACK_COVERED:
+                result.resolved_failed += _roll_back(conn, schema, write.rolled_back_ids)
+                log(f"Marked the failed attempt of {write.migration} as rolled back: the baseline covers it "
                     "(it blocked `prisma migrate deploy` with P3009).")
-        if writes.named_resolve:
-            result.resolved_rolled_back = [r[0] for r in conn.execute(
-                sql.SQL(MARK_ROLLED_BACK).format(table=table), {"ids": list(writes.named_resolve)})]
-            for name in result.resolved_rolled_back:
-                log(f"Marked the failed attempt of {name} as rolled back (resolve_rolled_back, like "
+            elif write.action is RowAction.ROLL_BACK_NAMED:
+                result.resolved_rolled_back += _roll_back(conn, schema, write.rolled_back_ids)
+                log(f"Marked the failed attempt of {write.migration} as rolled back (resolve_rolled_back, like "
                     "`prisma migrate resolve --rolled-back`); it is applied again now.")
-        for migration in writes.baseline:
-            _mark_applied(conn, schema, migration)
-            result.baselined.append(migration.name)
-            log(f"Recorded {migration.name} as applied (baseline, like `prisma migrate resolve --applied`).")
-        for migration in writes.mark:
-            # Prisma's resolve --applied rolls back the failed attempts of that migration first.
-            conn.execute(sql.SQL(MARK_ROLLED_BACK).format(table=table),
-                         {"ids": [r.id for r in read_history(conn, schema) if r.unfinished and r.name == migration.name]})
-            _mark_applied(conn, schema, migration)
-            result.marked_applied.append(migration.name)
-            log(f"Recorded {migration.name} as applied by hand (mark_applied), without running it.")
+            elif write.action is RowAction.BASELINE:
+                _mark_applied(conn, schema, folder.get(write.migration))
+                result.baselined.append(write.migration)
+                log(f"Recorded {write.migration} as applied (baseline, like `prisma migrate resolve --applied`).")
+            else:
+                _roll_back(conn, schema, write.rolled_back_ids)  # resolve --applied rolls failed attempts back first
+                _mark_applied(conn, schema, folder.get(write.migration))
+                result.marked_applied.append(write.migration)
+                log(f"Recorded {write.migration} as applied by hand (mark_applied), without running it.")
+    # A name can be resolved twice in one plan (two failed attempts): report it once.
+    result.resolved_failed = list(dict.fromkeys(result.resolved_failed))
+    result.resolved_rolled_back = list(dict.fromkeys(result.resolved_rolled_back))
+
+
+def read_plan(db: Connector, folder: MigrationsFolder, baseline: str, *, mark_applied: Iterable[str] = (),
+              resolve_rolled_back: Iterable[str] = ()) -> HistoryPlan:
+    """The plan `record_history` would carry out now, computed from a read without Prisma's lock; writes nothing."""
+    with db.connect("prisma-history-plan", autocommit=True) as conn:
+        exists = _table_exists(conn, db.db_schema)
+        rows = read_history(conn, db.db_schema) if exists else []
+    return plan_history(folder, baseline, rows, table_exists=exists, mark_applied=mark_applied,
+                        resolve_rolled_back=resolve_rolled_back)
 
 
 def record_history(
@@ -224,58 +225,57 @@ def record_history(
     mark_applied: Iterable[str] = (),
     resolve_rolled_back: Iterable[str] = (),
     log: Log = print,
+    lock_wait_ms: int = PRISMA_LOCK_WAIT_MS,
 ) -> HistoryResult:
-    """Baseline, resolve failed attempts, then apply later migrations in Prisma's order.
+    """Take Prisma's lock, read the history, plan (`plan_history`), write the plan's rows, apply its migrations.
 
-    A migration that fails inside our own transaction raises `ErpPipelinesError` (nothing changed, no row).
-    One that ran the way Prisma runs it (explicit transaction control, CONCURRENTLY) and failed is recorded
-    as failed, exactly as Prisma records it, and returned in `result.failed`; nothing after it is applied.
+    A migration that fails inside our own transaction raises `ErpPipelinesError` (nothing of it changed, no
+    row). One that ran the way Prisma runs it (explicit transaction control, CONCURRENTLY) and failed is
+    recorded as failed, exactly as Prisma records it, and returned in `result.failed`; nothing after it runs.
     """
     result = HistoryResult()
-    covered = folder.up_to(baseline)
-    later = folder.after(baseline)
-    mark = [folder.get(name) for name in mark_applied]  # unknown names: a clear error before any write
-    resolve = [folder.get(name).name for name in resolve_rolled_back]
-    for migration in later:
-        migration.statements  # noqa: B018 - parse every later migration before writing anything
+    mark_applied, resolve_rolled_back = list(mark_applied), list(resolve_rolled_back)
+    folder.get(baseline)
+    for name in [*mark_applied, *resolve_rolled_back]:
+        folder.get(name)  # unknown names: a clear error before connecting
+    schema = db.db_schema
+    with db.connect("prisma-migrate", autocommit=True) as conn:
+        result.lock_wait_s = acquire_prisma_lock(conn, timeout_ms=lock_wait_ms, transaction_scoped=False,
+                                                 purpose="reading and applying the migration history")
+        locked_at = time.monotonic()
+        try:
+            exists = _table_exists(conn, schema)
+            plan = plan_history(folder, baseline, read_history(conn, schema) if exists else [], table_exists=exists,
+                                mark_applied=mark_applied, resolve_rolled_back=resolve_rolled_back)
+            result.plan = plan
+            if plan.create_table or plan.writes:
+                _write_rows(conn, schema, folder, plan, result, log)
+            result.blocked_by = list(plan.blocked_by)
+            if plan.blocked_by:
+                log("Not applying any migration: failed attempts are unresolved (Prisma refuses too, P3009): "
+                    + ", ".join(plan.blocked_by))
+            for step in plan.applies:
+                if step.mode is RunMode.REFUSED:
+                    raise step.migration.unrunnable_error()  # nothing of it ran, no row written
+                outcome = apply_migration(db, conn, step.migration, log=log, late=step.late)
+                result.outcomes.append(outcome)
+                if outcome.failure is not None:
+                    result.failed = outcome.failure
+                    break
+                result.applied.append(step.name)
+        finally:
+            if not conn.closed and conn.info.transaction_status == pq.TransactionStatus.IDLE:
+                release_prisma_lock(conn)
+            result.lock_held_s = time.monotonic() - locked_at
 
     with db.connect("prisma-history-read", autocommit=True) as conn:
-        rows = read_history(conn, db.db_schema)
-    table_missing = not rows and not _table_exists(db)
-    if table_missing or _plan_writes(rows, covered, mark, resolve).any():
-        _write_bookkeeping(db, covered, mark, resolve, result, log)
-
-    with db.connect("prisma-history-read", autocommit=True) as conn:
-        rows = read_history(conn, db.db_schema)
-    result.blocked_by = sorted({r.name for r in rows if r.unfinished})
-    if result.blocked_by:
-        log("Not applying later migrations: failed attempts are unresolved (Prisma refuses too, P3009): "
-            + ", ".join(result.blocked_by))
-    else:
-        done = applied_names(rows)
-        for migration in later:
-            if migration.name in done:
-                continue
-            if migration.kind is ScriptKind.UNRUNNABLE:
-                raise migration.unrunnable_error()  # nothing of it ran, no row written
-            outcome = apply_migration(db, migration, log=log)
-            result.outcomes.append(outcome)
-            if outcome.failure is not None:
-                result.failed = outcome.failure
-                break
-            if outcome.applied:
-                result.applied.append(migration.name)
-
-    with db.connect("prisma-history-read", autocommit=True) as conn:
-        result.rows = read_history(conn, db.db_schema)
+        result.rows = read_history(conn, schema)
     _report(folder, result, log)
     return result
 
 
-def _table_exists(db: Connector) -> bool:
-    with db.connect("prisma-history-read", autocommit=True) as conn:
-        qualified = _table(db.db_schema).as_string(conn)
-        return bool(conn.execute(TABLE_EXISTS, (qualified,)).fetchone()[0])
+def _table_exists(conn: psycopg.Connection, schema: str) -> bool:
+    return bool(conn.execute(TABLE_EXISTS, (_table(schema).as_string(conn),)).fetchone()[0])
 
 
 def _report(folder: MigrationsFolder, result: HistoryResult, log: Log) -> None:

@@ -1,8 +1,8 @@
-"""Prisma Migrate's advisory lock (72707369): taken briefly, waited for with a bound, its holder named.
+"""Prisma Migrate's advisory lock (72707369): waited for with a bound, its holder named.
 
-`prisma migrate deploy` takes `pg_advisory_lock(72707369)` and gives up after 10 seconds. So whoever else
-writes the schema or `_prisma_migrations` must hold it only around its own DDL and history write, never
-across reading, validation or counting, and must not wait for it forever either: the wait here polls
+`prisma migrate deploy` takes `pg_advisory_lock(72707369)` on its connection, gives up after 10 seconds
+(`PRISMA_LOCK_WAIT_MS`), and holds it from reading `_prisma_migrations` through its last migration. The
+history step does the same (`history.py`); the schema sync holds it only around its own DDL. The wait polls
 `pg_try_advisory_(xact_)lock` up to a bound, and a timeout says who holds the lock and what to do.
 """
 
@@ -16,6 +16,7 @@ import psycopg
 from erp_pipelines.errors import ErpPipelinesError
 
 PRISMA_ADVISORY_LOCK = 72707369
+PRISMA_LOCK_WAIT_MS = 10_000  # how long `prisma migrate deploy` waits for the lock before giving up
 _POLL_S = 0.05
 
 TRY_XACT_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
@@ -76,7 +77,7 @@ def acquire_prisma_lock(conn: psycopg.Connection, *, timeout_ms: int, transactio
         where=f"pg_advisory_lock({PRISMA_ADVISORY_LOCK}) in database {conn.info.dbname}",
         fix="Usually a `prisma migrate deploy` (or another run of this step) is working: let it finish and run "
         "again. If that session is stuck, end it (SELECT pg_terminate_backend(<pid>)) and run again; raise "
-        "lock_timeout_ms to wait longer.",
+        "the wait (lock_timeout_ms for the schema sync, prisma_lock_wait_ms for the history step) to wait longer.",
     )
 
 

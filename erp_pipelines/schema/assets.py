@@ -22,6 +22,7 @@ from erp_pipelines.prisma.history import (
     read_history,
     record_history,
 )
+from erp_pipelines.prisma.lock import PRISMA_LOCK_WAIT_MS
 from erp_pipelines.prisma.migrations import read_migrations_folder
 from erp_pipelines.prisma.sync import (
     count_check_violations,
@@ -184,6 +185,10 @@ class MigrationHistoryConfig(dg.Config):
         description="Later migrations whose failed attempt was cleaned up by hand: mark that attempt rolled back "
         "(like `prisma migrate resolve --rolled-back`) and apply the migration again.",
     )
+    prisma_lock_wait_ms: int = Field(
+        default=PRISMA_LOCK_WAIT_MS,
+        description="How long to wait for Prisma's advisory lock before giving up (Prisma's own wait: 10 s).",
+    )
 
 
 @dg.asset(
@@ -213,7 +218,8 @@ def prisma_migration_history(
     with user_errors():
         folder = read_migrations_folder(migrations.folder())
         result = record_history(erp_db, folder, config.baseline_migration, mark_applied=config.mark_applied,
-                                resolve_rolled_back=config.resolve_rolled_back, log=context.log.info)
+                                resolve_rolled_back=config.resolve_rolled_back, log=context.log.info,
+                                lock_wait_ms=config.prisma_lock_wait_ms)
         expected = target(folder, config.baseline_migration, config.replay_from, applied_names(result.rows)).migrations
     rows = result.rows
     done = applied_names(rows)
@@ -233,7 +239,6 @@ def prisma_migration_history(
         ("migration", "applied", "rolled back", "unfinished"),
         [(r.name, r.applied, r.rolled_back, r.unfinished) for r in rows],
     )
-    lock_held = [o.lock_held_s for o in result.outcomes]
     return dg.MaterializeResult(
         metadata={
             "history": dg.MetadataValue.md(history),
@@ -247,7 +252,11 @@ def prisma_migration_history(
             "checksum_mismatches": dg.MetadataValue.json(result.checksum_mismatches),
             "not_in_folder": dg.MetadataValue.json(result.not_in_folder),
             "unrunnable_but_applied": dg.MetadataValue.json(result.unrunnable_applied),
-            "prisma_lock_held_max_ms": dg.MetadataValue.float(round(max(lock_held, default=0.0) * 1000, 1)),
+            "history_plan": dg.MetadataValue.md("\n".join(f"- {line}" for line in result.plan.lines())
+                                                if result.plan else "(not planned)"),
+            "late_merged_applied": dg.MetadataValue.json(
+                [a.name for a in result.plan.applies if a.late and a.name in result.applied] if result.plan else []),
+            "prisma_lock_held_max_ms": dg.MetadataValue.float(round(result.lock_held_s * 1000, 1)),
             "changed": result.changed(),
             "dagster/table_name": f"{erp_db.db_schema}._prisma_migrations",
             "dagster/row_count": dg.MetadataValue.int(len(rows)),
