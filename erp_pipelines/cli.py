@@ -55,7 +55,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from erp_pipelines.prisma.history import applied_names, read_history, read_plan
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.sync import sync_schema
-    from erp_pipelines.prisma.target import target
+    from erp_pipelines.prisma.target import replay_range, target
     from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 
     if not settings.erp_database_url():
@@ -65,9 +65,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     folder = read_migrations_folder(args.migrations or settings.migrations_dir() or PrismaMigrationsFolder().folder())
     with db.connect("plan", autocommit=True) as conn:
         done = applied_names(read_history(conn, db.db_schema))
+    args.baseline, args.replay_from = replay_range(args.baseline, args.replay_from, "erp-pipelines plan")
     wanted = target(folder, args.baseline, args.replay_from, done)
     result = sync_schema(db, wanted.baseline, dry_run=True, applied_later=wanted.applied_later,
-                         replayed_before=wanted.before, log=lambda _: None)
+                         replayed_before=wanted.before, log=lambda _: None, trusted=done,
+                         warn=lambda message: print(f"WARNING: {message}", file=sys.stderr))
     history = read_plan(db, folder, args.baseline, mark_applied=args.mark_applied,
                         resolve_rolled_back=args.resolve_rolled_back)
     print(f"-- database: {db.safe_url()}\n-- migrations: {folder.path}\n-- baseline: {args.baseline}"
@@ -112,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     db.set_defaults(func=cmd_db)
     plan = sub.add_parser("plan", help="print the schema sync plan and the migration history plan; changes nothing")
     plan.add_argument("--migrations", help="prisma/migrations folder (default: PRISMA_MIGRATIONS_DIR or the demo)")
-    plan.add_argument("--baseline", default=DEFAULT_BASELINE)
+    plan.add_argument("--baseline", default=None,
+                      help=f"baseline migration (default: ERP_BASELINE_MIGRATION, else {DEFAULT_BASELINE})")
     plan.add_argument("--replay-from", dest="replay_from", default=None,
                       help="first migration of the history to replay (default: the baseline alone)")
     plan.add_argument("--mark-applied", dest="mark_applied", action="append", default=[], metavar="MIGRATION",

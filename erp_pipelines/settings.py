@@ -38,6 +38,9 @@ DAGSTER_PG_DB = "DAGSTER_PG_DB"
 OWN_SCHEMA = "ERP_PIPELINES_SCHEMA"
 CHANGE_CAPTURE = "ERP_PIPELINES_CHANGE_CAPTURE"
 ROLLUP_LOOKBACK_DAYS = "ERP_ROLLUP_LOOKBACK_DAYS"
+REPLAY_FROM = "ERP_REPLAY_FROM"
+BASELINE_MIGRATION = "ERP_BASELINE_MIGRATION"
+SHADOW_DATABASE_URL = "ERP_SHADOW_DATABASE_URL"
 DAGSTER_PG_PARTS = (DAGSTER_PG_USERNAME, DAGSTER_PG_PASSWORD, DAGSTER_PG_HOST, DAGSTER_PG_PORT, DAGSTER_PG_DB)
 
 DEFAULT_ROLLUP_START_DATE = "2025-01-01"
@@ -90,6 +93,30 @@ def erp_database_schema(env: Env | None = None) -> str | None:
 def migrations_dir(env: Env | None = None) -> str | None:
     """PRISMA_MIGRATIONS_DIR, or None for the demo ERP's folder."""
     return _get(env, PRISMA_MIGRATIONS_DIR) or None
+
+
+def replay_from(env: Env | None = None) -> str | None:
+    """ERP_REPLAY_FROM: the first migration the replay runs, for erp_schema and prisma_migration_history alike."""
+    return _get(env, REPLAY_FROM) or None
+
+
+def baseline_migration(env: Env | None = None) -> str | None:
+    """ERP_BASELINE_MIGRATION: the baseline migration, for erp_schema and prisma_migration_history alike."""
+    return _get(env, BASELINE_MIGRATION) or None
+
+
+def shadow_database_url(env: Env | None = None) -> str | None:
+    """ERP_SHADOW_DATABASE_URL (Prisma's shadowDatabaseUrl idea): where the replay runs instead of the ERP
+    database, or None. Its password is registered so that no message prints it."""
+    url = _get(env, SHADOW_DATABASE_URL) or None
+    if url:
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            remember_secret(str(conninfo_to_dict(url).get("password") or "") or None)
+        except Exception:  # noqa: BLE001 - an unreadable URL is reported when it is used, never printed whole
+            remember_secret(urlsplit(url).password)
+    return url
 
 
 def own_schema(env: Env | None = None) -> str:

@@ -1,37 +1,60 @@
-"""The wanted schema as PostgreSQL understands it: a replay of migrations in a throw-away schema.
+"""The wanted schema as PostgreSQL understands it: a replay of migrations in throw-away schemas.
 
-Migrations run inside a transaction that is always rolled back, in a fresh schema `erp_pipelines_shadow_<hex>`
-first on the search_path. Statements that name the live schema (`"public"."User"`, `public.x` in foreign
-keys, sequences, types, functions, triggers...) are redirected by rewriting PostgreSQL's own parse tree
-(pglast): every qualified name whose schema is the live one is pointed at the throw-away schema. String
-literals are never touched, except a `'schema.name'::regclass` cast, whose string is itself a name.
+Migrations run inside a transaction that is always rolled back. Every schema the history names gets its own
+throw-away schema (`erp_pipelines_shadow_<hex>` for the live one, `..._<n>` for the others), created where the
+history creates it: statements are redirected by rewriting PostgreSQL's own parse tree (pglast), so every
+qualified name, `CREATE SCHEMA`, `SET search_path` value and `'schema.name'::regclass` string points at a
+throw-away schema. Only system schemas and schemas holding installed extensions are left as they are. The
+replay's search_path holds the throw-away schemas and the installed extensions' schemas, never a live schema
+(except one that itself holds an installed extension, which must stay reachable): an unqualified name does
+not reach a live table. String literals and function / DO bodies are run as written.
+
+Transaction control is the replay's own (it is one transaction): `BEGIN`/`COMMIT` are skipped, `SET
+TRANSACTION` / `SET SESSION CHARACTERISTICS` have no effect on structure and are skipped, `SET LOCAL` lasts to
+the end of its migration (or its COMMIT) as it does in the script's own transaction, `SET` and `RESET` run as
+written. Enum types follow their identity through renames (`enum_history`).
+
+Migrations the operator recorded as applied (`trusted`) are replayed each under a savepoint: one that fails is
+rolled back and reported as not verifiable, with PostgreSQL's reason, instead of failing the replay.
 
 `CREATE EXTENSION` is database-wide: an extension already installed is skipped; one that is not is installed
-inside the rolled-back transaction (so the replay can use it) and rolled back with it; one the server does not ship is a
-clear error. Any failing statement is an ErpPipelinesError naming the migration, statement and line, with
-PostgreSQL's message, and nothing is written.
+inside the rolled-back transaction (so the replay can use it) and rolled back with it; one the server does not
+ship is a clear error. Any failing statement of a migration that is not trusted is an ErpPipelinesError naming
+the migration, statement and line, with PostgreSQL's message, and nothing is written.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import pglast
 import psycopg
-from pglast import ast
+from pglast import ast, enums
 from pglast.stream import RawStream
 from psycopg import sql
 
+from erp_pipelines import settings
 from erp_pipelines.errors import ErpPipelinesError, redact
 from erp_pipelines.prisma.catalog import Catalog, inspect, set_search_path
+from erp_pipelines.prisma.enum_history import EnumHistory
 from erp_pipelines.prisma.migrations import Migration, Statement
 
 SHADOW_PREFIX = "erp_pipelines_shadow_"
+# functions whose first argument, a string, PostgreSQL reads as a relation name
+_NAME_TAKING_FUNCTIONS = frozenset({"nextval", "setval", "currval", "pg_get_serial_sequence", "to_regclass",
+                                    "pg_relation_size", "pg_total_relation_size"})
+SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
 
 _AVAILABLE = "SELECT name FROM pg_available_extensions WHERE name = %s"
 _INSTALLED = "SELECT 1 FROM pg_extension WHERE extname = %s"
+_SCHEMAS = "SELECT nspname::text FROM pg_namespace"
+_EXTENSION_SCHEMAS = """
+SELECT DISTINCT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+"""
 
 
 # --- rewriting qualified names in the parse tree -------------------------------------------------------------
@@ -45,31 +68,149 @@ def _is_name_list(value) -> bool:
     )
 
 
-class _Redirect:
-    """Walks a parse tree, pointing names qualified with `live` at `shadow`; counts what it changed."""
+_IDENT = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*))\s*')
 
-    def __init__(self, live: str, shadow: str) -> None:
-        self.live, self.shadow, self.changed = live, shadow, 0
+
+def _qualified_name(text: str) -> list[str] | None:
+    """The parts of a (possibly quoted) dotted name as PostgreSQL reads a regclass string, or None."""
+    parts, at = [], 0
+    while True:
+        match = _IDENT.match(text, at)
+        if not match:
+            return None
+        parts.append(match.group(1).replace('""', '"') if match.group(1) is not None else match.group(2).lower())
+        at = match.end()
+        if at == len(text):
+            return parts
+        if text[at] != ".":
+            return None
+        at += 1
+
+
+@dataclass
+class SchemaMap:
+    """Live schema name -> its throw-away schema, assigned the first time a statement names it."""
+
+    live: str
+    shadow: str
+    kept: frozenset[str] = frozenset()  # schemas left as they are (installed extensions' schemas)
+    existing: frozenset[str] = frozenset()  # schemas of the database: a name list starting with one names it
+    names: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.names.setdefault(self.live, self.shadow)
+
+    def target(self, name: str, certain: bool = True) -> str | None:
+        """The throw-away schema for schema `name`. `certain` is False where the name may as well be a table's
+        (the first of two names: `"User"."email"`, `DROP TRIGGER t ON "User"`): then only a schema of the
+        database or one the history created so far is mapped."""
+        if name in self.names:
+            return self.names[name]
+        if name in SYSTEM_SCHEMAS or name in self.kept or name.startswith(("pg_temp", "pg_toast", "$", SHADOW_PREFIX)):
+            return None
+        if not certain and name not in self.existing:
+            return None
+        self.names[name] = f"{self.shadow}_{len(self.names)}"
+        return self.names[name]
+
+    def unshadow(self, text: str) -> str:
+        """`text` (a message) with every throw-away schema's name replaced by the live one it stands for."""
+        for live, shadow in sorted(self.names.items(), key=lambda kv: -len(kv[1])):
+            text = text.replace(shadow, live)
+        return text
+
+
+class _Redirect:
+    """Walks a parse tree, pointing names qualified with a mapped schema at its throw-away schema; counts what
+    it changed. `lookup(schema)` gives the new name, or None to leave the schema as it is."""
+
+    def __init__(self, lookup) -> None:
+        self.lookup, self.changed = lookup, 0
+
+    def _schema(self, name: str | None, certain: bool = True) -> str | None:
+        if not name:
+            return None
+        new = self.lookup(name, certain)
+        if new is not None and new != name:
+            self.changed += 1
+            return new
+        return None
 
     def _name_list(self, names: tuple) -> tuple:
         # schema.name, schema.table.column or db.schema.name: the schema is first, or second after a catalog
-        if names[0].sval == self.live and len(names) in (2, 3):
-            self.changed += 1
-            return (ast.String(sval=self.shadow), *names[1:])
+        if len(names) in (2, 3):
+            new = self._schema(names[0].sval, certain=False)
+            if new is not None:
+                return (ast.String(sval=new), *names[1:])
         return names
+
+    def _name_literal(self, const) -> None:
+        """A string constant that PostgreSQL reads as a relation name ('schema.name'), redirected."""
+        if not isinstance(const, ast.A_Const) or not isinstance(const.val, ast.String):
+            return
+        parts = _qualified_name(const.val.sval)
+        if parts is not None and len(parts) == 2:
+            new = self._schema(parts[0])
+            if new is not None:
+                const.val = ast.String(sval=".".join('"' + p.replace('"', '""') + '"' for p in (new, parts[1])))
 
     def _regclass_literal(self, node: ast.TypeCast) -> None:
         type_names = [n.sval for n in (node.typeName.names or ()) if isinstance(n, ast.String)]
-        arg = node.arg
-        if type_names[-1:] != ["regclass"] or not isinstance(arg, ast.A_Const) or not isinstance(arg.val, ast.String):
-            return
-        quoted = '"' + self.live.replace('"', '""') + '".'
-        for prefix in (quoted, self.live + "."):
-            if arg.val.sval.startswith(prefix):
-                rest = arg.val.sval[len(prefix) :]
-                arg.val = ast.String(sval='"' + self.shadow + '".' + rest)
-                self.changed += 1
-                return
+        if type_names[-1:] == ["regclass"]:
+            self._name_literal(node.arg)
+
+    def _function_literal(self, node: ast.FuncCall) -> None:
+        names = [n.sval for n in (node.funcname or ()) if isinstance(n, ast.String)]
+        if names[-1:] and names[-1] in _NAME_TAKING_FUNCTIONS and node.args:
+            self._name_literal(node.args[0])
+
+    def _strings(self, values) -> tuple | None:
+        """A tuple of String nodes holding schema names, redirected (None when nothing changed)."""
+        changed = False
+        out = []
+        for value in values or ():
+            new = self._schema(value.sval) if isinstance(value, ast.String) else None
+            out.append(ast.String(sval=new) if new is not None else value)
+            changed |= new is not None
+        return tuple(out) if changed else None
+
+    def _schema_slots(self, node) -> None:
+        if isinstance(node, (ast.CreateSchemaStmt, ast.RangeVar)):
+            node.schemaname = self._schema(node.schemaname) or node.schemaname
+        elif isinstance(node, ast.AlterObjectSchemaStmt):
+            node.newschema = self._schema(node.newschema) or node.newschema
+        elif isinstance(node, ast.CreateExtensionStmt):
+            for opt in node.options or ():
+                if opt.defname == "schema" and isinstance(opt.arg, ast.String):
+                    new = self._schema(opt.arg.sval)
+                    if new is not None:
+                        opt.arg = ast.String(sval=new)
+        elif isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "search_path":
+            for arg in node.args or ():
+                if isinstance(arg, ast.A_Const) and isinstance(arg.val, ast.String):
+                    new = self._schema(arg.val.sval)
+                    if new is not None:
+                        arg.val = ast.String(sval=new)
+        elif (
+            isinstance(node, (ast.DropStmt, ast.CommentStmt)) and getattr(node, "removeType", getattr(node, "objtype", None))
+            == enums.ObjectType.OBJECT_SCHEMA
+        ):
+            if isinstance(node, ast.DropStmt):
+                node.objects = self._strings(node.objects) or node.objects
+            elif isinstance(node.object, ast.String):
+                new = self._schema(node.object.sval)
+                node.object = ast.String(sval=new) if new is not None else node.object
+        elif isinstance(node, ast.GrantStmt) and (
+            node.objtype == enums.ObjectType.OBJECT_SCHEMA or node.targtype == enums.GrantTargetType.ACL_TARGET_ALL_IN_SCHEMA
+        ):
+            node.objects = self._strings(node.objects) or node.objects
+        elif isinstance(node, ast.AlterDefaultPrivilegesStmt):
+            for opt in node.options or ():
+                if opt.defname == "schemas":
+                    opt.arg = self._strings(opt.arg) or opt.arg
+        elif isinstance(node, ast.RenameStmt) and node.renameType == enums.ObjectType.OBJECT_SCHEMA:
+            node.subname = self._schema(node.subname) or node.subname
+            node.newname = self._schema(node.newname) or node.newname
 
     def visit(self, node) -> None:
         if isinstance(node, (list, tuple)):
@@ -78,24 +219,16 @@ class _Redirect:
             return
         if not isinstance(node, ast.Node):
             return
-        if isinstance(node, ast.RangeVar) and node.schemaname == self.live:
-            node.schemaname = self.shadow
-            self.changed += 1
+        self._schema_slots(node)
+        if isinstance(node, ast.ColumnRef):  # "table"."column": only schema.table.column names a schema
+            fields = node.fields or ()
+            if len(fields) == 3 and _is_name_list(fields):
+                node.fields = self._name_list(fields)
+            return
         if isinstance(node, ast.TypeCast) and node.typeName is not None:
             self._regclass_literal(node)
-        if isinstance(node, ast.CreateSchemaStmt) and node.schemaname == self.live:
-            node.schemaname = self.shadow
-            self.changed += 1
-        if isinstance(node, ast.CreateExtensionStmt):
-            for opt in node.options or ():
-                if opt.defname == "schema" and isinstance(opt.arg, ast.String) and opt.arg.sval == self.live:
-                    opt.arg = ast.String(sval=self.shadow)
-                    self.changed += 1
-        if isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "search_path":
-            for arg in node.args or ():
-                if isinstance(arg, ast.A_Const) and isinstance(arg.val, ast.String) and arg.val.sval == self.live:
-                    arg.val = ast.String(sval=self.shadow)
-                    self.changed += 1
+        if isinstance(node, ast.FuncCall):
+            self._function_literal(node)
         for slot in node.__slots__:
             value = getattr(node, slot)
             if _is_name_list(value):
@@ -106,21 +239,30 @@ class _Redirect:
                 self.visit(value)
 
 
-def redirect_schema(text: str, live: str, shadow: str) -> str:
-    """`text` (one statement) with every name qualified by `live` pointing at `shadow` instead.
+def _may_name_a_schema(text: str) -> bool:
+    lowered = text.lower()
+    return "." in text or "schema" in lowered or "search_path" in lowered or "u&" in lowered
 
-    The statement is returned unchanged (same text) when it names nothing in `live`, so the deparser only
-    sees statements that need it. A statement in which the schema's name appears nowhere (nor any U&""
-    escaped identifier) cannot name it and is not parsed again.
+
+def redirect_names(text: str, lookup) -> str:
+    """`text` (one statement) with every schema `lookup` maps pointing at its new name.
+
+    The statement is returned unchanged (same text) when it names no mapped schema, so the deparser only sees
+    statements that need it; one that cannot name a schema (no dot, no SCHEMA, no search_path) is not parsed.
     """
-    if live.lower() not in text.lower() and "u&" not in text.lower():
+    if not _may_name_a_schema(text):
         return text
     tree = pglast.parse_sql(text)
-    walker = _Redirect(live, shadow)
+    walker = _Redirect(lookup)
     walker.visit(tree)
     if not walker.changed:
         return text
     return ";\n".join(RawStream()(raw) for raw in tree)
+
+
+def redirect_schema(text: str, live: str, shadow: str) -> str:
+    """`text` (one statement) with every name qualified by `live` pointing at `shadow` instead."""
+    return redirect_names(text, lambda name, _certain=True: {live: shadow}.get(name))
 
 
 def _parsed(text: str):
@@ -142,54 +284,58 @@ def extension_name(text: str) -> tuple[str, bool] | None:
     return None
 
 
-# --- enum values: added where the type is created ----------------------------------------------------------
+# --- enum values: every label a type will carry, where the history creates it --------------------------------
 
 
-def _enum_statement(stmt: Statement) -> ast.Node | None:
-    if stmt.node_type not in ("CreateEnumStmt", "AlterEnumStmt"):
-        return None
-    node = _parsed(_text(stmt))
-    return node.stmt if node is not None else None
+def enum_history(migrations: Sequence[Migration]) -> EnumHistory:
+    """The history's enum types followed through renames and drops (keys: (migration index, statement number))."""
+    history = EnumHistory()
+    for index, migration in enumerate(migrations):
+        for stmt in _statements(migration):
+            history.feed((index, stmt.number), _text(stmt), stmt.node_type)
+    return history
 
 
 def merged_enum_labels(migrations: Sequence[Migration]) -> dict[str, list[str]]:
-    """Enum type name -> its labels once every `ADD VALUE` of the history is applied, for the types the
-    history creates itself.
-
-    In the replay's single transaction PostgreSQL before 17 refuses a value added by one migration and used
-    by the next ("unsafe use of new value"), so the replay creates each such type with all its values at
-    once and skips the `ADD VALUE`s: the same labels in the same order as applying the migrations one by one.
-    """
-    labels: dict[str, list[str]] = {}
-    for migration in migrations:
-        for stmt in _statements(migration):
-            node = _enum_statement(stmt)
-            if isinstance(node, ast.CreateEnumStmt):
-                labels[node.typeName[-1].sval] = [v.sval for v in node.vals or ()]
-            elif isinstance(node, ast.AlterEnumStmt) and node.newVal and not node.oldVal:
-                values = labels.get(node.typeName[-1].sval)
-                if values is None or node.newVal in values:
-                    continue
-                if node.newValNeighbor and node.newValNeighbor in values:
-                    at = values.index(node.newValNeighbor) + (1 if node.newValIsAfter else 0)
-                    values.insert(at, node.newVal)
-                else:
-                    values.append(node.newVal)
-    return labels
+    """Enum type name -> its labels once every statement of the history is applied, for the types the history
+    creates itself (followed through `RENAME TO`, `RENAME VALUE` and `DROP TYPE`)."""
+    return enum_history(migrations).final_labels()
 
 
-def _enum_replacement(stmt: Statement, merged: dict[str, list[str]]) -> str | None:
-    """The statement to run instead of `stmt` ('' = skip it), or None to run it as written."""
-    node = _enum_statement(stmt)
-    if isinstance(node, ast.CreateEnumStmt) and node.typeName[-1].sval in merged:
-        wanted = merged[node.typeName[-1].sval]
-        if [v.sval for v in node.vals or ()] == wanted:
-            return None
-        node.vals = tuple(ast.String(sval=v) for v in wanted)
-        return RawStream()(node)
-    if isinstance(node, ast.AlterEnumStmt) and node.newVal and not node.oldVal and node.typeName[-1].sval in merged:
-        return ""
-    return None
+# --- session and transaction statements ---------------------------------------------------------------------
+
+_TRANSACTION_SETTINGS = frozenset({"transaction_isolation", "transaction_read_only", "transaction_deferrable"})
+_SKIPPED_SETTINGS = _TRANSACTION_SETTINGS | {"role", "session_authorization"}
+
+
+@dataclass
+class _Session:
+    """What a migration's session statements changed, to undo a `SET LOCAL` where its transaction ends."""
+
+    saved: dict[str, str | None] = field(default_factory=dict)  # SET LOCAL name -> value before it
+
+    def before(self, conn: psycopg.Connection, node) -> bool:
+        """Prepare for statement `node`; False when the replay must skip it."""
+        if isinstance(node, ast.TransactionStmt):
+            if node.kind in (enums.TransactionStmtKind.TRANS_STMT_COMMIT, enums.TransactionStmtKind.TRANS_STMT_ROLLBACK):
+                self.end(conn)  # the script's transaction ends: its SET LOCALs with it
+            return node.kind in (
+                enums.TransactionStmtKind.TRANS_STMT_SAVEPOINT,
+                enums.TransactionStmtKind.TRANS_STMT_RELEASE,
+                enums.TransactionStmtKind.TRANS_STMT_ROLLBACK_TO,
+            )
+        if isinstance(node, ast.VariableSetStmt):
+            if node.kind == enums.VariableSetKind.VAR_SET_MULTI or (node.name or "").lower() in _SKIPPED_SETTINGS:
+                return False  # SET TRANSACTION ...: how the script's transaction runs, not what it builds
+            if node.is_local and node.name and node.name not in self.saved:
+                row = conn.execute("SELECT current_setting(%s, true)", (node.name,)).fetchone()
+                self.saved[node.name] = row[0] if row else None
+        return True
+
+    def end(self, conn: psycopg.Connection) -> None:
+        for name, value in self.saved.items():
+            conn.execute("SELECT set_config(%s, %s, true)", (name, value or ""))
+        self.saved.clear()
 
 
 # --- running the replay -------------------------------------------------------------------------------------
@@ -199,14 +345,12 @@ def _enum_replacement(stmt: Statement, merged: dict[str, list[str]]) -> str | No
 class Replayed:
     catalog: Catalog
     extensions: set[str] = field(default_factory=set)
+    not_verifiable: dict[str, str] = field(default_factory=dict)  # trusted migration -> why it did not replay
 
 
 def _statements(migration: Migration) -> Iterable[Statement]:
-    """What a replay runs: transaction control skipped (the replay is one transaction)."""
-    for stmt in migration.statements:
-        if stmt.is_transaction_control:
-            continue
-        yield stmt
+    """What a replay runs, in order (transaction control included: `_Session` decides)."""
+    yield from migration.statements
 
 
 def _text(stmt: Statement) -> str:
@@ -223,6 +367,14 @@ def _fail(migration: Migration, stmt: Statement, message: str, fix: str) -> ErpP
     )
 
 
+_FIX_UNTRUSTED = (
+    "The wanted schema is the replay of the history in empty throw-away schemas (as Prisma's shadow database "
+    "replays it), and this migration does not replay there. If it is not applied yet, correct it before it "
+    "runs. If it was applied by hand, record it with run config mark_applied (or `prisma migrate resolve "
+    "--applied`): a recorded migration that does not replay is reported as not verifiable instead."
+)
+
+
 def _replay_extension(conn: psycopg.Connection, migration: Migration, stmt: Statement, name: str, text: str) -> None:
     if conn.execute(_INSTALLED, (name,)).fetchone():
         return
@@ -237,65 +389,146 @@ def _replay_extension(conn: psycopg.Connection, migration: Migration, stmt: Stat
     conn.execute(text)
 
 
-def replay(
-    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str
-) -> Replayed:
-    """Run `migrations` in a throw-away schema inside a transaction that is rolled back, and snapshot it.
+def _base_path(schemas: SchemaMap, extension_schemas: Sequence[str]) -> tuple[str, ...]:
+    """The replay's search_path: the live schema's throw-away schema, then the installed extensions' schemas."""
+    return (schemas.shadow, *(s for s in extension_schemas if s != schemas.live), *(
+        [schemas.live] if schemas.live in extension_schemas else []))
 
-    `conn` must be idle (not in a transaction): the replay is its own top-level transaction, because an enum
-    value added by a migration may be used by the next one only if the enum type was created in the same
-    top-level transaction (inside a savepoint PostgreSQL refuses it: "unsafe use of new value"). The
-    returned catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
+
+def _run_statement(conn, migration, stmt, text, schemas, path, extensions, session) -> None:
+    raw = _parsed(text) if stmt.node_type in ("TransactionStmt", "VariableSetStmt") else None
+    node = raw.stmt if raw is not None else None
+    if node is not None and not session.before(conn, node):
+        return
+    rewritten = redirect_names(text, schemas.target)
+    ext = extension_name(text) if stmt.node_type == "CreateExtensionStmt" else None
+    if ext:
+        extensions.add(ext[0])
+        _replay_extension(conn, migration, stmt, ext[0], rewritten)
+        return
+    conn.execute(rewritten)
+    if isinstance(node, ast.VariableSetStmt) and node.kind in (
+        enums.VariableSetKind.VAR_RESET, enums.VariableSetKind.VAR_RESET_ALL, enums.VariableSetKind.VAR_SET_DEFAULT
+    ) and (node.kind == enums.VariableSetKind.VAR_RESET_ALL or (node.name or "").lower() == "search_path"):
+        set_search_path(conn, *path)  # the server's default path would name live schemas
+
+
+def _replay_migration(conn, index, migration, schemas, path, enums, extensions) -> None:
+    session = _Session()
+    for stmt in _statements(migration):
+        key = (index, stmt.number)
+        if enums.skips(key):
+            continue
+        text = enums.create_text(key, _text(stmt)) or _text(stmt)
+        try:
+            _run_statement(conn, migration, stmt, text, schemas, path, extensions, session)
+        except psycopg.Error as exc:
+            exc.add_note(f"{stmt.number}\t{stmt.line}")
+            raise
+    session.end(conn)
+
+
+def replay(
+    conn: psycopg.Connection,
+    migrations: Sequence[Migration],
+    live_schema: str,
+    *,
+    trusted: Collection[str] = (),
+) -> Replayed:
+    """Run `migrations` in throw-away schemas inside a transaction that is rolled back, and snapshot the one
+    standing for `live_schema`.
+
+    `conn` must be idle (not in a transaction): the replay is its own top-level transaction. Migrations named
+    in `trusted` (recorded as applied by the operator or by Prisma) run under a savepoint each: one that fails
+    is left out of the wanted schema and returned in `not_verifiable` with PostgreSQL's reason. The returned
+    catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("replay() needs an idle connection: it runs as its own transaction")
-    shadow = f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}"
     for migration in migrations:
         migration.statements  # noqa: B018 - parse errors surface here, before anything runs
     extensions: set[str] = set()
-    merged = merged_enum_labels(migrations)
+    enums = enum_history(migrations)
+    not_verifiable: dict[str, str] = {}
     catalog: Catalog | None = None
     with conn.transaction() as throwaway:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
-        set_search_path(conn, shadow, live_schema)
-        for migration in migrations:
-            for stmt in _statements(migration):
-                text = _text(stmt)
-                replacement = _enum_replacement(stmt, merged)
-                if replacement == "":
-                    continue
-                text = replacement or text
-                try:
-                    rewritten = redirect_schema(text, live_schema, shadow)
-                    ext = extension_name(text) if stmt.node_type == "CreateExtensionStmt" else None
-                    if ext:
-                        extensions.add(ext[0])
-                        _replay_extension(conn, migration, stmt, ext[0], rewritten)
-                        continue
-                    conn.execute(rewritten)
-                    if stmt.node_type == "VariableSetStmt":
-                        set_search_path(conn, shadow, live_schema)  # a migration's SET search_path
-                except psycopg.Error as exc:
-                    raise _fail(
-                        migration,
-                        stmt,
-                        exc.diag.message_primary or str(exc),
-                        "The wanted schema is the replay of the history on an empty schema, and this "
-                        "migration does not replay there. If it is not applied yet, correct it; if it is "
-                        "applied (do not edit it), point replay_from / baseline_migration at a range that "
-                        "replays, such as a squashed baseline made after it.",
-                    ) from None
-        catalog = inspect(conn, shadow, search_path=(shadow, live_schema))
+        kept = [r[0] for r in conn.execute(_EXTENSION_SCHEMAS)]
+        existing = frozenset(r[0] for r in conn.execute(_SCHEMAS))
+        schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema},
+                            existing)
+        path = _base_path(schemas, kept)
+        try:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schemas.shadow)))
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ErpPipelinesError(
+                f"The replay of the history needs to create a throw-away schema (rolled back at once), and this "
+                f"role may not: {redact(exc.diag.message_primary or str(exc))}. Nothing was written.",
+                where=f"database {conn.info.dbname}, role {conn.info.user}: the CREATE privilege on the database",
+                fix=f"Set {settings.SHADOW_DATABASE_URL} to a database where this role may create schemas (Prisma's "
+                "shadowDatabaseUrl idea: the replay then runs there), or GRANT CREATE ON DATABASE to the role.",
+            ) from None
+        set_search_path(conn, *path)
+        for index, migration in enumerate(migrations):
+            try:
+                if migration.name in trusted:
+                    with conn.transaction():
+                        _replay_migration(conn, index, migration, schemas, path, enums, extensions)
+                else:
+                    _replay_migration(conn, index, migration, schemas, path, enums, extensions)
+            except psycopg.Error as exc:
+                number, line = (getattr(exc, "__notes__", None) or ["0\t0"])[-1].split("\t")
+                stmt = next(s for s in migration.statements if str(s.number) == number)
+                message = schemas.unshadow(exc.diag.message_primary or str(exc))
+                if migration.name not in trusted:
+                    raise _fail(migration, stmt, message, _FIX_UNTRUSTED) from None
+                not_verifiable[migration.name] = (
+                    f"statement {stmt.number} (line {line}) does not replay in an empty database: {redact(message)}"
+                )
+                set_search_path(conn, *path)
+        catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
         raise psycopg.Rollback(throwaway)
     assert catalog is not None
     catalog.schema = live_schema
     catalog.extensions = set(extensions)
+    replayed = [m for m in migrations if m.name not in not_verifiable]
+    final = enum_history(replayed).final_labels() if not_verifiable else enums.final_labels()
+    catalog.enums = {name: tuple(final.get(name, labels)) for name, labels in catalog.enums.items()}
     # pg_get_functiondef always qualifies the function's name: point it back at the live schema.
+    back = {shadow: live for live, shadow in schemas.names.items()}
     catalog.functions = {
-        key: replace(fn, definition=redirect_schema(fn.definition, shadow, live_schema))
+        key: replace(fn, definition=redirect_names(fn.definition, lambda name, _certain=True: back.get(name)))
         for key, fn in catalog.functions.items()
     }
-    return Replayed(catalog, extensions)
+    others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
+    if others:
+        catalog = _unshadowed(catalog, others)
+    return Replayed(catalog, extensions, not_verifiable)
+
+
+_BARE = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+def _unshadowed(value, names: dict[str, str]):
+    """`value` (a catalog, or any part of one) with each other schema's throw-away name in definitions printed
+    by PostgreSQL (views, defaults, constraints, triggers) given back as the live schema's name."""
+    if isinstance(value, str):
+        for shadow, live in names.items():
+            if shadow in value:
+                quoted = live if _BARE.fullmatch(live) else '"' + live.replace('"', '""') + '"'
+                value = value.replace(f'"{shadow}"', quoted).replace(shadow, quoted)
+        return value
+    if isinstance(value, tuple):
+        return tuple(_unshadowed(v, names) for v in value)
+    if isinstance(value, list):
+        return [_unshadowed(v, names) for v in value]
+    if isinstance(value, set):
+        return {_unshadowed(v, names) for v in value}
+    if isinstance(value, dict):
+        return {_unshadowed(k, names): _unshadowed(v, names) for k, v in value.items()}
+    if is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _unshadowed(getattr(value, f.name), names) for f in fields(value)}
+        return replace(value, **changes)
+    return value
 
 
 def missing_tables_and_columns(
@@ -304,9 +537,24 @@ def missing_tables_and_columns(
     schema: str,
     extra: dict[str, dict[str, str]] | None = None,
 ) -> list[str]:
+    """Tables and columns the replayed migrations create (plus `extra`) that the live schema lacks."""
+    return check_tables(conn, migrations, schema, extra)[0]
+
+
+def check_tables(
+    conn: psycopg.Connection,
+    migrations: Sequence[Migration],
+    schema: str,
+    extra: dict[str, dict[str, str]] | None = None,
+    *,
+    trusted: Collection[str] = (),
+    replay_conn: psycopg.Connection | None = None,
+) -> tuple[list[str], dict[str, str]]:
     """Tables and columns the replayed migrations create (plus `extra`: table -> column -> type) that the
-    live schema lacks. Read-only: the replay runs in a throw-away schema that is rolled back."""
-    wanted = replay(conn, migrations, schema).catalog
+    live schema lacks, and the trusted migrations that did not replay (name -> reason). Read-only: the replay
+    runs in throw-away schemas that are rolled back (on `replay_conn`, a shadow database, when given)."""
+    replayed = replay(replay_conn or conn, migrations, schema, trusted=trusted)
+    wanted = replayed.catalog
     with conn.transaction() as tx:
         live = inspect(conn, schema)
         raise psycopg.Rollback(tx)
@@ -320,4 +568,4 @@ def missing_tables_and_columns(
         have = live.tables[table].columns
         missing += [f"column {table}.{c}" for c in columns if c not in have]
     missing += [f"extension {e}" for e in sorted(wanted.extensions - live.extensions)]
-    return missing
+    return missing, replayed.not_verifiable

@@ -18,7 +18,7 @@ backoff. `SyncResult.lock_held_s` is the longest time the advisory lock was held
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -31,6 +31,7 @@ from erp_pipelines.prisma.connection import Connector
 from erp_pipelines.prisma.migrations import Migration
 from erp_pipelines.prisma.plan import PRISMA_TABLE, build_plan
 from erp_pipelines.prisma.replay import missing_tables_and_columns, replay
+from erp_pipelines.prisma.shadow import replay_connection
 
 PRISMA_ADVISORY_LOCK = 72707369
 Log = Callable[[str], None]
@@ -60,16 +61,29 @@ class SyncResult:
     duration_s: float = 0.0
     lock_held_s: float = 0.0  # longest time Prisma's advisory lock was held
     wanted: Catalog | None = None
+    not_verifiable: dict[str, str] = field(default_factory=dict)  # recorded migration -> why it does not replay
 
 
 def plan_sync(
-    conn: psycopg.Connection, migrations: Sequence[Migration], schema: str
+    conn: psycopg.Connection,
+    migrations: Sequence[Migration],
+    schema: str,
+    *,
+    trusted: Collection[str] = (),
+    warn: Log = print,
+    not_verifiable: dict[str, str] | None = None,
 ) -> tuple[Plan, Catalog, Catalog, tuple]:
     """Replay `migrations`, inspect the live schema, plan. Read-only; runs in (and rolls back) a transaction.
 
+    The replay runs on the shadow database when ERP_SHADOW_DATABASE_URL is set. Migrations in `trusted`
+    (recorded as applied) that do not replay are left out of the wanted schema and put in `not_verifiable`.
     Returns the plan, the live and wanted catalogs and the live catalog's fingerprint.
     """
-    wanted = replay(conn, migrations, schema).catalog
+    with replay_connection(conn, warn) as replay_conn:
+        replayed = replay(replay_conn, migrations, schema, trusted=trusted)
+    if not_verifiable is not None:
+        not_verifiable.update(replayed.not_verifiable)
+    wanted = replayed.catalog
     with conn.transaction() as tx:
         live = inspect(conn, schema)
         print_ = fingerprint(conn, schema)
@@ -192,11 +206,15 @@ def sync_schema(
     max_attempts: int = 3,
     backoff_s: float = 1.0,
     log: Log = print,
+    trusted: Collection[str] = (),
+    warn: Log | None = None,
 ) -> SyncResult:
     """Plan and (unless dry_run) apply the sync. Raises ErpPipelinesError; a failed DDL phase changes nothing.
 
     The wanted schema is the replay of `replayed_before` (the history from `replay_from`), `baseline`, then
-    `applied_later` (later migrations already recorded as applied).
+    `applied_later` (later migrations already recorded as applied). Those named in `trusted` (recorded as
+    applied by the operator or by Prisma) are part of it only where they replay; the others are listed in
+    `SyncResult.not_verifiable` with a warning.
     """
     schema = db.db_schema
     migrations = [*replayed_before, baseline, *applied_later]
@@ -206,13 +224,18 @@ def sync_schema(
     for attempt in range(1, max_attempts + 1):
         try:
             with db.connect("schema-sync") as conn:
-                plan, live, wanted, expected = plan_sync(conn, migrations, schema)
+                unverified: dict[str, str] = {}
+                plan, live, wanted, expected = plan_sync(conn, migrations, schema, trusted=trusted,
+                                                         warn=warn or log, not_verifiable=unverified)
+                for name, reason in unverified.items():
+                    (warn or log)(f"Migration {name} is recorded as applied but not verifiable: {reason}.")
                 with conn.transaction():
                     counts_before = row_counts(conn, schema, sorted(live.tables))
                 log(f"Planned {len(plan.steps)} statement(s); {len(plan.drift)} drift item(s) reported only.")
                 for step in plan.ordered():
                     log(f"  {step.sql};")
-                result = SyncResult(plan, False, dry_run, attempt, live, counts_before, counts_before, wanted=wanted)
+                result = SyncResult(plan, False, dry_run, attempt, live, counts_before, counts_before, wanted=wanted,
+                                    not_verifiable=unverified)
                 result.lock_held_s = lock_held
                 if dry_run or not plan.steps:
                     result.duration_s = time.monotonic() - started

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
+from erp_pipelines import settings
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.prisma.migrations import Migration, MigrationsFolder
 
@@ -24,6 +25,29 @@ class Target:
     @property
     def migrations(self) -> list[Migration]:
         return [*self.before, self.baseline, *self.applied_later]
+
+
+def replay_range(
+    baseline: str | None, replay_from: str | None, asset: str, env: settings.Env | None = None
+) -> tuple[str, str | None]:
+    """(baseline, replay_from) for `asset`: its run config, else ERP_BASELINE_MIGRATION / ERP_REPLAY_FROM (one
+    setting both schema assets read), else the default baseline alone. Run config and environment disagreeing
+    is an error naming both."""
+    chosen = []
+    for key, given, variable, from_env in (
+        ("baseline_migration", baseline, settings.BASELINE_MIGRATION, settings.baseline_migration(env)),
+        ("replay_from", replay_from, settings.REPLAY_FROM, settings.replay_from(env)),
+    ):
+        if given and from_env and given != from_env:
+            raise ErpPipelinesError(
+                f"Two settings disagree on the replay range: run config {key}={given!r} of {asset} and "
+                f"environment variable {variable}={from_env!r}.",
+                where=f"run config of {asset} ({key}) and environment variable {variable}",
+                fix=f"Keep one: {variable} sets it for both erp_schema and prisma_migration_history; remove {key} "
+                "from the run config, or make the two equal.",
+            )
+        chosen.append(given or from_env or None)
+    return chosen[0] or DEFAULT_BASELINE, chosen[1]
 
 
 def target(

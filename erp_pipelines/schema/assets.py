@@ -24,13 +24,14 @@ from erp_pipelines.prisma.history import (
 )
 from erp_pipelines.prisma.lock import PRISMA_LOCK_WAIT_MS
 from erp_pipelines.prisma.migrations import read_migrations_folder
+from erp_pipelines.prisma.replay import check_tables
+from erp_pipelines.prisma.shadow import replay_connection
 from erp_pipelines.prisma.sync import (
     count_check_violations,
     count_fk_violations,
-    missing_tables_and_columns,
     sync_schema,
 )
-from erp_pipelines.prisma.target import DEFAULT_BASELINE, target
+from erp_pipelines.prisma.target import DEFAULT_BASELINE, replay_range, target
 from erp_pipelines.resources import ErpDatabase, PrismaMigrationsFolder
 
 ROWS_PRESERVED = "rows_preserved"
@@ -43,12 +44,15 @@ CHECKSUMS_MATCH = "checksums_match"
 
 class SchemaSyncConfig(dg.Config):
     dry_run: bool = Field(default=False, description="Plan only: record the SQL it would run, change nothing.")
-    baseline_migration: str = Field(default=DEFAULT_BASELINE, description="The migration that creates the schema.")
+    baseline_migration: str | None = Field(
+        default=None,
+        description=f"The migration that creates the schema (default: ERP_BASELINE_MIGRATION, else {DEFAULT_BASELINE}).",
+    )
     replay_from: str | None = Field(
         default=None,
         description="First migration of the history to replay (e.g. the very first one for an unsquashed "
-        "history): the wanted schema is every migration from it through baseline_migration. Default: the "
-        "baseline alone (a squashed baseline).",
+        "history): the wanted schema is every migration from it through baseline_migration. Default: "
+        "ERP_REPLAY_FROM, else the baseline alone (a squashed baseline).",
     )
 
 
@@ -85,14 +89,16 @@ def erp_schema(
     `dry_run`, it records the plan and changes nothing (no materialization).
     """
     with user_errors():
+        baseline_name, replay_from = replay_range(config.baseline_migration, config.replay_from, "erp_schema")
         folder = read_migrations_folder(migrations.folder())
-        folder.get(config.baseline_migration)
+        folder.get(baseline_name)
         with erp_db.connect("history-read", autocommit=True) as conn:
             done = applied_names(read_history(conn, erp_db.db_schema))
-        wanted = target(folder, config.baseline_migration, config.replay_from, done)
+        wanted = target(folder, baseline_name, replay_from, done)
         baseline = wanted.baseline
         result = sync_schema(erp_db, baseline, dry_run=config.dry_run, applied_later=wanted.applied_later,
-                             replayed_before=wanted.before, log=context.log.info)
+                             replayed_before=wanted.before, log=context.log.info, trusted=done,
+                             warn=context.log.warning)
     plan = result.plan
     summary = plan.summary()
     metadata = {
@@ -103,7 +109,8 @@ def erp_schema(
         "foreign_keys_not_valid": dg.MetadataValue.json(result.not_validated),
         "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
         "lock_held_s": dg.MetadataValue.float(round(result.lock_held_s, 3)),
-        "replay_from": config.replay_from or baseline.name,
+        "replay_from": replay_from or baseline.name,
+        "not_verifiable": dg.MetadataValue.json(_not_verifiable(result.not_verifiable)),
         "attempts": dg.MetadataValue.int(result.attempts),
         "baseline_migration": baseline.name,
         "database": erp_db.safe_url(),
@@ -169,11 +176,19 @@ def _not_valid_foreign_keys(erp_db: ErpDatabase) -> dict[str, int]:
         return {f"{t}.{n}": counters[k](conn, erp_db.db_schema, t, n) for t, n, k in rows}
 
 
+def _not_verifiable(reasons: dict[str, str]) -> dict[str, str]:
+    return {name: f"not verifiable: {reason}" for name, reason in reasons.items()}
+
+
 class MigrationHistoryConfig(dg.Config):
-    baseline_migration: str = Field(default=DEFAULT_BASELINE, description="Recorded as applied with all before it.")
+    baseline_migration: str | None = Field(
+        default=None,
+        description="Recorded as applied with all before it (default: ERP_BASELINE_MIGRATION, else the demo's).",
+    )
     replay_from: str | None = Field(
         default=None,
-        description="As on erp_schema: the tables_present check replays the history from this migration.",
+        description="As on erp_schema (default: ERP_REPLAY_FROM): the tables_present check replays the history "
+        "from this migration.",
     )
     mark_applied: list[str] = Field(
         default_factory=list,
@@ -216,23 +231,29 @@ def prisma_migration_history(
     (in one transaction with their row wherever the script allows it), so `prisma migrate deploy` has nothing to do.
     """
     with user_errors():
+        baseline_name, replay_from = replay_range(config.baseline_migration, config.replay_from,
+                                                  "prisma_migration_history")
         folder = read_migrations_folder(migrations.folder())
-        result = record_history(erp_db, folder, config.baseline_migration, mark_applied=config.mark_applied,
+        result = record_history(erp_db, folder, baseline_name, mark_applied=config.mark_applied,
                                 resolve_rolled_back=config.resolve_rolled_back, log=context.log.info,
                                 lock_wait_ms=config.prisma_lock_wait_ms)
-        expected = target(folder, config.baseline_migration, config.replay_from, applied_names(result.rows)).migrations
+        expected = target(folder, baseline_name, replay_from, applied_names(result.rows)).migrations
     rows = result.rows
     done = applied_names(rows)
     unfinished = sorted({r.name for r in rows if r.unfinished})
     pending = [n for n in folder.names() if n not in done]
-    missing, replay_error = [], None
+    missing, unverifiable, replay_error = [], {}, None
     with erp_db.connect("tables-check") as conn:
         try:
-            missing = missing_tables_and_columns(conn, expected, erp_db.db_schema,
-                                                 extra={"_prisma_migrations": PRISMA_COLUMNS})
+            with replay_connection(conn, context.log.warning) as replay_conn:
+                missing, unverifiable = check_tables(
+                    conn, expected, erp_db.db_schema, extra={"_prisma_migrations": PRISMA_COLUMNS}, trusted=done,
+                    replay_conn=replay_conn)
         except ErpPipelinesError as exc:  # reported by the check, never swallowed
             replay_error = str(exc)
             context.log.error(f"tables_present: the applied migrations do not replay: {exc}")
+    for name, reason in unverifiable.items():
+        context.log.warning(f"tables_present: {name} is recorded as applied but not verifiable: {reason}")
     if result.failed is not None:
         context.log.error(str(result.failed))
     history = _md_table(
@@ -271,10 +292,12 @@ def prisma_migration_history(
             ),
             dg.AssetCheckResult(
                 check_name=TABLES_PRESENT,
-                passed=not missing and replay_error is None,
-                severity=dg.AssetCheckSeverity.ERROR,
-                description=replay_error or "; ".join(missing[:20]) or "all present",
-                metadata={"missing": dg.MetadataValue.json(missing)},
+                passed=not missing and replay_error is None and not unverifiable,
+                severity=dg.AssetCheckSeverity.ERROR if missing or replay_error else dg.AssetCheckSeverity.WARN,
+                description=replay_error or "; ".join(missing[:20]) or "; ".join(
+                    f"{n}: {r}" for n, r in _not_verifiable(unverifiable).items()) or "all present",
+                metadata={"missing": dg.MetadataValue.json(missing),
+                          "not_verifiable": dg.MetadataValue.json(_not_verifiable(unverifiable))},
             ),
             dg.AssetCheckResult(
                 check_name=CHECKSUMS_MATCH,

@@ -182,7 +182,7 @@ def test_qualified_names_are_redirected_in_the_parse_tree_and_string_literals_ar
     assert 'shadow."User"' in out and 'shadow."Org"' in out
     assert "'public.x'" in out and "'public.'" in out and "public.\"" not in out
     regclass = redirect_schema("SELECT nextval('public.seq'::regclass), 'public.seq'", "public", "shadow")
-    assert "CAST('\"shadow\".seq' AS regclass)" in regclass and "'public.seq'" in regclass
+    assert "CAST('\"shadow\".\"seq\"' AS regclass)" in regclass and "'public.seq'" in regclass
     fn = redirect_schema('CREATE FUNCTION "public"."f"() RETURNS public.mood LANGUAGE sql AS $$ SELECT 1 $$', "public",
                          "shadow")
     assert "shadow.f" in fn and "shadow.mood" in fn
@@ -222,3 +222,16 @@ def test_the_sync_core_imports_nothing_from_dagster():
             "erp_pipelines.prisma.target, erp_pipelines.prisma.changes; "
             "assert 'dagster' not in sys.modules, sorted(m for m in sys.modules if 'dagster' in m)[:5]")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_table_qualified_columns_and_trigger_targets_are_not_taken_for_schemas():
+    from erp_pipelines.prisma.replay import SchemaMap, redirect_names
+
+    schemas = SchemaMap("public", "shadow", existing=frozenset({"public", "erp"}))
+    view = 'CREATE VIEW "Active" AS SELECT "User"."id", public."User"."email" FROM "User" WHERE "User"."on"'
+    out = redirect_names(view, schemas.target)
+    assert '"User".id' in out and 'shadow."User".email' in out and "FROM \"User\"" in out
+    trigger = 'DROP TRIGGER "t" ON "User"'
+    assert redirect_names(trigger, schemas.target) == trigger
+    assert "shadow_1.users" in redirect_names('ALTER TABLE "erp"."users" ADD COLUMN "x" text', schemas.target)
+    assert set(schemas.names) == {"public", "erp"}
