@@ -39,18 +39,14 @@ from erp_pipelines_tests.support.schema_runs import failure_text, planned_statem
 
 # Extensions a history may create, per server: only plpgsql exists on the embedded 18; Debian's 15 has contrib.
 EXTENSIONS = {"18": ("plpgsql",), "15": ("plpgsql", "citext", "pgcrypto", "uuid-ossp")}
-# Shapes the generator writes that the sync cannot follow yet (issue 16, being fixed on other branches): the
-# property leaves them out until their fix is merged; each has its regression test or is named in the report.
+# Shapes the generator writes that the sync cannot follow yet (issue 16): the property leaves them out until
+# they are fixed; each has its minimal folder in the report of the branch that found it (hist-gen).
 NOT_YET = {
-    # "Transaction control inside a script breaks the replay": SET TRANSACTION after BEGIN replays as
-    # "SET TRANSACTION ISOLATION LEVEL must be called before any query" (the replay drops BEGIN/COMMIT only).
-    Shape.EXPLICIT_TRANSACTION: "issue 16, Why 3",
-    # "Enum renames are not followed in the replay": a value added after the rename dance is missing from the
-    # wanted schema (silently, or "invalid input value for enum" once a later migration uses it).
-    Shape.ENUM_REMOVE_VALUE: "issue 16, Why 2",
-    # "The replay is not isolated": a schema-qualified name inside a DO body resolves to the live schema.
+    # "The replay is not isolated from live objects": a schema-qualified name inside a DO body
+    # ('"public"."Invoice"'::regclass) resolves to the live schema, where the history's table is missing.
     Shape.DO_BLOCK: "issue 16, Why 4",
-    # "The replay is not isolated": tables of another schema are neither synced nor replayed apart.
+    # A table of a second schema created in the baseline range is not created by the sync (it syncs the
+    # target schema only), so a later migration that alters it fails ("another schema", Why 1 and 4).
     Shape.SECOND_SCHEMA_TABLE: "issue 16, Why 1 and 4",
 }
 # Shapes the property draws from (see the module docstring of prisma_histories for each one).
