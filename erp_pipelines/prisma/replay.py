@@ -14,8 +14,8 @@ TRANSACTION` / `SET SESSION CHARACTERISTICS` have no effect on structure and are
 the end of its migration (or its COMMIT) as it does in the script's own transaction, `SET` and `RESET` run as
 written. Enum types follow their identity through renames (`enum_history`).
 
-Migrations the operator recorded as applied (`trusted`) are replayed each under a savepoint: one that fails is
-rolled back and reported as not verifiable, with PostgreSQL's reason, instead of failing the replay.
+A migration the operator recorded as applied (`trusted`) that fails is reported as not verifiable, with
+PostgreSQL's reason, instead of failing the replay: the replay starts again without it (no savepoints).
 
 `CREATE EXTENSION` is database-wide: an extension already installed is skipped; one that is not is installed
 inside the rolled-back transaction (so the replay can use it) and rolled back with it; one the server does not
@@ -428,6 +428,55 @@ def _replay_migration(conn, index, migration, schemas, path, enums, extensions) 
     session.end(conn)
 
 
+class _Unreplayable(Exception):
+    """A migration failed in the replay (the replay's transaction is rolled back)."""
+
+    def __init__(self, migration: Migration, stmt: Statement, line: str, message: str) -> None:
+        super().__init__(message)
+        self.migration, self.stmt, self.line, self.message = migration, stmt, line, message
+
+
+def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
+    try:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ErpPipelinesError(
+            f"The replay of the history needs to create a throw-away schema (rolled back at once), and this "
+            f"role may not: {redact(exc.diag.message_primary or str(exc))}. Nothing was written.",
+            where=f"database {conn.info.dbname}, role {conn.info.user}: the CREATE privilege on the database",
+            fix=f"Set {settings.SHADOW_DATABASE_URL} to a database where this role may create schemas (Prisma's "
+            "shadowDatabaseUrl idea: the replay then runs there), or GRANT CREATE ON DATABASE to the role.",
+        ) from None
+
+
+def _replay_once(
+    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str
+) -> tuple[Catalog, SchemaMap, set[str]]:
+    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure."""
+    extensions: set[str] = set()
+    enums = enum_history(migrations)
+    with conn.transaction() as throwaway:
+        kept = [r[0] for r in conn.execute(_EXTENSION_SCHEMAS)]
+        existing = frozenset(r[0] for r in conn.execute(_SCHEMAS))
+        schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema},
+                            existing)
+        path = _base_path(schemas, kept)
+        _create_shadow(conn, schemas.shadow)
+        set_search_path(conn, *path)
+        for index, migration in enumerate(migrations):
+            try:
+                _replay_migration(conn, index, migration, schemas, path, enums, extensions)
+            except psycopg.Error as exc:
+                number, line = (getattr(exc, "__notes__", None) or ["0\t0"])[-1].split("\t")
+                stmt = next(s for s in migration.statements if str(s.number) == number)
+                raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc))
+                                    ) from None
+        catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
+        raise psycopg.Rollback(throwaway)
+    catalog.enums = {name: tuple(enums.final_labels().get(name, labels)) for name, labels in catalog.enums.items()}
+    return catalog, schemas, extensions
+
+
 def replay(
     conn: psycopg.Connection,
     migrations: Sequence[Migration],
@@ -438,61 +487,31 @@ def replay(
     """Run `migrations` in throw-away schemas inside a transaction that is rolled back, and snapshot the one
     standing for `live_schema`.
 
-    `conn` must be idle (not in a transaction): the replay is its own top-level transaction. Migrations named
-    in `trusted` (recorded as applied by the operator or by Prisma) run under a savepoint each: one that fails
-    is left out of the wanted schema and returned in `not_verifiable` with PostgreSQL's reason. The returned
-    catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
+    `conn` must be idle (not in a transaction): the replay is its own top-level transaction. A migration named
+    in `trusted` (recorded as applied by the operator or by Prisma) that fails is left out of the wanted schema
+    and returned in `not_verifiable` with PostgreSQL's reason: the replay starts again without it (no
+    savepoints, so a long history never overflows PostgreSQL's subtransaction cache on a busy server). The
+    returned catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("replay() needs an idle connection: it runs as its own transaction")
     for migration in migrations:
         migration.statements  # noqa: B018 - parse errors surface here, before anything runs
-    extensions: set[str] = set()
-    enums = enum_history(migrations)
     not_verifiable: dict[str, str] = {}
-    catalog: Catalog | None = None
-    with conn.transaction() as throwaway:
-        kept = [r[0] for r in conn.execute(_EXTENSION_SCHEMAS)]
-        existing = frozenset(r[0] for r in conn.execute(_SCHEMAS))
-        schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema},
-                            existing)
-        path = _base_path(schemas, kept)
+    while True:
         try:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schemas.shadow)))
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise ErpPipelinesError(
-                f"The replay of the history needs to create a throw-away schema (rolled back at once), and this "
-                f"role may not: {redact(exc.diag.message_primary or str(exc))}. Nothing was written.",
-                where=f"database {conn.info.dbname}, role {conn.info.user}: the CREATE privilege on the database",
-                fix=f"Set {settings.SHADOW_DATABASE_URL} to a database where this role may create schemas (Prisma's "
-                "shadowDatabaseUrl idea: the replay then runs there), or GRANT CREATE ON DATABASE to the role.",
-            ) from None
-        set_search_path(conn, *path)
-        for index, migration in enumerate(migrations):
-            try:
-                if migration.name in trusted:
-                    with conn.transaction():
-                        _replay_migration(conn, index, migration, schemas, path, enums, extensions)
-                else:
-                    _replay_migration(conn, index, migration, schemas, path, enums, extensions)
-            except psycopg.Error as exc:
-                number, line = (getattr(exc, "__notes__", None) or ["0\t0"])[-1].split("\t")
-                stmt = next(s for s in migration.statements if str(s.number) == number)
-                message = schemas.unshadow(exc.diag.message_primary or str(exc))
-                if migration.name not in trusted:
-                    raise _fail(migration, stmt, message, _FIX_UNTRUSTED) from None
-                not_verifiable[migration.name] = (
-                    f"statement {stmt.number} (line {line}) does not replay in an empty database: {redact(message)}"
-                )
-                set_search_path(conn, *path)
-        catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
-        raise psycopg.Rollback(throwaway)
-    assert catalog is not None
+            catalog, schemas, extensions = _replay_once(
+                conn, [m for m in migrations if m.name not in not_verifiable], live_schema)
+            break
+        except _Unreplayable as failed:
+            if failed.migration.name not in trusted or failed.migration.name in not_verifiable:
+                raise _fail(failed.migration, failed.stmt, failed.message, _FIX_UNTRUSTED) from None
+            not_verifiable[failed.migration.name] = (
+                f"statement {failed.stmt.number} (line {failed.line}) does not replay in an empty database: "
+                f"{redact(failed.message)}"
+            )
     catalog.schema = live_schema
     catalog.extensions = set(extensions)
-    replayed = [m for m in migrations if m.name not in not_verifiable]
-    final = enum_history(replayed).final_labels() if not_verifiable else enums.final_labels()
-    catalog.enums = {name: tuple(final.get(name, labels)) for name, labels in catalog.enums.items()}
     # pg_get_functiondef always qualifies the function's name: point it back at the live schema.
     back = {shadow: live for live, shadow in schemas.names.items()}
     catalog.functions = {

@@ -9,6 +9,7 @@ import pytest
 
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.prisma.replay import replay
+from erp_pipelines.prisma.sync import plan_sync
 from erp_pipelines_tests.support.replay_folders import history
 
 ENUM_DANCE = {
@@ -53,9 +54,11 @@ def test_enum_values_follow_prismas_remove_value_dance_renames_and_later_additio
         labels = reference.execute(
             "SELECT array_agg(enumlabel::text ORDER BY enumsortorder) FROM pg_enum "
             "WHERE enumtypid = '\"InvoiceStatus\"'::regtype").fetchone()[0]
+        plan, *_ = plan_sync(reference, migrations, "public")  # the database deploy built: no false drift
     assert labels == ["OPEN", "VOID", "PAID", "DISPUTED"]
     assert wanted.enums == {"InvoiceStatus": tuple(labels)}
     assert "VOID" in wanted.tables["Invoice"].columns["status"].default
+    assert plan.steps == [] and plan.drift == [], plan.markdown()
 
 
 def test_script_with_begin_set_transaction_and_set_local_replays_as_deploy_runs_it(erp_url, tmp_path, pg_major):
