@@ -80,8 +80,7 @@ class ApplyOutcome:
     name: str
     kind: ScriptKind
     applied: bool = False
-    lock_wait_s: float = 0.0  # kept for the metadata's shape: the history step waits once, before reading
-    lock_held_s: float = 0.0  # how long this migration ran (Prisma's lock is held throughout)
+    lock_held_s: float = 0.0  # how long this migration ran (Prisma's lock is held throughout the whole step)
     failure: ErpPipelinesError | None = None
     waited_for: tuple[int, ...] = ()  # pids the script waited for (as-Prisma scripts only)
 
@@ -141,12 +140,13 @@ def _advice(migration: Migration, code: str, late: bool, *, recorded_failed: boo
         return (f"Rows in the database do not fit the statement (SQLSTATE {code}). Either correct those rows, then "
                 f"{again}; or, if the migration must handle them, correct its SQL before it is applied (it is not "
                 "applied here) and write a new migration instead if it is already applied on another database.")
-    late_note = (f" It sorts before the baseline but had no row: a late-merged migration. If this database already "
-                 f"has its changes, record it with mark_applied: [{name}] instead.") if late else "" if recorded_failed \
-        else f" If this database already has its changes, record it with mark_applied: [{name}] instead."
-    return (f"The fault is in the migration's SQL or in what it expects of the schema (SQLSTATE {code}). It is not "
-            "applied here, so correct the script before it is applied (if another database already applied it, "
-            "leave it as it is and fix forward with a new migration), then " + again + "." + late_note)
+    late = (" It sorts before the baseline but had no row: a late-merged migration, applied as Prisma applies it."
+            if late else "")
+    return (f"The fault is in the migration's SQL or in what it expects of the schema (SQLSTATE {code}).{late} "
+            f"It is not applied here. If no other database has applied it yet, correct the script before it is "
+            f"applied, then {again}. If another database already applied it, leave the file as it is: bring this "
+            f"database to the state the migration expects, or, if this database already has its changes, record it "
+            f"with mark_applied: [{name}]; further corrections go into a new migration.")
 
 
 def _rolled_back_error(migration: Migration, stmt: Statement, exc: psycopg.Error, late: bool) -> ErpPipelinesError:
@@ -294,6 +294,7 @@ def _recorded_failure(migration: Migration, code: str, text: str, stmt: Statemen
         "(finished_at NULL, the error in logs), as Prisma records it: `prisma migrate deploy` refuses to run (P3009) "
         "and the migrations_up_to_date check fails until it is resolved.",
         where=where,
-        fix=_advice(migration, code, late, recorded_failed=True) + invalid_index + " If you completed its changes by "
-        f"hand instead, use mark_applied: [{migration.name}] (or `prisma migrate resolve --applied {migration.name}`).",
+        fix=_advice(migration, code, late, recorded_failed=True) + invalid_index + (
+            f" If you completed its changes by hand instead, use mark_applied: [{migration.name}] (or `prisma migrate "
+            f"resolve --applied {migration.name}`)." if code in _TRANSIENT or code[:2] in ("22", "23") else ""),
     )

@@ -212,7 +212,16 @@ def read_plan(db: Connector, folder: MigrationsFolder, baseline: str, *, mark_ap
     """The plan `record_history` would carry out now, computed from a read without Prisma's lock; writes nothing."""
     with db.connect("prisma-history-plan", autocommit=True) as conn:
         exists = _table_exists(conn, db.db_schema)
-        rows = read_history(conn, db.db_schema) if exists else []
+        try:
+            rows = read_history(conn, db.db_schema) if exists else []
+        except psycopg.errors.InsufficientPrivilege:
+            table = _table(db.db_schema).as_string(conn)
+            raise ErpPipelinesError(
+                f"The role {conn.info.user!r} may not read {table}, so the history plan cannot be computed.",
+                where=f"reading {table} in database {conn.info.dbname}",
+                fix=f"GRANT SELECT ON {table} TO {sql.Identifier(conn.info.user).as_string(conn)}; (or plan as a "
+                "role that can read it).",
+            ) from None
     return plan_history(folder, baseline, rows, table_exists=exists, mark_applied=mark_applied,
                         resolve_rolled_back=resolve_rolled_back)
 

@@ -4,8 +4,16 @@ applies, the same lines the real run records, and the rows in the database are t
 
 from __future__ import annotations
 
-import pytest
+import uuid
 
+import psycopg
+import pytest
+from psycopg import sql
+
+from erp_pipelines.errors import ErpPipelinesError
+from erp_pipelines.prisma.history import read_plan
+from erp_pipelines.prisma.migrations import read_migrations_folder
+from erp_pipelines.resources import ErpDatabase
 from erp_pipelines_tests.support.commands import erp_pipelines as cli
 from erp_pipelines_tests.support.history_folders import (
     BASELINE,
@@ -97,3 +105,21 @@ def test_printed_plan_with_prisma_migrations_dir_set_is_what_the_job_then_does(e
     _, again = _printed_history(erp_url, folder)
     assert again == ["nothing to do: every migration of the folder is recorded as applied"]
     assert_prisma_up_to_date(erp_url, folder)
+
+
+def test_history_plan_for_a_role_that_cannot_read_prisma_migrations_names_the_grant(erp_url, erp_db, conn, tmp_path):
+    folder = write_folder(tmp_path / "migrations", {BASELINE: BASELINE_SQL})
+    conn.execute(BASELINE_SQL)
+    assert run_history(erp_db, folder).success
+    role = "erp_reader_" + uuid.uuid4().hex[:8]
+    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD 'Plan-pw-xyz'").format(sql.Identifier(role)))
+    try:
+        url = psycopg.conninfo.make_conninfo(erp_url, user=role, password="Plan-pw-xyz")
+        with pytest.raises(ErpPipelinesError) as err:
+            read_plan(ErpDatabase(url=url), read_migrations_folder(folder), BASELINE)
+        message = str(err.value)
+        assert f'GRANT SELECT ON "public"."_prisma_migrations" TO "{role}"' in message, message
+        assert "Plan-pw-xyz" not in message
+    finally:
+        conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
