@@ -266,323 +266,420 @@ class Model:
 
     def apply(self, step: Step) -> str | None:
         """The SQL of one change, or None when it does not apply to the model as it is."""
+        return WRITERS[step.shape](self, step)
+
+    # -- one writer per shape (see WRITERS) -----------------------------------------------------------------
+
+    def _create_table(self, step: Step) -> str | None:
         n = step.pick
-        s = Shape
         tables = self.user_tables()
-        if step.shape in (s.CREATE_TABLE, s.CREATE_MAPPED_TABLE):
-            mapped = step.shape is s.CREATE_MAPPED_TABLE
-            base = ("Account", "Invoice", "Order", "Product", "Ticket", "Project", "Note", "Tag")[n % 8]
-            t, parts = self.new_table(base, mapped, n=n)
-            parent = self.pick([p for p in tables if p.name != t.name], n // 7)
-            if parent is not None and n % 3:
-                parts += self.add_fk(t, parent, n)
-            return "\n".join(parts)
-        if step.shape is s.SECOND_SCHEMA_TABLE:
-            base = ("Event", "Change", "Login")[n % 3]
-            t, parts = self.new_table(base, mapped=False, schema=SECOND_SCHEMA, n=n)
-            return f"-- CreateSchema\nCREATE SCHEMA IF NOT EXISTS {q(SECOND_SCHEMA)};\n\n" + "\n".join(parts)
-        if step.shape is s.ADD_COLUMN:
-            t = self.pick(self.user_tables(None), n)
-            if t is None:
-                return None
-            sql_type, default = PLAIN_TYPES[n % len(PLAIN_TYPES)]
-            col = Column(self.fresh_column(t, ("note", "amount", "flag", "seenAt", "score", "meta", "price", "code")[
-                n % 8]), sql_type, nullable=n % 3 != 0, default=default if n % 3 == 0 or n % 4 == 1 else None)
-            t.columns[col.name] = col
-            return f"-- AlterTable\nALTER TABLE {self.rel(t)} ADD COLUMN     {self.column_sql(col)};\n"
-        if step.shape is s.DROP_COLUMN:
-            t, c = self.plain_columns(n)
-            if t is None or c.name == "label":
-                return None
-            del t.columns[c.name]
-            for idx in [i for i, cols in t.indexes.items() if c.name in cols]:
-                del t.indexes[idx]
-            return ("/*\n  Warnings:\n\n  - You are about to drop the column `" + c.name + "` on the `" + t.name
-                    + "` table. All the data in the column will be lost.\n\n*/\n"
-                    f"-- AlterTable\nALTER TABLE {self.rel(t)} DROP COLUMN {q(c.name)};\n")
-        if step.shape is s.ALTER_COLUMN_TYPE:
-            t, c = self.plain_columns(n, types=tuple(WIDENINGS))
-            if t is None:
-                return None
-            c.type = WIDENINGS[c.type]
-            return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DATA TYPE {c.type};\n"
-        if step.shape is s.RETYPE_USING:
-            t, c = self.plain_columns(n, types=("TEXT", "VARCHAR(191)"))
-            if t is None or c.name == "label" or c.default is not None:
-                return None
-            c.type = "INTEGER"
-            return (f"-- Hand-edited: keep the numbers\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} "
-                    f"SET DATA TYPE INTEGER USING (NULLIF({q(c.name)}, '')::integer);\n")
-        if step.shape is s.SET_DEFAULT:
-            t, c = self.plain_columns(n)
-            if t is None or c.default is not None:
-                return None
-            c.default = dict(PLAIN_TYPES).get(c.type, "0" if c.type == "BIGINT" else None)
-            if c.default is None:
-                return None
-            return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DEFAULT {c.default};\n"
-        if step.shape is s.DROP_DEFAULT:
-            cands = [(t, c) for t in self.user_tables(None) for c in t.columns.values()
-                     if c.default is not None and c.role == "plain" and c.enum is None]
-            t, c = self.pick(cands, n) or (None, None)
-            if t is None:
-                return None
-            c.default = None
-            return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} DROP DEFAULT;\n"
-        if step.shape is s.DROP_NOT_NULL:
-            t, c = self.plain_columns(n, nullable=False)
-            if t is None:
-                return None
-            c.nullable = True
-            return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} DROP NOT NULL;\n"
-        if step.shape is s.DROP_TABLE:
-            referenced = {c.ref for t2 in self.tables.values() for c in t2.columns.values() if t2.name != c.ref}
-            t = self.pick([t for t in self.user_tables(None) if t.name not in referenced], n)
-            if t is None:
-                return None
-            del self.tables[t.name]
-            return ("/*\n  Warnings:\n\n  - You are about to drop the `" + t.name + "` table. If the table is not "
-                    "empty, all the data it contains will be lost.\n\n*/\n"
-                    f"-- DropTable\nDROP TABLE {self.rel(t)};\n")
-        if step.shape in (s.ADD_INDEX, s.ADD_UNIQUE, s.CONCURRENT_INDEX):
-            t, c = self.plain_columns(n, types=("TEXT", "INTEGER", "BIGINT", "TIMESTAMP(3)", "BOOLEAN", "VARCHAR(191)"))
-            if t is None or any(cols == (c.name,) for cols in t.indexes.values()):
-                return None
-            unique = step.shape is s.ADD_UNIQUE
-            idx = self.fresh(f"{t.name}_{c.name}_{'key' if unique else 'idx'}")
-            t.indexes[idx] = (c.name,)
-            if step.shape is s.CONCURRENT_INDEX:
-                return "-- Hand-written: no lock on a busy table\n" + self.index_sql(t, idx, (c.name,), False, True)
-            return "-- CreateIndex\n" + self.index_sql(t, idx, (c.name,), unique)
-        if step.shape is s.DROP_INDEX:
-            cands = [(t, i) for t in self.user_tables(None) for i in t.indexes]
-            t, idx = self.pick(cands, n) or (None, None)
-            if t is None:
-                return None
+        mapped = step.shape is Shape.CREATE_MAPPED_TABLE
+        base = ("Account", "Invoice", "Order", "Product", "Ticket", "Project", "Note", "Tag")[n % 8]
+        t, parts = self.new_table(base, mapped, n=n)
+        parent = self.pick([p for p in tables if p.name != t.name], n // 7)
+        if parent is not None and n % 3:
+            parts += self.add_fk(t, parent, n)
+        return "\n".join(parts)
+
+    def _second_schema_table(self, step: Step) -> str | None:
+        n = step.pick
+        base = ("Event", "Change", "Login")[n % 3]
+        t, parts = self.new_table(base, mapped=False, schema=SECOND_SCHEMA, n=n)
+        return f"-- CreateSchema\nCREATE SCHEMA IF NOT EXISTS {q(SECOND_SCHEMA)};\n\n" + "\n".join(parts)
+
+    def _add_column(self, step: Step) -> str | None:
+        n = step.pick
+        t = self.pick(self.user_tables(None), n)
+        if t is None:
+            return None
+        sql_type, default = PLAIN_TYPES[n % len(PLAIN_TYPES)]
+        col = Column(self.fresh_column(t, ("note", "amount", "flag", "seenAt", "score", "meta", "price", "code")[
+            n % 8]), sql_type, nullable=n % 3 != 0, default=default if n % 3 == 0 or n % 4 == 1 else None)
+        t.columns[col.name] = col
+        return f"-- AlterTable\nALTER TABLE {self.rel(t)} ADD COLUMN     {self.column_sql(col)};\n"
+
+    def _drop_column(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n)
+        if t is None or c.name == "label":
+            return None
+        del t.columns[c.name]
+        for idx in [i for i, cols in t.indexes.items() if c.name in cols]:
             del t.indexes[idx]
-            target = f"{q(t.schema)}.{q(idx)}" if self.qualified or t.schema != "public" else q(idx)
-            return f"-- DropIndex\nDROP INDEX {target};\n"
-        if step.shape is s.ADD_FOREIGN_KEY:
-            if len(tables) < 2:
-                return None
-            child = self.pick(tables, n)
-            parent = self.pick([t for t in tables if t is not child], n // 3)
-            return "\n".join(self.add_fk(child, parent, n))
-        if step.shape is s.MANY_TO_MANY:
-            if len(tables) < 2:
-                return None
-            first = self.pick(tables, n)
-            a, b = sorted([first, self.pick([t for t in tables if t is not first], n // 3)], key=lambda t: t.name)
-            name = self.fresh(f"_{a.name}To{b.name}")
-            j = Table(name=name, join=True)
-            for col, parent in (("A", a), ("B", b)):
-                typ = "INTEGER" if parent.columns["id"].type == "SERIAL" else parent.columns["id"].type
-                j.columns[col] = Column(col, typ, nullable=False, role="fk", ref=parent.name)
-            self.tables[name] = j
-            old_style = n % 2 == 0  # Prisma < 6 wrote a unique index, later versions a primary key
-            cols = ",\n".join(f"    {self.column_sql(c)}" for c in j.columns.values())
-            parts = []
-            if old_style:
-                parts.append(f"-- CreateTable\nCREATE TABLE {self.rel(j)} (\n{cols}\n);\n")
-                uniq = self.fresh(f"{name}_AB_unique")
-                j.indexes[uniq] = ("A", "B")
-                parts.append("-- CreateIndex\n" + self.index_sql(j, uniq, ("A", "B"), True))
+        return ("/*\n  Warnings:\n\n  - You are about to drop the column `" + c.name + "` on the `" + t.name
+                + "` table. All the data in the column will be lost.\n\n*/\n"
+                f"-- AlterTable\nALTER TABLE {self.rel(t)} DROP COLUMN {q(c.name)};\n")
+
+    def _alter_column_type(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n, types=tuple(WIDENINGS))
+        if t is None:
+            return None
+        c.type = WIDENINGS[c.type]
+        return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DATA TYPE {c.type};\n"
+
+    def _retype_using(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n, types=("TEXT", "VARCHAR(191)"))
+        if t is None or c.name == "label" or c.default is not None:
+            return None
+        c.type = "INTEGER"
+        return (f"-- Hand-edited: keep the numbers\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} "
+                f"SET DATA TYPE INTEGER USING (NULLIF({q(c.name)}, '')::integer);\n")
+
+    def _set_default(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n)
+        if t is None or c.default is not None:
+            return None
+        c.default = dict(PLAIN_TYPES).get(c.type, "0" if c.type == "BIGINT" else None)
+        if c.default is None:
+            return None
+        return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DEFAULT {c.default};\n"
+
+    def _drop_default(self, step: Step) -> str | None:
+        n = step.pick
+        cands = [(t, c) for t in self.user_tables(None) for c in t.columns.values()
+                 if c.default is not None and c.role == "plain" and c.enum is None]
+        t, c = self.pick(cands, n) or (None, None)
+        if t is None:
+            return None
+        c.default = None
+        return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} DROP DEFAULT;\n"
+
+    def _drop_not_null(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n, nullable=False)
+        if t is None:
+            return None
+        c.nullable = True
+        return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} DROP NOT NULL;\n"
+
+    def _drop_table(self, step: Step) -> str | None:
+        n = step.pick
+        referenced = {c.ref for t2 in self.tables.values() for c in t2.columns.values() if t2.name != c.ref}
+        t = self.pick([t for t in self.user_tables(None) if t.name not in referenced], n)
+        if t is None:
+            return None
+        del self.tables[t.name]
+        return ("/*\n  Warnings:\n\n  - You are about to drop the `" + t.name + "` table. If the table is not "
+                "empty, all the data it contains will be lost.\n\n*/\n"
+                f"-- DropTable\nDROP TABLE {self.rel(t)};\n")
+
+    def _add_index(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n, types=("TEXT", "INTEGER", "BIGINT", "TIMESTAMP(3)", "BOOLEAN", "VARCHAR(191)"))
+        if t is None or any(cols == (c.name,) for cols in t.indexes.values()):
+            return None
+        unique = step.shape is Shape.ADD_UNIQUE
+        idx = self.fresh(f"{t.name}_{c.name}_{'key' if unique else 'idx'}")
+        t.indexes[idx] = (c.name,)
+        if step.shape is Shape.CONCURRENT_INDEX:
+            return "-- Hand-written: no lock on a busy table\n" + self.index_sql(t, idx, (c.name,), False, True)
+        return "-- CreateIndex\n" + self.index_sql(t, idx, (c.name,), unique)
+
+    def _drop_index(self, step: Step) -> str | None:
+        n = step.pick
+        cands = [(t, i) for t in self.user_tables(None) for i in t.indexes]
+        t, idx = self.pick(cands, n) or (None, None)
+        if t is None:
+            return None
+        del t.indexes[idx]
+        target = f"{q(t.schema)}.{q(idx)}" if self.qualified or t.schema != "public" else q(idx)
+        return f"-- DropIndex\nDROP INDEX {target};\n"
+
+    def _add_foreign_key(self, step: Step) -> str | None:
+        n = step.pick
+        tables = self.user_tables()
+        if len(tables) < 2:
+            return None
+        child = self.pick(tables, n)
+        parent = self.pick([t for t in tables if t is not child], n // 3)
+        return "\n".join(self.add_fk(child, parent, n))
+
+    def _many_to_many(self, step: Step) -> str | None:
+        n = step.pick
+        tables = self.user_tables()
+        if len(tables) < 2:
+            return None
+        first = self.pick(tables, n)
+        a, b = sorted([first, self.pick([t for t in tables if t is not first], n // 3)], key=lambda t: t.name)
+        name = self.fresh(f"_{a.name}To{b.name}")
+        j = Table(name=name, join=True)
+        for col, parent in (("A", a), ("B", b)):
+            typ = "INTEGER" if parent.columns["id"].type == "SERIAL" else parent.columns["id"].type
+            j.columns[col] = Column(col, typ, nullable=False, role="fk", ref=parent.name)
+        self.tables[name] = j
+        old_style = n % 2 == 0  # Prisma < 6 wrote a unique index, later versions a primary key
+        cols = ",\n".join(f"    {self.column_sql(c)}" for c in j.columns.values())
+        parts = []
+        if old_style:
+            parts.append(f"-- CreateTable\nCREATE TABLE {self.rel(j)} (\n{cols}\n);\n")
+            uniq = self.fresh(f"{name}_AB_unique")
+            j.indexes[uniq] = ("A", "B")
+            parts.append("-- CreateIndex\n" + self.index_sql(j, uniq, ("A", "B"), True))
+        else:
+            pk = self.fresh(f"{name}_AB_pkey")
+            j.constraints.append(pk)
+            parts.append(f"-- CreateTable\nCREATE TABLE {self.rel(j)} (\n{cols},\n\n"
+                         f"    CONSTRAINT {q(pk)} PRIMARY KEY ({q('A')},{q('B')})\n);\n")
+        bidx = self.fresh(f"{name}_B_index")
+        j.indexes[bidx] = ("B",)
+        parts.append("-- CreateIndex\n" + self.index_sql(j, bidx, ("B",), False))
+        for col, parent in (("A", a), ("B", b)):
+            fk = self.fresh(f"{name}_{col}_fkey")
+            parts.append(f"-- AddForeignKey\nALTER TABLE {self.rel(j)} ADD CONSTRAINT {q(fk)} FOREIGN KEY "
+                         f"({q(col)}) REFERENCES {self.rel(parent)}({q('id')}) ON DELETE CASCADE ON UPDATE CASCADE;\n")
+        return "\n".join(parts)
+
+    def _create_enum(self, step: Step) -> str | None:
+        n = step.pick
+        tables = self.user_tables()
+        t = self.pick(tables, n)
+        if t is None:
+            return None
+        name = self.fresh(("Status", "Role", "Kind", "Level")[n % 4])
+        values = [("ACTIVE", "PAUSED", "CLOSED"), ("OWNER", "ADMIN", "MEMBER"), ("A", "B"),
+                  ("LOW", "MEDIUM", "HIGH")][n % 4]
+        self.enums[name], self.enum_schema[name] = list(values), "public"
+        col = Column(self.fresh_column(t, name[0].lower() + name[1:]), "", nullable=n % 2 == 0,
+                     default=f"'{values[0]}'" if n % 2 else None, enum=name)
+        t.columns[col.name] = col
+        labels = ", ".join(f"'{v}'" for v in values)
+        return (f"-- CreateEnum\nCREATE TYPE {self.rel(name)} AS ENUM ({labels});\n\n"
+                f"-- AlterTable\nALTER TABLE {self.rel(t)} ADD COLUMN     {self.column_sql(col)};\n")
+
+    def _enum_add_value(self, step: Step) -> str | None:
+        n = step.pick
+        e = self.pick(sorted(self.enums), n)
+        if e is None:
+            return None
+        value = f"V{self.counter}"
+        self.counter += 1
+        where = ""
+        if n % 3 == 1 and self.enums[e]:
+            where = f" BEFORE '{self.enums[e][0]}'"
+            self.enums[e].insert(0, value)
+        else:
+            self.enums[e].append(value)
+        self.new_values.add((e, value))
+        return f"-- AlterEnum\nALTER TYPE {self.rel(e, self.enum_schema[e])} ADD VALUE '{value}'{where};\n"
+
+    def _enum_use_value(self, step: Step) -> str | None:
+        n = step.pick
+        cands = [(t, c) for t in self.user_tables(None) for c in t.columns.values() if c.enum]
+        t, c = self.pick(cands, n) or (None, None)
+        if t is None:
+            return None
+        usable = [v for v in self.enums[c.enum] if (c.enum, v) not in self.new_values]
+        value = self.pick(usable[::-1], n // 5)  # prefer values added late
+        if value is None:
+            return None
+        c.default = f"'{value}'"
+        return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DEFAULT '{value}';\n"
+
+    def _enum_remove_value(self, step: Step) -> str | None:
+        n = step.pick
+        e = self.pick(sorted(self.enums), n)
+        if e is None or len(self.enums[e]) < 2:
+            return None
+        users = [(t, c) for t in self.tables.values() for c in t.columns.values() if c.enum == e]
+        defaults = {c.default for _, c in users}
+        removable = [v for v in self.enums[e] if f"'{v}'" not in defaults and (e, v) not in self.new_values]
+        value = self.pick(removable, n // 3)
+        if value is None:
+            return None
+        self.enums[e].remove(value)
+        sch = self.enum_schema[e]
+        new = self.rel(e + "_new", sch)
+        labels = ", ".join(f"'{v}'" for v in self.enums[e])
+        lines = ["/*\n  Warnings:\n\n  - The values [" + value + "] on the enum `" + e + "` will be removed. "
+                 "If these variants are still used in the database, this will fail.\n\n*/",
+                 "-- AlterEnum", "BEGIN;", f"CREATE TYPE {new} AS ENUM ({labels});"]
+        lines += [f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} DROP DEFAULT;" for t, c in users if c.default]
+        lines += [f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} TYPE {new} USING ({q(c.name)}::text::{new});"
+                  for t, c in users]
+        lines += [f"ALTER TYPE {self.rel(e, sch)} RENAME TO {q(e + '_old')};",
+                  f"ALTER TYPE {new} RENAME TO {q(e)};", f"DROP TYPE {self.rel(e + '_old', sch)};"]
+        lines += [f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DEFAULT {c.default};"
+                  for t, c in users if c.default]
+        return "\n".join([*lines, "COMMIT;"]) + "\n"
+
+    def _enum_rename(self, step: Step) -> str | None:
+        n = step.pick
+        e = self.pick(sorted(self.enums), n)
+        if e is None:
+            return None
+        new = self.fresh(e + "Type")
+        self.enums[new] = self.enums.pop(e)
+        self.enum_schema[new] = self.enum_schema.pop(e)
+        self.new_values = {(new if x == e else x, v) for x, v in self.new_values}
+        for t in self.tables.values():
+            for c in t.columns.values():
+                if c.enum == e:
+                    c.enum = new
+        return f"-- Hand-written: rename the enum\nALTER TYPE {self.rel(e, self.enum_schema[new])} RENAME TO {q(new)};\n"
+
+    def _enum_rename_value(self, step: Step) -> str | None:
+        n = step.pick
+        e = self.pick(sorted(self.enums), n)
+        if e is None:
+            return None
+        old = self.pick([v for v in self.enums[e] if (e, v) not in self.new_values], n // 3)
+        if old is None:
+            return None
+        new = f"{old}_{self.counter}"
+        self.counter += 1
+        self.enums[e][self.enums[e].index(old)] = new
+        self.new_values = {(x, new if (x, v) == (e, old) else v) for x, v in self.new_values}
+        for t in self.tables.values():
+            for c in t.columns.values():
+                if c.enum == e and c.default == f"'{old}'":
+                    c.default = f"'{new}'"
+        return f"ALTER TYPE {self.rel(e, self.enum_schema[e])} RENAME VALUE '{old}' TO '{new}';\n"
+
+    def _rename_column(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n)
+        if t is None:
+            return None
+        old, new = c.name, self.fresh_column(t, c.name + "Renamed")
+        t.columns = {(new if k == old else k): v for k, v in t.columns.items()}
+        c.name = new
+        for idx, cols in t.indexes.items():
+            t.indexes[idx] = tuple(new if x == old else x for x in cols)
+        return ("-- Hand-edited: Prisma would drop and add the column\n"
+                f"ALTER TABLE {self.rel(t)} RENAME COLUMN {q(old)} TO {q(new)};\n")
+
+    def _rename_table(self, step: Step) -> str | None:
+        n = step.pick
+        tables = self.user_tables()
+        t = self.pick(tables, n)
+        if t is None or t.name + "_pkey" not in t.constraints:
+            return None
+        old = t.name
+        new = self.fresh(old + "Archive")
+        del self.tables[old]
+        t.name = new
+        self.tables[new] = t
+        for other in self.tables.values():
+            for c in other.columns.values():
+                if c.ref == old:
+                    c.ref = new
+        lines = ["-- Hand-edited: keep the rows", f"ALTER TABLE {self.rel(old, t.schema)} RENAME TO {q(new)};"]
+        renamed = []
+        for con in t.constraints:
+            if con.startswith(old + "_"):
+                nc = self.fresh(new + con[len(old):])
+                lines.append(f"ALTER TABLE {self.rel(t)} RENAME CONSTRAINT {q(con)} TO {q(nc)};")
+                renamed.append(nc)
             else:
-                pk = self.fresh(f"{name}_AB_pkey")
-                j.constraints.append(pk)
-                parts.append(f"-- CreateTable\nCREATE TABLE {self.rel(j)} (\n{cols},\n\n"
-                             f"    CONSTRAINT {q(pk)} PRIMARY KEY ({q('A')},{q('B')})\n);\n")
-            bidx = self.fresh(f"{name}_B_index")
-            j.indexes[bidx] = ("B",)
-            parts.append("-- CreateIndex\n" + self.index_sql(j, bidx, ("B",), False))
-            for col, parent in (("A", a), ("B", b)):
-                fk = self.fresh(f"{name}_{col}_fkey")
-                parts.append(f"-- AddForeignKey\nALTER TABLE {self.rel(j)} ADD CONSTRAINT {q(fk)} FOREIGN KEY "
-                             f"({q(col)}) REFERENCES {self.rel(parent)}({q('id')}) ON DELETE CASCADE ON UPDATE CASCADE;\n")
-            return "\n".join(parts)
-        if step.shape is s.CREATE_ENUM:
-            t = self.pick(tables, n)
-            if t is None:
-                return None
-            name = self.fresh(("Status", "Role", "Kind", "Level")[n % 4])
-            values = [("ACTIVE", "PAUSED", "CLOSED"), ("OWNER", "ADMIN", "MEMBER"), ("A", "B"),
-                      ("LOW", "MEDIUM", "HIGH")][n % 4]
-            self.enums[name], self.enum_schema[name] = list(values), "public"
-            col = Column(self.fresh_column(t, name[0].lower() + name[1:]), "", nullable=n % 2 == 0,
-                         default=f"'{values[0]}'" if n % 2 else None, enum=name)
-            t.columns[col.name] = col
-            labels = ", ".join(f"'{v}'" for v in values)
-            return (f"-- CreateEnum\nCREATE TYPE {self.rel(name)} AS ENUM ({labels});\n\n"
-                    f"-- AlterTable\nALTER TABLE {self.rel(t)} ADD COLUMN     {self.column_sql(col)};\n")
-        if step.shape is s.ENUM_ADD_VALUE:
-            e = self.pick(sorted(self.enums), n)
-            if e is None:
-                return None
-            value = f"V{self.counter}"
-            self.counter += 1
-            where = ""
-            if n % 3 == 1 and self.enums[e]:
-                where = f" BEFORE '{self.enums[e][0]}'"
-                self.enums[e].insert(0, value)
+                renamed.append(con)
+        t.constraints = renamed
+        indexes = {}
+        for idx, cols in t.indexes.items():
+            if idx.startswith(old + "_"):
+                ni = self.fresh(new + idx[len(old):])
+                target = f"{q(t.schema)}.{q(idx)}" if self.qualified else q(idx)
+                lines.append(f"-- RenameIndex\nALTER INDEX {target} RENAME TO {q(ni)};")
+                indexes[ni] = cols
             else:
-                self.enums[e].append(value)
-            self.new_values.add((e, value))
-            return f"-- AlterEnum\nALTER TYPE {self.rel(e, self.enum_schema[e])} ADD VALUE '{value}'{where};\n"
-        if step.shape is s.ENUM_USE_VALUE:
-            cands = [(t, c) for t in self.user_tables(None) for c in t.columns.values() if c.enum]
-            t, c = self.pick(cands, n) or (None, None)
-            if t is None:
-                return None
-            usable = [v for v in self.enums[c.enum] if (c.enum, v) not in self.new_values]
-            value = self.pick(usable[::-1], n // 5)  # prefer values added late
-            if value is None:
-                return None
-            c.default = f"'{value}'"
-            return f"-- AlterTable\nALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DEFAULT '{value}';\n"
-        if step.shape is s.ENUM_REMOVE_VALUE:
-            e = self.pick(sorted(self.enums), n)
-            if e is None or len(self.enums[e]) < 2:
-                return None
-            users = [(t, c) for t in self.tables.values() for c in t.columns.values() if c.enum == e]
-            defaults = {c.default for _, c in users}
-            removable = [v for v in self.enums[e] if f"'{v}'" not in defaults and (e, v) not in self.new_values]
-            value = self.pick(removable, n // 3)
-            if value is None:
-                return None
-            self.enums[e].remove(value)
-            sch = self.enum_schema[e]
-            new = self.rel(e + "_new", sch)
-            labels = ", ".join(f"'{v}'" for v in self.enums[e])
-            lines = ["/*\n  Warnings:\n\n  - The values [" + value + "] on the enum `" + e + "` will be removed. "
-                     "If these variants are still used in the database, this will fail.\n\n*/",
-                     "-- AlterEnum", "BEGIN;", f"CREATE TYPE {new} AS ENUM ({labels});"]
-            lines += [f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} DROP DEFAULT;" for t, c in users if c.default]
-            lines += [f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} TYPE {new} USING ({q(c.name)}::text::{new});"
-                      for t, c in users]
-            lines += [f"ALTER TYPE {self.rel(e, sch)} RENAME TO {q(e + '_old')};",
-                      f"ALTER TYPE {new} RENAME TO {q(e)};", f"DROP TYPE {self.rel(e + '_old', sch)};"]
-            lines += [f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(c.name)} SET DEFAULT {c.default};"
-                      for t, c in users if c.default]
-            return "\n".join([*lines, "COMMIT;"]) + "\n"
-        if step.shape is s.ENUM_RENAME:
-            e = self.pick(sorted(self.enums), n)
-            if e is None:
-                return None
-            new = self.fresh(e + "Type")
-            self.enums[new] = self.enums.pop(e)
-            self.enum_schema[new] = self.enum_schema.pop(e)
-            self.new_values = {(new if x == e else x, v) for x, v in self.new_values}
-            for t in self.tables.values():
-                for c in t.columns.values():
-                    if c.enum == e:
-                        c.enum = new
-            return f"-- Hand-written: rename the enum\nALTER TYPE {self.rel(e, self.enum_schema[new])} RENAME TO {q(new)};\n"
-        if step.shape is s.ENUM_RENAME_VALUE:
-            e = self.pick(sorted(self.enums), n)
-            if e is None:
-                return None
-            old = self.pick([v for v in self.enums[e] if (e, v) not in self.new_values], n // 3)
-            if old is None:
-                return None
-            new = f"{old}_{self.counter}"
-            self.counter += 1
-            self.enums[e][self.enums[e].index(old)] = new
-            self.new_values = {(x, new if (x, v) == (e, old) else v) for x, v in self.new_values}
-            for t in self.tables.values():
-                for c in t.columns.values():
-                    if c.enum == e and c.default == f"'{old}'":
-                        c.default = f"'{new}'"
-            return f"ALTER TYPE {self.rel(e, self.enum_schema[e])} RENAME VALUE '{old}' TO '{new}';\n"
-        if step.shape is s.RENAME_COLUMN:
-            t, c = self.plain_columns(n)
-            if t is None:
-                return None
-            old, new = c.name, self.fresh_column(t, c.name + "Renamed")
-            t.columns = {(new if k == old else k): v for k, v in t.columns.items()}
-            c.name = new
-            for idx, cols in t.indexes.items():
-                t.indexes[idx] = tuple(new if x == old else x for x in cols)
-            return ("-- Hand-edited: Prisma would drop and add the column\n"
-                    f"ALTER TABLE {self.rel(t)} RENAME COLUMN {q(old)} TO {q(new)};\n")
-        if step.shape is s.RENAME_TABLE:
-            t = self.pick(tables, n)
-            if t is None or t.name + "_pkey" not in t.constraints:
-                return None
-            old = t.name
-            new = self.fresh(old + "Archive")
-            del self.tables[old]
-            t.name = new
-            self.tables[new] = t
-            for other in self.tables.values():
-                for c in other.columns.values():
-                    if c.ref == old:
-                        c.ref = new
-            lines = ["-- Hand-edited: keep the rows", f"ALTER TABLE {self.rel(old, t.schema)} RENAME TO {q(new)};"]
-            renamed = []
-            for con in t.constraints:
-                if con.startswith(old + "_"):
-                    nc = self.fresh(new + con[len(old):])
-                    lines.append(f"ALTER TABLE {self.rel(t)} RENAME CONSTRAINT {q(con)} TO {q(nc)};")
-                    renamed.append(nc)
-                else:
-                    renamed.append(con)
-            t.constraints = renamed
-            indexes = {}
-            for idx, cols in t.indexes.items():
-                if idx.startswith(old + "_"):
-                    ni = self.fresh(new + idx[len(old):])
-                    target = f"{q(t.schema)}.{q(idx)}" if self.qualified else q(idx)
-                    lines.append(f"-- RenameIndex\nALTER INDEX {target} RENAME TO {q(ni)};")
-                    indexes[ni] = cols
-                else:
-                    indexes[idx] = cols
-            t.indexes = indexes
-            return "\n".join(lines) + "\n"
-        if step.shape is s.DATA_UPDATE:
-            t, c = self.plain_columns(n, types=("TEXT",))
-            if t is None:
-                return None
-            return (f"-- Hand-written: backfill\nUPDATE {self.rel(t)} SET {q(c.name)} = 'unknown' "
-                    f"WHERE {q(c.name)} IS NULL;\n")
-        if step.shape is s.EXPLICIT_TRANSACTION:
-            t = self.pick(tables, n)
-            if t is None:
-                return None
-            col = Column(self.fresh_column(t, "backfilled"), "TEXT", nullable=False)
-            t.columns[col.name] = col
-            level = ("SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED")[n % 3]
-            return (f"-- Hand-edited: add, backfill, then NOT NULL\nBEGIN;\nSET TRANSACTION ISOLATION LEVEL {level};\n"
-                    f"ALTER TABLE {self.rel(t)} ADD COLUMN {q(col.name)} TEXT;\n"
-                    f"UPDATE {self.rel(t)} SET {q(col.name)} = 'x';\n"
-                    f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(col.name)} SET NOT NULL;\nCOMMIT;\n")
-        if step.shape is s.DO_BLOCK:
-            t = self.pick(tables, n)
-            if t is None:
-                return None
-            col = Column(self.fresh_column(t, "legacyRef"), "TEXT")
-            t.columns[col.name] = col
-            return ("-- Hand-written: idempotent\nDO $$\nBEGIN\n"  # noqa: S608 - a migration file's text
-                    f"  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{self.rel(t)}'::regclass "
-                    f"AND attname = '{col.name}' AND NOT attisdropped) THEN\n"
-                    f"    ALTER TABLE {self.rel(t)} ADD COLUMN {q(col.name)} TEXT;\n  END IF;\nEND\n$$;\n")
-        if step.shape is s.FUNCTION_TRIGGER:
-            t = self.pick(tables, n)
-            if t is None:
-                return None
-            fn = self.fresh(f"{t.name.lower()}_touch")
-            trg = self.fresh(f"{t.name}_touch_trg")
-            fname = self.rel(fn, t.schema)
-            return ("-- Hand-written trigger; the body has its own semicolons\n"
-                    f"CREATE OR REPLACE FUNCTION {fname}() RETURNS trigger\nLANGUAGE plpgsql AS $$\nBEGIN\n"
-                    "  -- keep the row as it is; a place for audit code;\n  RETURN NEW;\nEND;\n$$;\n\n"
-                    f"CREATE TRIGGER {q(trg)} BEFORE UPDATE ON {self.rel(t)}\n"
-                    f"FOR EACH ROW EXECUTE FUNCTION {fname}();\n")
-        if step.shape is s.EXTENSION:
-            if not self.extensions:
-                return None
-            ext = self.pick(list(self.extensions), n)
-            return f"-- Hand-written\nCREATE EXTENSION IF NOT EXISTS {q(ext)};\n"
-        raise AssertionError(step.shape)
+                indexes[idx] = cols
+        t.indexes = indexes
+        return "\n".join(lines) + "\n"
+
+    def _data_update(self, step: Step) -> str | None:
+        n = step.pick
+        t, c = self.plain_columns(n, types=("TEXT",))
+        if t is None:
+            return None
+        return (f"-- Hand-written: backfill\nUPDATE {self.rel(t)} SET {q(c.name)} = 'unknown' "
+                f"WHERE {q(c.name)} IS NULL;\n")
+
+    def _explicit_transaction(self, step: Step) -> str | None:
+        n = step.pick
+        tables = self.user_tables()
+        t = self.pick(tables, n)
+        if t is None:
+            return None
+        col = Column(self.fresh_column(t, "backfilled"), "TEXT", nullable=False)
+        t.columns[col.name] = col
+        level = ("SERIALIZABLE", "REPEATABLE READ", "READ COMMITTED")[n % 3]
+        return (f"-- Hand-edited: add, backfill, then NOT NULL\nBEGIN;\nSET TRANSACTION ISOLATION LEVEL {level};\n"
+                f"ALTER TABLE {self.rel(t)} ADD COLUMN {q(col.name)} TEXT;\n"
+                f"UPDATE {self.rel(t)} SET {q(col.name)} = 'x';\n"
+                f"ALTER TABLE {self.rel(t)} ALTER COLUMN {q(col.name)} SET NOT NULL;\nCOMMIT;\n")
+
+    def _do_block(self, step: Step) -> str | None:
+        n = step.pick
+        tables = self.user_tables()
+        t = self.pick(tables, n)
+        if t is None:
+            return None
+        col = Column(self.fresh_column(t, "legacyRef"), "TEXT")
+        t.columns[col.name] = col
+        return ("-- Hand-written: idempotent\nDO $$\nBEGIN\n"  # noqa: S608 - a migration file's text
+                f"  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{self.rel(t)}'::regclass "
+                f"AND attname = '{col.name}' AND NOT attisdropped) THEN\n"
+                f"    ALTER TABLE {self.rel(t)} ADD COLUMN {q(col.name)} TEXT;\n  END IF;\nEND\n$$;\n")
+
+    def _function_trigger(self, step: Step) -> str | None:
+        n = step.pick
+        tables = self.user_tables()
+        t = self.pick(tables, n)
+        if t is None:
+            return None
+        fn = self.fresh(f"{t.name.lower()}_touch")
+        trg = self.fresh(f"{t.name}_touch_trg")
+        fname = self.rel(fn, t.schema)
+        return ("-- Hand-written trigger; the body has its own semicolons\n"
+                f"CREATE OR REPLACE FUNCTION {fname}() RETURNS trigger\nLANGUAGE plpgsql AS $$\nBEGIN\n"
+                "  -- keep the row as it is; a place for audit code;\n  RETURN NEW;\nEND;\n$$;\n\n"
+                f"CREATE TRIGGER {q(trg)} BEFORE UPDATE ON {self.rel(t)}\n"
+                f"FOR EACH ROW EXECUTE FUNCTION {fname}();\n")
+
+    def _extension(self, step: Step) -> str | None:
+        n = step.pick
+        if not self.extensions:
+            return None
+        ext = self.pick(list(self.extensions), n)
+        return f"-- Hand-written\nCREATE EXTENSION IF NOT EXISTS {q(ext)};\n"
+
+
+
+# The writer of each shape: the SQL of that change, or None when it does not apply to the model.
+WRITERS = {
+    Shape.CREATE_TABLE: Model._create_table,
+    Shape.CREATE_MAPPED_TABLE: Model._create_table,
+    Shape.SECOND_SCHEMA_TABLE: Model._second_schema_table,
+    Shape.ADD_COLUMN: Model._add_column,
+    Shape.DROP_COLUMN: Model._drop_column,
+    Shape.ALTER_COLUMN_TYPE: Model._alter_column_type,
+    Shape.RETYPE_USING: Model._retype_using,
+    Shape.SET_DEFAULT: Model._set_default,
+    Shape.DROP_DEFAULT: Model._drop_default,
+    Shape.DROP_NOT_NULL: Model._drop_not_null,
+    Shape.DROP_TABLE: Model._drop_table,
+    Shape.ADD_INDEX: Model._add_index,
+    Shape.ADD_UNIQUE: Model._add_index,
+    Shape.CONCURRENT_INDEX: Model._add_index,
+    Shape.DROP_INDEX: Model._drop_index,
+    Shape.ADD_FOREIGN_KEY: Model._add_foreign_key,
+    Shape.MANY_TO_MANY: Model._many_to_many,
+    Shape.CREATE_ENUM: Model._create_enum,
+    Shape.ENUM_ADD_VALUE: Model._enum_add_value,
+    Shape.ENUM_USE_VALUE: Model._enum_use_value,
+    Shape.ENUM_REMOVE_VALUE: Model._enum_remove_value,
+    Shape.ENUM_RENAME: Model._enum_rename,
+    Shape.ENUM_RENAME_VALUE: Model._enum_rename_value,
+    Shape.RENAME_COLUMN: Model._rename_column,
+    Shape.RENAME_TABLE: Model._rename_table,
+    Shape.DATA_UPDATE: Model._data_update,
+    Shape.EXPLICIT_TRANSACTION: Model._explicit_transaction,
+    Shape.DO_BLOCK: Model._do_block,
+    Shape.FUNCTION_TRIGGER: Model._function_trigger,
+    Shape.EXTENSION: Model._extension,
+}
 
 
 def folder_names(count: int, start_year: int = 2024) -> list[str]:

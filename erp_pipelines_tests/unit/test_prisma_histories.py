@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from erp_pipelines.prisma.order import collation_key
-from erp_pipelines_tests.support.prisma_histories import ALONE, Shape, Step, build_history
+from erp_pipelines_tests.support.prisma_histories import ALONE, WRITERS, Shape, Step, build_history
 
 
 def random_steps(seed: int, migrations: int = 20) -> list[list[Step]]:
@@ -17,6 +17,7 @@ def random_steps(seed: int, migrations: int = 20) -> list[list[Step]]:
 
 
 def test_every_shape_is_written_by_some_generated_history():
+    assert set(WRITERS) == set(Shape)
     seen = set()
     for seed in range(60):
         seen |= build_history(random_steps(seed), 3, extensions=("plpgsql",)).shapes()
