@@ -157,7 +157,9 @@ def test_sensors_survive_rows_stamped_in_the_year_20000_and_at_infinity(erp_tabl
     insert_events(conn, [(client, 1, 3, "view", at(OLD, 2))])
     observed = erp_raw_tables_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     newest = {e.asset_key.path[-1]: e.metadata["newest_row_at"].value for e in observed.asset_events}
-    assert newest == {"client_usage_events": "infinity", "system_metric_samples": "infinity"}
+    # the demo's third raw table (rate_limit_violations) has no rows in this database
+    assert newest == {"client_usage_events": "infinity", "system_metric_samples": "infinity",
+                      "rate_limit_violations": "(empty)"}
     tick = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     requests = [(r.partition_key, r.asset_selection) for r in tick.run_requests]
     assert requests == [(str(OLD), [dg.AssetKey("client_daily_usage")])]  # the in-range day still refreshed
@@ -186,7 +188,8 @@ def test_rows_written_with_triggers_bypassed_into_a_day_rolled_up_empty_are_refr
     assert result.success
     assert rows_on(conn, "client_usage_events", "occurred_at", OLD) == 5  # kept: no aggregate holds them
     requested = retention_metadata(result)["refresh_requested"]
-    assert requested == {"client_usage_events": [str(OLD)], "system_metric_samples": [str(OLD)]}
+    assert requested == {"client_usage_events": [str(OLD)], "system_metric_samples": [str(OLD)],
+                         "rate_limit_violations": []}
     tick = late_data_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     assert [r.partition_key for r in tick.run_requests] == [str(OLD)]
     assert run_request(erp_url, instance, tick.run_requests[0]).success
@@ -196,7 +199,7 @@ def test_rows_written_with_triggers_bypassed_into_a_day_rolled_up_empty_are_refr
     assert rows_on(conn, "client_usage_events", "occurred_at", OLD) == 0  # now provably held: pruned
     # a second retention run asks for nothing more
     assert retention_metadata(prune(resources, instance, **EVENTS_RETENTION))["refresh_requested"] == {
-        "client_usage_events": [], "system_metric_samples": []
+        "client_usage_events": [], "system_metric_samples": [], "rate_limit_violations": []
     }
 
 
