@@ -127,6 +127,13 @@ def _keys_not_null(decl: RollupDecl, prefix: str | None = None) -> sql.Composabl
     )
 
 
+def _null_key_rows(decl: RollupDecl) -> sql.Composable:
+    """The rows of a grouped CTE (column `_rows`) whose key has a NULL: in no aggregate row."""
+    if not decl.keys:
+        return sql.SQL("0")
+    return sql.SQL("coalesce(sum(_rows) FILTER (WHERE NOT ({})), 0)").format(_keys_not_null(decl))
+
+
 def _float_columns(decl: RollupDecl, types: dict[str, str]) -> list[str]:
     """Measured columns of a float or numeric type: where NaN and +-Infinity can be."""
     cols = [c for m in decl.measures for c in (m.column, m.weight) if c and m.kind in ("sum", "weighted_mean")]
@@ -261,10 +268,7 @@ def replace_day(decl: RollupDecl, schema: str, types: dict[str, str], raw_row_ha
         old=sql.SQL(", ").join(sql.Identifier("d", c) for c in measure_names),
         new=sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(_id(c)) for c in measure_names),
     ))
-    null_key = (
-        sql.SQL("coalesce(sum(_rows) FILTER (WHERE NOT ({})), 0)").format(_keys_not_null(decl))
-        if decl.keys else sql.SQL("0")
-    )
+    null_key = _null_key_rows(decl)
     return sql.SQL(
         "WITH {ctes} SELECT "
         "(SELECT coalesce(sum(_rows), 0) FROM grouped)::bigint AS raw_rows, "
@@ -351,10 +355,7 @@ def reconcile(decl: RollupDecl, schema: str, types: dict[str, str], raw_row_hash
     )
     one_side = sql.SQL("raw.{k} IS NULL OR agg.{k} IS NULL").format(k=_id(decl.keys[0])) if decl.keys else (
         sql.SQL("(SELECT count(*) FROM raw) <> (SELECT count(*) FROM agg)"))
-    null_key = (
-        sql.SQL("coalesce(sum(_rows) FILTER (WHERE NOT ({})), 0)").format(_keys_not_null(decl))
-        if decl.keys else sql.SQL("0")
-    )
+    null_key = _null_key_rows(decl)
     return sql.SQL(
         "WITH {raw_all}, {raw}, {agg} SELECT "
         "(SELECT count(*) FROM raw FULL JOIN agg ON {on} WHERE {one_side} OR {differs}) AS mismatched, "
