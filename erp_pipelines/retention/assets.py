@@ -40,12 +40,14 @@ from typing import Any
 
 import dagster as dg
 import psycopg
+from psycopg import sql as psql
 from pydantic import Field
 
 from erp_pipelines.capture.triggers import SKIP_SETTING
 from erp_pipelines.dbwork import ADVISORY_XACT_LOCK, erp_connection, step_errors, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.health_config import read_config, validate_config
+from erp_pipelines.own_schema import own_schema_name
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.retention import sql
@@ -337,11 +339,13 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
             )
         )
         reports: dict[str, PruneReport] = {}
-        present = [spec for spec in ROLLUPS if _raw_table_present(conn, spec)]
+        missing = {spec.aggregate_table: _missing_table(conn, spec) for spec in ROLLUPS}
+        present = [spec for spec in ROLLUPS if missing[spec.aggregate_table] is None]
         for spec in ROLLUPS:
             days = raw_days.get(spec.raw_table)
             if spec not in present:
-                context.log.warning(f"{spec.raw_table} does not exist: {spec.aggregate_table} is skipped.")
+                context.log.warning(f"{missing[spec.aggregate_table]} does not exist: {spec.aggregate_table} is "
+                                    "skipped.")
             if not days or spec not in present:
                 reports[spec.raw_table] = PruneReport()
                 continue
@@ -381,14 +385,23 @@ def _lock(conn: psycopg.Connection, spec: RollupSpec) -> None:
     conn.execute(ADVISORY_XACT_LOCK, {"lock_key": spec.lock_key})
 
 
-def _raw_table_present(conn: psycopg.Connection, spec: RollupSpec) -> bool:
-    """A rollup instance whose raw table this ERP lacks (e.g. a declared one over a table of a later
-    migration) is left out of retention: nothing of it can be deleted."""
+def _missing_table(conn: psycopg.Connection, spec: RollupSpec) -> str | None:
+    """The table of a rollup that does not exist, if any: its raw table (a declared instance over a table
+    this ERP lacks, e.g. one of a later migration) or its aggregate in our own schema (a declared rollup
+    that has not run yet: it creates its table on its first run, which retention must not do). Such a
+    rollup is left out of retention: nothing of it can be deleted."""
+    tables = [psql.Identifier(spec.raw_table)]
+    if spec.extra.get("aggregate_schema") == "own":
+        tables.append(psql.Identifier(own_schema_name(), spec.aggregate_table))
     with conn.transaction():
-        return bool(conn.execute(RAW_TABLE_PRESENT, {"table": spec.raw_table}).fetchone()[0])
+        for table in tables:
+            name = table.as_string(conn)
+            if not conn.execute(TABLE_PRESENT, {"table": name}).fetchone()[0]:
+                return name
+    return None
 
 
-RAW_TABLE_PRESENT = "SELECT to_regclass(quote_ident(%(table)s)) IS NOT NULL"
+TABLE_PRESENT = "SELECT to_regclass(%(table)s) IS NOT NULL"
 
 
 def _prune_aggregates(
