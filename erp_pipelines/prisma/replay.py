@@ -12,7 +12,8 @@ not reach a live table. String literals and function / DO bodies are run as writ
 Transaction control is the replay's own (it is one transaction): `BEGIN`/`COMMIT` are skipped, `SET
 TRANSACTION` / `SET SESSION CHARACTERISTICS` have no effect on structure and are skipped, `SET LOCAL` lasts to
 the end of its migration (or its COMMIT) as it does in the script's own transaction, `SET` and `RESET` run as
-written. Enum types follow their identity through renames (`enum_history`).
+written. Enum types follow their identity through renames (`enum_history`): each is created with a slot for
+every value it will carry, an `ADD VALUE` renames a placeholder slot, `RENAME VALUE` runs as written.
 
 A migration the operator recorded as applied (`trusted`) that fails is reported as not verifiable, with
 PostgreSQL's reason, instead of failing the replay: the replay starts again without it (no savepoints).
@@ -419,7 +420,7 @@ def _replay_migration(conn, index, migration, schemas, path, enums, extensions) 
         key = (index, stmt.number)
         if enums.skips(key):
             continue
-        text = enums.create_text(key, _text(stmt)) or _text(stmt)
+        text = enums.create_text(key, _text(stmt)) or enums.add_text(key, _text(stmt)) or _text(stmt)
         try:
             _run_statement(conn, migration, stmt, text, schemas, path, extensions, session)
         except psycopg.Error as exc:

@@ -48,10 +48,6 @@ NOT_YET = {
     # A table of a second schema created in the baseline range is not created by the sync (it syncs the
     # target schema only), so a later migration that alters it fails ("another schema", Why 1 and 4).
     Shape.SECOND_SCHEMA_TABLE: "issue 16, Why 1 and 4",
-    # "Enum renames are not followed in the replay": after `ALTER TYPE "Level" RENAME VALUE 'LOW' TO 'LOW_0'`
-    # of a column's default value, the sync creates the column with DEFAULT 'LOW' next to a type that has
-    # only 'LOW_0' ("invalid input value for enum"; found by bench/history_bench.py, with hist-replay merged).
-    Shape.ENUM_RENAME_VALUE: "issue 16, Why 2",
 }
 # Shapes the property draws from (see the module docstring of prisma_histories for each one).
 SHAPES = ALL_SHAPES - NOT_YET.keys()
