@@ -7,7 +7,10 @@ qualified name, `CREATE SCHEMA`, `SET search_path` value and `'schema.name'::reg
 throw-away schema. Only system schemas and schemas holding installed extensions are left as they are. The
 replay's search_path holds the throw-away schemas and the installed extensions' schemas, never a live schema
 (except one that itself holds an installed extension, which must stay reachable): an unqualified name does
-not reach a live table. String literals and function / DO bodies are run as written.
+not reach a live table. String literals and function bodies are run as written; in a PL/pgSQL DO body (run
+at once, so it must act on the throw-away schemas) schema-qualified names and the string literals PostgreSQL
+reads as relation names (`'s.t'::regclass`, `nextval('s.t')`) are redirected token by token
+(`redirect_body`); other literals, comments and dynamic SQL (`EXECUTE '...'`) are left as written.
 
 Transaction control is the replay's own (it is one transaction): `BEGIN`/`COMMIT` are skipped, `SET
 TRANSACTION` / `SET SESSION CHARACTERISTICS` have no effect on structure and are skipped, `SET LOCAL` lasts to
@@ -175,8 +178,22 @@ class _Redirect:
             changed |= new is not None
         return tuple(out) if changed else None
 
+    def _do_body(self, node: ast.DoStmt) -> None:
+        """A PL/pgSQL DO body with its schema-qualified names redirected (`redirect_body`)."""
+        options = {opt.defname: opt for opt in node.args or ()}
+        language = options.get("language")
+        body = options.get("as")
+        if language is not None and getattr(language.arg, "sval", "plpgsql").lower() != "plpgsql":
+            return
+        if body is not None and isinstance(body.arg, ast.String):
+            new = redirect_body(body.arg.sval, self._schema)
+            if new != body.arg.sval:
+                body.arg = ast.String(sval=new)
+
     def _schema_slots(self, node) -> None:
-        if isinstance(node, (ast.CreateSchemaStmt, ast.RangeVar)):
+        if isinstance(node, ast.DoStmt):
+            self._do_body(node)
+        elif isinstance(node, (ast.CreateSchemaStmt, ast.RangeVar)):
             node.schemaname = self._schema(node.schemaname) or node.schemaname
         elif isinstance(node, ast.AlterObjectSchemaStmt):
             node.newschema = self._schema(node.newschema) or node.newschema
@@ -238,6 +255,57 @@ class _Redirect:
                 setattr(node, slot, tuple(self._name_list(v) for v in value))
             else:
                 self.visit(value)
+
+
+def _ident(text: str) -> str:
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def redirect_body(body: str, schema) -> str:
+    """A PL/pgSQL body (of a DO block) with schema-qualified names pointing at their throw-away schemas.
+
+    The body is a string to PostgreSQL's parser, so it is read token by token (PostgreSQL's own scanner, which
+    PL/pgSQL uses too): an identifier followed by `.` is a schema where `schema(name, certain=False)` maps it,
+    and a string literal is rewritten only where PostgreSQL reads it as a relation name (`'s.t'::regclass`,
+    `nextval('s.t')` and the other name-taking functions). Other literals, comments and dynamic SQL in
+    `EXECUTE '...'` are left exactly as written. `schema` returns the new name or None.
+    """
+    try:
+        tokens = pglast.parser.scan(body)
+    except pglast.parser.ParseError:
+        return body
+    edits: list[tuple[int, int, str]] = []
+    for i, token in enumerate(tokens):
+        text = body[token.start:token.end + 1]
+        after = tokens[i + 1] if i + 1 < len(tokens) else None
+        before = tokens[i - 1] if i else None
+        if (token.name == "IDENT" and after is not None and after.name == "ASCII_46"
+                and after.start == token.end + 1 and (before is None or before.name != "ASCII_46")):
+            new = schema(_ident(text), False)
+            if new is not None:
+                edits.append((token.start, token.end, _quoted(new)))
+        elif token.name == "SCONST" and text.startswith("'") and _names_a_relation(body, tokens, i):
+            parts = _qualified_name(text[1:-1].replace("''", "'"))
+            new = schema(parts[0]) if parts is not None and len(parts) == 2 else None
+            if new is not None:
+                name = ".".join(_quoted(p) for p in (new, parts[1]))
+                edits.append((token.start, token.end, "'" + name.replace("'", "''") + "'"))
+    for start, end, new in reversed(edits):
+        body = body[:start] + new + body[end + 1:]
+    return body
+
+
+def _names_a_relation(body: str, tokens, i: int) -> bool:
+    """True when string literal `tokens[i]` is cast to regclass or is a name-taking function's first argument."""
+    following = [body[t.start:t.end + 1].lower() for t in tokens[i + 1:i + 3]]
+    if following == ["::", "regclass"]:
+        return True
+    preceding = [body[t.start:t.end + 1] for t in tokens[max(i - 2, 0):i]]
+    return len(preceding) == 2 and preceding[1] == "(" and _ident(preceding[0]) in _NAME_TAKING_FUNCTIONS
 
 
 def _may_name_a_schema(text: str) -> bool:

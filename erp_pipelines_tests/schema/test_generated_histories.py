@@ -42,9 +42,6 @@ EXTENSIONS = {"18": ("plpgsql",), "15": ("plpgsql", "citext", "pgcrypto", "uuid-
 # Shapes the generator writes that the sync cannot follow yet (issue 16): the property leaves them out until
 # they are fixed; each has its minimal folder in the report of the branch that found it (hist-gen).
 NOT_YET = {
-    # "The replay is not isolated from live objects": a schema-qualified name inside a DO body
-    # ('"public"."Invoice"'::regclass) resolves to the live schema, where the history's table is missing.
-    Shape.DO_BLOCK: "issue 16, Why 4",
     # A table of a second schema created in the baseline range is not created by the sync (it syncs the
     # target schema only), so a later migration that alters it fails ("another schema", Why 1 and 4).
     Shape.SECOND_SCHEMA_TABLE: "issue 16, Why 1 and 4",
