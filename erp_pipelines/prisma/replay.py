@@ -415,6 +415,8 @@ class Replayed:
     catalog: Catalog
     extensions: set[str] = field(default_factory=set)
     not_verifiable: dict[str, str] = field(default_factory=dict)  # trusted migration -> why it did not replay
+    # the other schemas the history creates (`CREATE SCHEMA "audit"`; tables in them), by live name
+    other_schemas: dict[str, Catalog] = field(default_factory=dict)
 
 
 def _statements(migration: Migration) -> Iterable[Statement]:
@@ -520,8 +522,9 @@ def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
 
 def _replay_once(
     conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str
-) -> tuple[Catalog, SchemaMap, set[str]]:
-    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure."""
+) -> tuple[Catalog, SchemaMap, set[str], dict[str, Catalog]]:
+    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure.
+    Also returns the catalogs of the other schemas the history created (live name -> catalog)."""
     extensions: set[str] = set()
     enums = enum_history(migrations)
     with conn.transaction() as throwaway:
@@ -541,9 +544,13 @@ def _replay_once(
                 raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc))
                                     ) from None
         catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
+        created = {r[0] for r in conn.execute(_SCHEMAS)}
+        # on its own path, as the live one is inspected: names in other schemas (extensions too) print qualified
+        others = {live: inspect(conn, shadow, search_path=(shadow,))
+                  for live, shadow in schemas.names.items() if live != live_schema and shadow in created}
         raise psycopg.Rollback(throwaway)
     catalog.enums = {name: tuple(enums.final_labels().get(name, labels)) for name, labels in catalog.enums.items()}
-    return catalog, schemas, extensions
+    return catalog, schemas, extensions, others
 
 
 def replay(
@@ -569,7 +576,7 @@ def replay(
     not_verifiable: dict[str, str] = {}
     while True:
         try:
-            catalog, schemas, extensions = _replay_once(
+            catalog, schemas, extensions, other_catalogs = _replay_once(
                 conn, [m for m in migrations if m.name not in not_verifiable], live_schema)
             break
         except _Unreplayable as failed:
@@ -581,16 +588,27 @@ def replay(
             )
     catalog.schema = live_schema
     catalog.extensions = set(extensions)
-    # pg_get_functiondef always qualifies the function's name: point it back at the live schema.
-    back = {shadow: live for live, shadow in schemas.names.items()}
+    # longest first: the live schema's throw-away name is a prefix of the others'
+    back = {shadow: live for live, shadow in sorted(schemas.names.items(), key=lambda kv: -len(kv[1]))}
+    catalog = _functions_back(catalog, back)
+    others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
+    if others:
+        catalog = _unshadowed(catalog, others)
+    other_schemas = {}
+    for live, other in other_catalogs.items():
+        other = _unshadowed(_functions_back(other, back), back)
+        other.schema = live
+        other_schemas[live] = other
+    return Replayed(catalog, extensions, not_verifiable, other_schemas)
+
+
+def _functions_back(catalog: Catalog, back: dict[str, str]) -> Catalog:
+    """pg_get_functiondef always qualifies the function's name: point it back at the live schema."""
     catalog.functions = {
         key: replace(fn, definition=redirect_names(fn.definition, lambda name, _certain=True: back.get(name)))
         for key, fn in catalog.functions.items()
     }
-    others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
-    if others:
-        catalog = _unshadowed(catalog, others)
-    return Replayed(catalog, extensions, not_verifiable)
+    return catalog
 
 
 _BARE = re.compile(r"[a-z_][a-z0-9_$]*")

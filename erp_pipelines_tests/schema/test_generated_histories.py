@@ -41,11 +41,7 @@ from erp_pipelines_tests.support.schema_runs import failure_text, planned_statem
 EXTENSIONS = {"18": ("plpgsql",), "15": ("plpgsql", "citext", "pgcrypto", "uuid-ossp")}
 # Shapes the generator writes that the sync cannot follow yet (issue 16): the property leaves them out until
 # they are fixed; each has its minimal folder in the report of the branch that found it (hist-gen).
-NOT_YET = {
-    # A table of a second schema created in the baseline range is not created by the sync (it syncs the
-    # target schema only), so a later migration that alters it fails ("another schema", Why 1 and 4).
-    Shape.SECOND_SCHEMA_TABLE: "issue 16, Why 1 and 4",
-}
+NOT_YET: dict[Shape, str] = {}
 # Shapes the property draws from (see the module docstring of prisma_histories for each one).
 SHAPES = ALL_SHAPES - NOT_YET.keys()
 STRAY_COLUMN = "hand_added_note"
