@@ -18,6 +18,9 @@ the end of its migration (or its COMMIT) as it does in the script's own transact
 written. Enum types follow their identity through renames (`enum_history`): each is created with a slot for
 every value it will carry, an `ADD VALUE` renames a placeholder slot, `RENAME VALUE` runs as written.
 
+Besides the live schema's catalog, the replay returns the catalogs of the other schemas the history creates
+(`Replayed.other_schemas`), which the sync plans by the same add-only rules.
+
 A migration the operator recorded as applied (`trusted`) that fails is reported as not verifiable, with
 PostgreSQL's reason, instead of failing the replay: the replay starts again without it (no savepoints).
 

@@ -272,3 +272,13 @@ def test_table_qualified_columns_and_trigger_targets_are_not_taken_for_schemas()
     assert redirect_names(trigger, schemas.target) == trigger
     assert "shadow_1.users" in redirect_names('ALTER TABLE "erp"."users" ADD COLUMN "x" text', schemas.target)
     assert set(schemas.names) == {"public", "erp"}
+
+
+def test_a_step_in_another_schema_is_marked_in_the_sql_script():
+    from erp_pipelines.prisma.changes import Plan, Step, StepKind
+
+    plan = Plan([Step(StepKind.CREATE_TABLE, 'CREATE TABLE "Event" ("id" integer)', "Event", "Event", schema="audit"),
+                 Step(StepKind.CREATE_SCHEMA, 'CREATE SCHEMA IF NOT EXISTS "audit"', "audit", schema="audit")])
+    assert plan.sql_script().splitlines()[1:] == ['-- in schema audit', 'CREATE SCHEMA IF NOT EXISTS "audit";',
+                                                  '-- in schema audit', 'CREATE TABLE "Event" ("id" integer);']
+    assert plan.summary()["schemas_added"] == 1
