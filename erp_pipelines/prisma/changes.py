@@ -27,6 +27,7 @@ class Phase(enum.IntEnum):
 class StepKind(enum.Enum):
     """Kinds of steps, declared in the order they run within a phase."""
 
+    CREATE_SCHEMA = "create schema"
     CREATE_EXTENSION = "create extension"
     ADD_ENUM_VALUE = "add enum value"
     CREATE_ENUM = "create enum"
@@ -66,6 +67,7 @@ class Step:
     table: str | None = None  # the table it belongs to, if any (for ADD_ENUM_VALUE: the enum type)
     constraint_kind: str | None = None  # for VALIDATE_CONSTRAINT: 'f' (foreign key) or 'c' (check)
     order: int = 0  # position among steps of the same kind (views, functions: creation order of the history)
+    schema: str | None = None  # another schema the history creates, where the step runs (None: the target's)
 
     @property
     def phase(self) -> Phase:
@@ -110,6 +112,7 @@ class Plan:
             "sequences_added": self.count(StepKind.CREATE_SEQUENCE),
             "enum_changes": self.count(StepKind.CREATE_ENUM, StepKind.ADD_ENUM_VALUE),
             "extensions_added": self.count(StepKind.CREATE_EXTENSION),
+            "schemas_added": self.count(StepKind.CREATE_SCHEMA),
             "views_functions_triggers_added": self.count(
                 StepKind.CREATE_VIEW, StepKind.CREATE_FUNCTION, StepKind.CREATE_TRIGGER
             ),
@@ -124,7 +127,8 @@ class Plan:
             steps = self.ordered(phase)
             if steps:
                 lines.append(f"-- phase {phase.value}: {_PHASE_TEXT[phase]}")
-                lines += [s.sql.rstrip().rstrip(";") + ";" for s in steps]
+                lines += [(f"-- in schema {s.schema}\n" if s.schema else "") + s.sql.rstrip().rstrip(";") + ";"
+                          for s in steps]
         return "\n".join(lines)
 
     def markdown(self) -> str:

@@ -1,13 +1,17 @@
 """Enum types followed through a whole history by identity, for a replay in one transaction.
 
 PostgreSQL before 17 refuses, in the transaction that added it, to use an enum value added by `ALTER TYPE ...
-ADD VALUE` ("unsafe use of new value"), and a replay is one transaction. So the replay creates each enum type
-the history creates with every label that type will ever carry, and skips its `ADD VALUE` / `RENAME VALUE`
-statements. Identity, not name, is what is followed: Prisma removes a value by creating `"X_new"`, moving the
-columns to it, renaming `"X"` to `"X_old"` and `"X_new"` to `"X"`, and dropping `"X_old"`; a value added
-after that belongs to the type born as `"X_new"`. The labels the replayed catalog reports are the ones the
-simulation ends with (added in place with BEFORE/AFTER, renamed values under their new name), which is what
-running the migrations one by one leaves.
+ADD VALUE` ("unsafe use of new value"), and a replay is one transaction. A value created by `CREATE TYPE` is
+safe to use at once, and so is one renamed by `RENAME VALUE` (the rename updates the value's row in place). So
+the replay creates each enum type the history creates with a slot for every value it will ever carry, in the
+order the history leaves them: the values of the `CREATE TYPE` under their own names, the ones added later
+under a placeholder label. An `ADD VALUE` of such a type becomes `RENAME VALUE '<placeholder>' TO '<value>'`,
+and `RENAME VALUE` runs as written, so every statement sees the labels (and column defaults follow renames)
+exactly as running the migrations one by one would leave them.
+
+Identity, not name, is what is followed: Prisma removes a value by creating `"X_new"`, moving the columns to
+it, renaming `"X"` to `"X_old"` and `"X_new"` to `"X"`, and dropping `"X_old"`; a value added after that
+belongs to the type born as `"X_new"`.
 """
 
 from __future__ import annotations
@@ -33,26 +37,52 @@ def _type_name(names: Iterable) -> str:
     return parts[-1] if parts else ""
 
 
+PLACEHOLDER = "erp_pipelines_pending_"
+
+
 @dataclass
 class _EnumType:
-    labels: list[str]  # in order, as the history leaves them so far
-    ever: list[str] = field(default_factory=list)  # every label it ever carried (renamed ones too)
+    ident: int
+    labels: list[str]  # the labels of its CREATE TYPE
+    created: int = 0  # how many slots the CREATE TYPE made
+    slots: list[int] = field(default_factory=list)  # slot ids in order
+    names: dict[int, str] = field(default_factory=dict)  # slot id -> its label so far
 
-    def add(self, value: str, neighbor: str | None, after: bool) -> None:
-        if value in self.labels:
-            return
-        if neighbor and neighbor in self.labels:
-            self.labels.insert(self.labels.index(neighbor) + (1 if after else 0), value)
+    def __post_init__(self) -> None:
+        self.created = len(self.labels)
+        self.slots = list(range(self.created))
+        self.names = dict(enumerate(self.labels))
+
+    def current(self) -> list[str]:
+        return [self.names[s] for s in self.slots]
+
+    def slot_of(self, label: str) -> int | None:
+        return next((s for s in self.slots if self.names[s] == label), None)
+
+    def placeholder(self, slot: int) -> str:
+        return f"{PLACEHOLDER}{self.ident}_{slot}"
+
+    def add(self, value: str, neighbor: str | None, after: bool) -> int | None:
+        """The new slot holding `value`, or None when it exists already."""
+        if self.slot_of(value) is not None:
+            return None
+        slot = len(self.names)
+        near = self.slot_of(neighbor) if neighbor else None
+        if near is not None:
+            self.slots.insert(self.slots.index(near) + (1 if after else 0), slot)
         else:
-            self.labels.append(value)
-        if value not in self.ever:
-            self.ever.append(value)
+            self.slots.append(slot)
+        self.names[slot] = value
+        return slot
 
     def rename(self, old: str, new: str) -> None:
-        if old in self.labels:
-            self.labels[self.labels.index(old)] = new
-        if new not in self.ever:
-            self.ever.append(new)
+        slot = self.slot_of(old)
+        if slot is not None and self.slot_of(new) is None:
+            self.names[slot] = new
+
+    def created_labels(self) -> list[str]:
+        """The labels the replay's CREATE TYPE gives: the created ones by their first name, placeholders."""
+        return [self.labels[s] if s < self.created else self.placeholder(s) for s in self.slots]
 
 
 @dataclass
@@ -62,27 +92,32 @@ class EnumHistory:
     types: list[_EnumType] = field(default_factory=list)
     by_name: dict[str, int] = field(default_factory=dict)  # current name -> identity
     created_at: dict[tuple[int, int], int] = field(default_factory=dict)  # (migration, statement) -> identity it creates
-    tracked: set[tuple[int, int]] = field(default_factory=set)  # (migration, statement) of ADD/RENAME VALUE on a tracked type
+    added: dict[tuple[int, int], tuple[int, int]] = field(default_factory=dict)  # ADD VALUE -> (identity, slot)
+    existing: set[tuple[int, int]] = field(default_factory=set)  # ADD VALUE IF NOT EXISTS of a present value
 
     def feed(self, key: tuple[int, int], text: str, node_type: str) -> None:
-        """Follow one statement (`key` identifies it for `create_text` / `skips`)."""
+        """Follow one statement (`key` identifies it for `create_text` / `add_text` / `skips`)."""
         if node_type not in ("CreateEnumStmt", "AlterEnumStmt", "RenameStmt", "DropStmt"):
             return
         node = _parse(text)
         if isinstance(node, ast.CreateEnumStmt):
             labels = [v.sval for v in node.vals or ()]
-            self.types.append(_EnumType(list(labels), list(labels)))
-            self.by_name[_type_name(node.typeName)] = len(self.types) - 1
-            self.created_at[key] = len(self.types) - 1
+            enum_type = _EnumType(len(self.types), list(labels))
+            self.types.append(enum_type)
+            self.by_name[_type_name(node.typeName)] = enum_type.ident
+            self.created_at[key] = enum_type.ident
         elif isinstance(node, ast.AlterEnumStmt):
             ident = self.by_name.get(_type_name(node.typeName))
             if ident is None:
                 return
-            self.tracked.add(key)
             if node.oldVal:
                 self.types[ident].rename(node.oldVal, node.newVal)
             elif node.newVal:
-                self.types[ident].add(node.newVal, node.newValNeighbor, bool(node.newValIsAfter))
+                slot = self.types[ident].add(node.newVal, node.newValNeighbor, bool(node.newValIsAfter))
+                if slot is not None:
+                    self.added[key] = (ident, slot)
+                elif node.skipIfNewValExists:
+                    self.existing.add(key)
         elif isinstance(node, ast.RenameStmt) and node.renameType == enums.ObjectType.OBJECT_TYPE:
             old = _type_name(node.object if isinstance(node.object, tuple) else ())
             if old in self.by_name:
@@ -93,22 +128,31 @@ class EnumHistory:
                 self.by_name.pop(_type_name(names if isinstance(names, tuple) else ()), None)
 
     def create_text(self, key: tuple[int, int], text: str) -> str | None:
-        """The CREATE TYPE to run instead of statement `key` (every label the type will carry), or None."""
+        """The CREATE TYPE to run instead of statement `key` (a slot for every value to come), or None."""
         ident = self.created_at.get(key)
         if ident is None:
             return None
-        enum_type = self.types[ident]
-        wanted = [*enum_type.labels, *(v for v in enum_type.ever if v not in enum_type.labels)]
+        wanted = self.types[ident].created_labels()
         node = _parse(text)
         if [v.sval for v in node.vals or ()] == wanted:
             return None
         node.vals = tuple(ast.String(sval=v) for v in wanted)
         return RawStream()(node)
 
+    def add_text(self, key: tuple[int, int], text: str) -> str | None:
+        """The RENAME VALUE of the placeholder to run instead of ADD VALUE statement `key`, or None."""
+        if key not in self.added:
+            return None
+        ident, slot = self.added[key]
+        node = _parse(text)
+        node.oldVal, node.newValNeighbor = self.types[ident].placeholder(slot), None
+        node.newValIsAfter, node.skipIfNewValExists = True, False
+        return RawStream()(node)
+
     def skips(self, key: tuple[int, int]) -> bool:
-        """True for an ADD VALUE / RENAME VALUE of a type the history creates (its labels exist already)."""
-        return key in self.tracked
+        """True for an `ADD VALUE IF NOT EXISTS` of a value the type has already (a no-op)."""
+        return key in self.existing
 
     def final_labels(self) -> dict[str, list[str]]:
         """Type name -> labels, for the types that exist once the history ran."""
-        return {name: list(self.types[ident].labels) for name, ident in self.by_name.items()}
+        return {name: self.types[ident].current() for name, ident in self.by_name.items()}

@@ -7,12 +7,19 @@ qualified name, `CREATE SCHEMA`, `SET search_path` value and `'schema.name'::reg
 throw-away schema. Only system schemas and schemas holding installed extensions are left as they are. The
 replay's search_path holds the throw-away schemas and the installed extensions' schemas, never a live schema
 (except one that itself holds an installed extension, which must stay reachable): an unqualified name does
-not reach a live table. String literals and function / DO bodies are run as written.
+not reach a live table. String literals and function bodies are run as written; in a PL/pgSQL DO body (run
+at once, so it must act on the throw-away schemas) schema-qualified names and the string literals PostgreSQL
+reads as relation names (`'s.t'::regclass`, `nextval('s.t')`) are redirected token by token
+(`redirect_body`); other literals, comments and dynamic SQL (`EXECUTE '...'`) are left as written.
 
 Transaction control is the replay's own (it is one transaction): `BEGIN`/`COMMIT` are skipped, `SET
 TRANSACTION` / `SET SESSION CHARACTERISTICS` have no effect on structure and are skipped, `SET LOCAL` lasts to
 the end of its migration (or its COMMIT) as it does in the script's own transaction, `SET` and `RESET` run as
-written. Enum types follow their identity through renames (`enum_history`).
+written. Enum types follow their identity through renames (`enum_history`): each is created with a slot for
+every value it will carry, an `ADD VALUE` renames a placeholder slot, `RENAME VALUE` runs as written.
+
+Besides the live schema's catalog, the replay returns the catalogs of the other schemas the history creates
+(`Replayed.other_schemas`), which the sync plans by the same add-only rules.
 
 A migration the operator recorded as applied (`trusted`) that fails is reported as not verifiable, with
 PostgreSQL's reason, instead of failing the replay: the replay starts again without it (no savepoints).
@@ -174,8 +181,22 @@ class _Redirect:
             changed |= new is not None
         return tuple(out) if changed else None
 
+    def _do_body(self, node: ast.DoStmt) -> None:
+        """A PL/pgSQL DO body with its schema-qualified names redirected (`redirect_body`)."""
+        options = {opt.defname: opt for opt in node.args or ()}
+        language = options.get("language")
+        body = options.get("as")
+        if language is not None and getattr(language.arg, "sval", "plpgsql").lower() != "plpgsql":
+            return
+        if body is not None and isinstance(body.arg, ast.String):
+            new = redirect_body(body.arg.sval, self._schema)
+            if new != body.arg.sval:
+                body.arg = ast.String(sval=new)
+
     def _schema_slots(self, node) -> None:
-        if isinstance(node, (ast.CreateSchemaStmt, ast.RangeVar)):
+        if isinstance(node, ast.DoStmt):
+            self._do_body(node)
+        elif isinstance(node, (ast.CreateSchemaStmt, ast.RangeVar)):
             node.schemaname = self._schema(node.schemaname) or node.schemaname
         elif isinstance(node, ast.AlterObjectSchemaStmt):
             node.newschema = self._schema(node.newschema) or node.newschema
@@ -237,6 +258,57 @@ class _Redirect:
                 setattr(node, slot, tuple(self._name_list(v) for v in value))
             else:
                 self.visit(value)
+
+
+def _ident(text: str) -> str:
+    return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def redirect_body(body: str, schema) -> str:
+    """A PL/pgSQL body (of a DO block) with schema-qualified names pointing at their throw-away schemas.
+
+    The body is a string to PostgreSQL's parser, so it is read token by token (PostgreSQL's own scanner, which
+    PL/pgSQL uses too): an identifier followed by `.` is a schema where `schema(name, certain=False)` maps it,
+    and a string literal is rewritten only where PostgreSQL reads it as a relation name (`'s.t'::regclass`,
+    `nextval('s.t')` and the other name-taking functions). Other literals, comments and dynamic SQL in
+    `EXECUTE '...'` are left exactly as written. `schema` returns the new name or None.
+    """
+    try:
+        tokens = pglast.parser.scan(body)
+    except pglast.parser.ParseError:
+        return body
+    edits: list[tuple[int, int, str]] = []
+    for i, token in enumerate(tokens):
+        text = body[token.start:token.end + 1]
+        after = tokens[i + 1] if i + 1 < len(tokens) else None
+        before = tokens[i - 1] if i else None
+        if (token.name == "IDENT" and after is not None and after.name == "ASCII_46"
+                and after.start == token.end + 1 and (before is None or before.name != "ASCII_46")):
+            new = schema(_ident(text), False)
+            if new is not None:
+                edits.append((token.start, token.end, _quoted(new)))
+        elif token.name == "SCONST" and text.startswith("'") and _names_a_relation(body, tokens, i):
+            parts = _qualified_name(text[1:-1].replace("''", "'"))
+            new = schema(parts[0]) if parts is not None and len(parts) == 2 else None
+            if new is not None:
+                name = ".".join(_quoted(p) for p in (new, parts[1]))
+                edits.append((token.start, token.end, "'" + name.replace("'", "''") + "'"))
+    for start, end, new in reversed(edits):
+        body = body[:start] + new + body[end + 1:]
+    return body
+
+
+def _names_a_relation(body: str, tokens, i: int) -> bool:
+    """True when string literal `tokens[i]` is cast to regclass or is a name-taking function's first argument."""
+    following = [body[t.start:t.end + 1].lower() for t in tokens[i + 1:i + 3]]
+    if following == ["::", "regclass"]:
+        return True
+    preceding = [body[t.start:t.end + 1] for t in tokens[max(i - 2, 0):i]]
+    return len(preceding) == 2 and preceding[1] == "(" and _ident(preceding[0]) in _NAME_TAKING_FUNCTIONS
 
 
 def _may_name_a_schema(text: str) -> bool:
@@ -346,6 +418,8 @@ class Replayed:
     catalog: Catalog
     extensions: set[str] = field(default_factory=set)
     not_verifiable: dict[str, str] = field(default_factory=dict)  # trusted migration -> why it did not replay
+    # the other schemas the history creates (`CREATE SCHEMA "audit"`; tables in them), by live name
+    other_schemas: dict[str, Catalog] = field(default_factory=dict)
 
 
 def _statements(migration: Migration) -> Iterable[Statement]:
@@ -419,7 +493,7 @@ def _replay_migration(conn, index, migration, schemas, path, enums, extensions) 
         key = (index, stmt.number)
         if enums.skips(key):
             continue
-        text = enums.create_text(key, _text(stmt)) or _text(stmt)
+        text = enums.create_text(key, _text(stmt)) or enums.add_text(key, _text(stmt)) or _text(stmt)
         try:
             _run_statement(conn, migration, stmt, text, schemas, path, extensions, session)
         except psycopg.Error as exc:
@@ -451,8 +525,9 @@ def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
 
 def _replay_once(
     conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str
-) -> tuple[Catalog, SchemaMap, set[str]]:
-    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure."""
+) -> tuple[Catalog, SchemaMap, set[str], dict[str, Catalog]]:
+    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure.
+    Also returns the catalogs of the other schemas the history created (live name -> catalog)."""
     extensions: set[str] = set()
     enums = enum_history(migrations)
     with conn.transaction() as throwaway:
@@ -472,9 +547,13 @@ def _replay_once(
                 raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc))
                                     ) from None
         catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
+        created = {r[0] for r in conn.execute(_SCHEMAS)}
+        # on its own path, as the live one is inspected: names in other schemas (extensions too) print qualified
+        others = {live: inspect(conn, shadow, search_path=(shadow,))
+                  for live, shadow in schemas.names.items() if live != live_schema and shadow in created}
         raise psycopg.Rollback(throwaway)
     catalog.enums = {name: tuple(enums.final_labels().get(name, labels)) for name, labels in catalog.enums.items()}
-    return catalog, schemas, extensions
+    return catalog, schemas, extensions, others
 
 
 def replay(
@@ -500,7 +579,7 @@ def replay(
     not_verifiable: dict[str, str] = {}
     while True:
         try:
-            catalog, schemas, extensions = _replay_once(
+            catalog, schemas, extensions, other_catalogs = _replay_once(
                 conn, [m for m in migrations if m.name not in not_verifiable], live_schema)
             break
         except _Unreplayable as failed:
@@ -512,16 +591,27 @@ def replay(
             )
     catalog.schema = live_schema
     catalog.extensions = set(extensions)
-    # pg_get_functiondef always qualifies the function's name: point it back at the live schema.
-    back = {shadow: live for live, shadow in schemas.names.items()}
+    # longest first: the live schema's throw-away name is a prefix of the others'
+    back = {shadow: live for live, shadow in sorted(schemas.names.items(), key=lambda kv: -len(kv[1]))}
+    catalog = _functions_back(catalog, back)
+    others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
+    if others:
+        catalog = _unshadowed(catalog, others)
+    other_schemas = {}
+    for live, other in other_catalogs.items():
+        other = _unshadowed(_functions_back(other, back), back)
+        other.schema = live
+        other_schemas[live] = other
+    return Replayed(catalog, extensions, not_verifiable, other_schemas)
+
+
+def _functions_back(catalog: Catalog, back: dict[str, str]) -> Catalog:
+    """pg_get_functiondef always qualifies the function's name: point it back at the live schema."""
     catalog.functions = {
         key: replace(fn, definition=redirect_names(fn.definition, lambda name, _certain=True: back.get(name)))
         for key, fn in catalog.functions.items()
     }
-    others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
-    if others:
-        catalog = _unshadowed(catalog, others)
-    return Replayed(catalog, extensions, not_verifiable)
+    return catalog
 
 
 _BARE = re.compile(r"[a-z_][a-z0-9_$]*")

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 from psycopg import errors, sql
 
 from erp_pipelines.errors import DatabaseUnavailable, ErpPipelinesError, is_connection_lost, redact
 from erp_pipelines.prisma.catalog import Catalog, fingerprint, has_rows, inspect, row_counts, set_search_path
-from erp_pipelines.prisma.changes import Phase, Plan, Step
+from erp_pipelines.prisma.changes import Phase, Plan, Step, StepKind
 from erp_pipelines.prisma.connection import Connector
 from erp_pipelines.prisma.migrations import Migration
 from erp_pipelines.prisma.plan import PRISMA_TABLE, build_plan
@@ -88,8 +88,25 @@ def plan_sync(
         live = inspect(conn, schema)
         print_ = fingerprint(conn, schema)
         plan = build_plan(wanted, live, lambda table: has_rows(conn, schema, table))
+        for other, other_wanted in sorted(replayed.other_schemas.items()):
+            _plan_other_schema(conn, plan, other, other_wanted)
         raise psycopg.Rollback(tx)
     return plan, live, wanted, print_
+
+
+_SCHEMA_EXISTS = "SELECT 1 FROM pg_namespace WHERE nspname = %s"
+
+
+def _plan_other_schema(conn: psycopg.Connection, plan: Plan, schema: str, wanted: Catalog) -> None:
+    """Add to `plan` what the history creates in another schema (`CREATE SCHEMA "audit"` and its tables) that
+    the live database lacks, by the same add-only rules; each step runs with that schema on its search_path."""
+    if not conn.execute(_SCHEMA_EXISTS, (schema,)).fetchone():
+        plan.steps.append(Step(StepKind.CREATE_SCHEMA, sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+            sql.Identifier(schema)).as_string(conn), schema, schema=schema))
+    other = build_plan(wanted, inspect(conn, schema), lambda table: has_rows(conn, schema, table))
+    plan.steps += [replace(step, schema=schema) for step in other.steps]
+    plan.drift += [replace(d, object=f"{schema}.{d.object}") for d in other.drift]
+    plan.equivalents += [f"{schema}: {e}" for e in other.equivalents]
 
 
 def plan_in_transaction(
@@ -166,7 +183,11 @@ def _locked_phase(
         if fingerprint(conn, schema) != expected:
             raise _PlanOutdated
         set_search_path(conn, schema)
+        on_path = schema
         for step in steps:
+            if (step.schema or schema) != on_path:
+                on_path = step.schema or schema
+                set_search_path(conn, on_path)
             try:
                 conn.execute(step.sql)
             except psycopg.Error as exc:
@@ -181,7 +202,7 @@ def _locked_phase(
 
 def _validate(conn: psycopg.Connection, schema: str, step: Step, result: SyncResult, log: Log) -> None:
     """VALIDATE one NOT VALID constraint in its own transaction; violating rows leave it NOT VALID, counted."""
-    table = step.table or ""
+    table, schema = step.table or "", step.schema or schema
     try:
         with conn.transaction():
             set_search_path(conn, schema)

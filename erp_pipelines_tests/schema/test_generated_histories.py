@@ -41,18 +41,7 @@ from erp_pipelines_tests.support.schema_runs import failure_text, planned_statem
 EXTENSIONS = {"18": ("plpgsql",), "15": ("plpgsql", "citext", "pgcrypto", "uuid-ossp")}
 # Shapes the generator writes that the sync cannot follow yet (issue 16): the property leaves them out until
 # they are fixed; each has its minimal folder in the report of the branch that found it (hist-gen).
-NOT_YET = {
-    # "The replay is not isolated from live objects": a schema-qualified name inside a DO body
-    # ('"public"."Invoice"'::regclass) resolves to the live schema, where the history's table is missing.
-    Shape.DO_BLOCK: "issue 16, Why 4",
-    # A table of a second schema created in the baseline range is not created by the sync (it syncs the
-    # target schema only), so a later migration that alters it fails ("another schema", Why 1 and 4).
-    Shape.SECOND_SCHEMA_TABLE: "issue 16, Why 1 and 4",
-    # "Enum renames are not followed in the replay": after `ALTER TYPE "Level" RENAME VALUE 'LOW' TO 'LOW_0'`
-    # of a column's default value, the sync creates the column with DEFAULT 'LOW' next to a type that has
-    # only 'LOW_0' ("invalid input value for enum"; found by bench/history_bench.py, with hist-replay merged).
-    Shape.ENUM_RENAME_VALUE: "issue 16, Why 2",
-}
+NOT_YET: dict[Shape, str] = {}
 # Shapes the property draws from (see the module docstring of prisma_histories for each one).
 SHAPES = ALL_SHAPES - NOT_YET.keys()
 STRAY_COLUMN = "hand_added_note"

@@ -114,3 +114,44 @@ CREATE UNIQUE INDEX "Event_label_key" ON "audit"."Event"("label");
 # replayed by tables_present while the live one exists.
 def test_table_of_a_second_schema_applied_after_the_baseline_passes_tables_present(pg_server):
     check_history(pg_server, folder(INVOICE, AUDIT_EVENT, AUDIT_INDEX, baseline=1), drift=None)
+
+
+LEVEL = """-- CreateEnum
+CREATE TYPE "Level" AS ENUM ('LOW', 'MEDIUM', 'HIGH');
+
+-- AlterTable
+ALTER TABLE "Invoice" ADD COLUMN     "level" "Level" NOT NULL DEFAULT 'LOW';
+"""
+RENAME_LOW = """-- AlterEnum
+ALTER TYPE "Level" RENAME VALUE 'LOW' TO 'LOW_0';
+"""
+
+
+# Why: "Enum renames are not followed in the replay": the column default follows its value's new name
+# ("invalid input value for enum" when the sync planned DEFAULT 'LOW' next to a type with only 'LOW_0').
+def test_enum_value_renamed_while_it_is_a_column_default_keeps_the_default_on_the_new_name(server):
+    check_history(server, folder(INVOICE, LEVEL, RENAME_LOW, baseline=3), drift=None)
+
+
+LEGACY_REF = """-- Hand-written: add the column only where it is missing
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '"public"."Invoice"'::regclass
+                 AND attname = 'legacyRef' AND NOT attisdropped) THEN
+    ALTER TABLE "public"."Invoice" ADD COLUMN "legacyRef" TEXT;
+  END IF;
+END
+$$;
+"""
+
+
+# Why: "DO blocks run as written" and "The replay is not isolated from live objects": a DO body naming the
+# table with its schema acts on the throw-away schema, not on the live one (where the table is missing).
+def test_do_block_naming_a_table_with_its_schema_replays_in_the_throwaway_schema(pg_server):
+    check_history(pg_server, folder(INVOICE, LEGACY_REF, baseline=2), drift=None)
+
+
+# Why: "another schema" (issue 16, Why 1 and 4): a second-schema table created inside the baseline range is
+# created by the sync, as `migrate deploy` would have, so a later migration altering it applies.
+def test_table_of_a_second_schema_created_in_the_baseline_range_is_created_by_the_sync(pg_server):
+    check_history(pg_server, folder(INVOICE, AUDIT_EVENT, AUDIT_INDEX, baseline=2), drift=None)

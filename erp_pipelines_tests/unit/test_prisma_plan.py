@@ -190,6 +190,27 @@ def test_qualified_names_are_redirected_in_the_parse_tree_and_string_literals_ar
     assert redirect_schema(unqualified, "public", "shadow") == unqualified
 
 
+
+def test_schema_qualified_names_in_a_do_body_are_redirected_and_other_literals_and_comments_kept():
+    text = """DO $$
+BEGIN
+  -- public.Invoice stays in the comment
+  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '"public"."Invoice"'::regclass) THEN
+    ALTER TABLE "public"."Invoice" ADD COLUMN "a" TEXT;
+    ALTER TABLE public.items ADD COLUMN "b" TEXT;
+    RAISE NOTICE 'public.Invoice gets %', nextval('public.seq');
+    UPDATE "Invoice" SET "a" = 'public.Invoice', "b" = '"public"."Invoice"';
+  END IF;
+END
+$$;"""
+    out = redirect_schema(text, "public", "shadow")
+    assert """'"shadow"."Invoice"'::regclass""" in out and """nextval('"shadow"."seq"')""" in out
+    assert 'ALTER TABLE "shadow"."Invoice"' in out and 'ALTER TABLE "shadow".items' in out
+    assert "-- public.Invoice stays" in out and "RAISE NOTICE 'public.Invoice gets %'" in out
+    assert """"a" = 'public.Invoice', "b" = '"public"."Invoice"'""" in out
+    other_language = "DO LANGUAGE plperl $$ public.x $$"
+    assert redirect_schema(other_language, "public", "shadow") == other_language
+
 def test_enum_values_added_by_later_migrations_are_merged_where_the_type_is_created(tmp_path):
     from erp_pipelines.prisma.migrations import read_migrations_folder
 
@@ -198,6 +219,22 @@ def test_enum_values_added_by_later_migrations_are_merged_where_the_type_is_crea
         (tmp_path / name).mkdir()
         (tmp_path / name / "migration.sql").write_text(text)
     assert merged_enum_labels(read_migrations_folder(tmp_path).migrations) == {"E": ["A", "B", "C", "D"]}
+
+
+def test_enum_history_creates_a_slot_per_value_to_come_and_follows_value_renames(tmp_path):
+    from erp_pipelines.prisma.migrations import read_migrations_folder
+    from erp_pipelines.prisma.replay import enum_history
+
+    for name, text in [("1_a", "CREATE TYPE \"E\" AS ENUM ('A', 'C');"), ("2_b", "ALTER TYPE \"E\" ADD VALUE 'B' BEFORE 'C';"),
+                       ("3_c", "ALTER TYPE \"E\" RENAME VALUE 'A' TO 'A_0';"), ("4_d", "ALTER TYPE \"E\" ADD VALUE 'A';")]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "migration.sql").write_text(text)
+    history = enum_history(read_migrations_folder(tmp_path).migrations)
+    assert history.final_labels() == {"E": ["A_0", "B", "C", "A"]}
+    created = history.create_text((0, 1), "CREATE TYPE \"E\" AS ENUM ('A', 'C')")
+    assert created == "CREATE TYPE \"E\" AS ENUM ('A', 'erp_pipelines_pending_0_2', 'C', 'erp_pipelines_pending_0_3')"
+    assert history.add_text((3, 1), "ALTER TYPE \"E\" ADD VALUE 'A'") == (
+        "ALTER TYPE \"E\" RENAME VALUE 'erp_pipelines_pending_0_3' TO 'A'")
 
 
 def test_replay_from_after_the_baseline_is_refused(tmp_path):
@@ -235,3 +272,13 @@ def test_table_qualified_columns_and_trigger_targets_are_not_taken_for_schemas()
     assert redirect_names(trigger, schemas.target) == trigger
     assert "shadow_1.users" in redirect_names('ALTER TABLE "erp"."users" ADD COLUMN "x" text', schemas.target)
     assert set(schemas.names) == {"public", "erp"}
+
+
+def test_a_step_in_another_schema_is_marked_in_the_sql_script():
+    from erp_pipelines.prisma.changes import Plan, Step, StepKind
+
+    plan = Plan([Step(StepKind.CREATE_TABLE, 'CREATE TABLE "Event" ("id" integer)', "Event", "Event", schema="audit"),
+                 Step(StepKind.CREATE_SCHEMA, 'CREATE SCHEMA IF NOT EXISTS "audit"', "audit", schema="audit")])
+    assert plan.sql_script().splitlines()[1:] == ['-- in schema audit', 'CREATE SCHEMA IF NOT EXISTS "audit";',
+                                                  '-- in schema audit', 'CREATE TABLE "Event" ("id" integer);']
+    assert plan.summary()["schemas_added"] == 1
