@@ -1,8 +1,9 @@
 """What a rollup is, as one value: `RollupSpec`, declared once per rollup and iterated by everything else.
 
-Jobs, sensors, checks, retention and the ledger read a rollup's tables, columns, SQL, privileges and lock
-from its spec (rollups/metric_daily.py, rollups/usage_daily.py) through the registry
-(rollups/registry.py), never from name-keyed dicts, so adding a rollup is one module and one line.
+Jobs, sensors, checks, retention, capture, grants and the ledger read a rollup's tables, columns, SQL,
+privileges and lock from its spec through the registry (rollups/registry.py), never from name-keyed dicts.
+Each spec comes from one YAML instance under erp_pipelines/defs/rollups/ (rollups/component.py), so adding
+a rollup is one file there (docs/rollups.md).
 """
 
 from __future__ import annotations
