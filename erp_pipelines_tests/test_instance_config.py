@@ -43,6 +43,7 @@ def test_every_asset_that_touches_the_erp_database_is_in_the_erp_db_pool():
         "system_health_config",
         "system_metric_daily",
         "client_daily_usage",
+        "rate_limit_violations_daily",  # the declared third rollup (erp_pipelines/defs/rollups/)
         "retention_pruning",
     }
     pools = {key.to_user_string(): graph.get(key).pools for key in materializable}

@@ -511,15 +511,21 @@ class _Unreplayable(Exception):
 
 
 def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
+    statement = sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow))
     try:
-        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(shadow)))
+        conn.execute(statement)
     except psycopg.errors.InsufficientPrivilege as exc:
+        grant = sql.SQL("GRANT CONNECT, CREATE ON DATABASE {} TO {}").format(
+            sql.Identifier(conn.info.dbname), sql.Identifier(conn.info.user)).as_string(conn)
         raise ErpPipelinesError(
             f"The replay of the history needs to create a throw-away schema (rolled back at once), and this "
             f"role may not: {redact(exc.diag.message_primary or str(exc))}. Nothing was written.",
-            where=f"database {conn.info.dbname}, role {conn.info.user}: the CREATE privilege on the database",
-            fix=f"Set {settings.SHADOW_DATABASE_URL} to a database where this role may create schemas (Prisma's "
-            "shadowDatabaseUrl idea: the replay then runs there), or GRANT CREATE ON DATABASE to the role.",
+            where=f"statement: {statement.as_string(conn)}; database {conn.info.dbname}, role "
+            f"{conn.info.user}: the CREATE privilege on the database",
+            fix=f"As the database's owner (or a superuser) run `{grant};` (every grant the sync needs: "
+            f"`erp-pipelines grants --role {conn.info.user} --for sync`, docs/privileges.md), or set "
+            f"{settings.SHADOW_DATABASE_URL} to a database where this role may create schemas (Prisma's "
+            "shadowDatabaseUrl idea: the replay then runs there, so a role that can only read gets a plan).",
         ) from None
 
 
