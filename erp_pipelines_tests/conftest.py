@@ -5,6 +5,7 @@ Nothing here is mocked: tests talk to a real server through psycopg 3 and run re
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,21 @@ from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
 from erp_pipelines_tests.support.databases import embedded_server, new_database, server_folder
 from erp_pipelines_tests.support.erp_data import add_clients, add_modules, create_erp_tables
 from erp_pipelines_tests.support.pg15 import Pg15Server, start_pg15
+
+
+def _signals_as_in_a_terminal() -> None:
+    """A suite started in the background by a non-interactive shell (`make test &`, some CI runners) inherits
+    SIGINT ignored. Dagster maps SIGTERM to SIGINT's handler inside in-process runs
+    (dagster._utils.interrupts.setup_interrupt_handlers), so SIGTERM became ignored too, and every `tail` its
+    compute-log capture starts inherited that: each capture then waited 30 s for a `tail` that would not
+    stop. Restore what a terminal gives, before anything runs."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_signals_as_in_a_terminal()
 
 
 @pytest.fixture(scope="session")
