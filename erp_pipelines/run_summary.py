@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from erp_pipelines.rollups.daily_report import latest_evaluations
+
 # "<asset>.<check>" -> what the demo data was built to show with it (erp_pipelines/demo/generate.py)
 DEMO_DESIGNED: dict[str, str] = {
     "client_daily_usage.no_events_without_module": "the demo's usage events without a module (NULL module_id, by design)",
     "system_metric_daily.health_thresholds": "the demo's incident day (latency and error rate past the critical thresholds, by design)",
 }
-STANDING_HISTORY = 2000  # evaluations read per check (newest first): a year of days, several times over
 
 
 @dataclass(frozen=True)
@@ -116,20 +117,12 @@ def without_step_prefix(step_key: str | None, message: str) -> str:
 
 
 def standing_failures(instance: dg.DagsterInstance, check_keys: Iterable[dg.AssetCheckKey]) -> list[CheckLine]:
-    """The failures that stand: per check and partition, the instance's LATEST evaluation, when it failed."""
+    """The failures that stand: per check and partition, the instance's LATEST evaluation, when it failed (a
+    per-day check's standing verdict is left out: it repeats the days' own failures, rollups/daily_report.py)."""
     out = []
     for key in check_keys:
-        latest: dict[str | None, CheckLine] = {}
-        records = instance.event_log_storage.get_asset_check_execution_history(key, limit=STANDING_HISTORY)
-        for record in records:  # newest first
-            event = record.event.dagster_event if record.event else None
-            if event is None or event.event_type_value != "ASSET_CHECK_EVALUATION":
-                continue  # planned, or still running
-            data = event.asset_check_evaluation_data
-            partition = getattr(data, "partition", None) or record.partition
-            if partition in latest:
-                continue
-            latest[partition] = CheckLine(f"{key.asset_key.to_user_string()}.{key.name}", partition, data.passed,
-                                          data.severity.value, data.description or "", standing=True)
-        out += [line for line in latest.values() if not line.passed]
+        for partition, data in latest_evaluations(instance, key).items():
+            if not data.passed:
+                out.append(CheckLine(f"{key.asset_key.to_user_string()}.{key.name}", partition, data.passed,
+                                     data.severity.value, data.description or "", standing=True))
     return out

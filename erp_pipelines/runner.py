@@ -29,6 +29,7 @@ from erp_pipelines.demo.state import load_drifted_state
 from erp_pipelines.demo_guard import check_demo_target
 from erp_pipelines.instance_binding import check_or_bind
 from erp_pipelines.resources import erp_database
+from erp_pipelines.rollups.daily_report import is_standing_evaluation
 from erp_pipelines.rollups.steps import RAW_ROWS_READ
 from erp_pipelines.run_summary import (
     CheckLine,
@@ -58,6 +59,7 @@ def _check_lines(result: dg.ExecuteInProcessResult) -> list[CheckLine]:
         CheckLine(f"{ev.asset_key.to_user_string()}.{ev.check_name}", getattr(ev, "partition", None) or None,
                   ev.passed, ev.severity.value, ev.description or "")
         for ev in result.get_asset_check_evaluations()
+        if not is_standing_evaluation(ev)  # repeats the days' own results (rollups/daily_report.py)
     ]
 
 

@@ -24,6 +24,9 @@ How, and the Dagster 1.13.27 limits it works around:
   partition's latest materialization), then one `dg.Output(None)` per check output (what Dagster yields
   for an `AssetCheckResult`; without it the step fails with "did not return an output for non-optional
   output"). A failed blocking check of ERROR severity still fails the step, as before.
+- Dagster's checks list shows a per-day check's worst day, its detail page the newest execution (one day):
+  so every run also records one evaluation without a partition, the check's standing verdict over every
+  judged day (`standing_evaluation`, the comment above it says why and how), which both then show.
 
 Everything here is computed from typed values (`DayFigures`, `DayCheck`), so the pure parts are unit
 tested without a database or a Dagster instance; `report` is the one function an asset body calls.
@@ -233,6 +236,117 @@ def check_outcome_summary(outcomes: Sequence[DayCheck]) -> dict[str, dg.Metadata
     }
 
 
+# -- what stands: the one verdict a per-day check's latest execution carries ------------------------------
+#
+# Dagster 1.13.27's checks list shows a partitioned check's WORST current partition status; its detail page
+# ("Latest execution", `executionForLatestMaterialization`) shows the check's newest execution record, which
+# after a range run is the last partition the run planned and after a nightly run is yesterday. So a failed
+# incident day and a healthy newest day read "Failed" in the list and "Passed" in the detail. Every run that
+# judges a per-day check therefore also records one evaluation WITHOUT a partition (newest record: inserted
+# after the run's planned per-day rows): it fails while any day's latest verdict fails (this run's days as
+# just judged, every other day as last judged), names those days in its metadata, and carries the worst
+# severity, which is exactly what the list reduces the partitions to. Per-day statuses stay as they are
+# (the partitions view ignores an evaluation without a partition); it never blocks (a standing failure of an
+# earlier day must not fail tonight's run: the day's own evaluation blocked when it was judged).
+STANDING_FAILED_DAYS = "standing_failed_days"  # metadata key that marks the standing evaluation
+STANDING_HISTORY = 2000  # evaluations read per check (newest first): a year of days, several times over
+
+
+def is_standing_evaluation(evaluation: dg.AssetCheckEvaluation) -> bool:
+    """The run's standing verdict of a per-day check (not a day's own result)."""
+    return evaluation.partition is None and STANDING_FAILED_DAYS in evaluation.metadata
+
+
+def latest_evaluations(
+    instance: dg.DagsterInstance, key: dg.AssetCheckKey
+) -> dict[str | None, dg.AssetCheckEvaluation]:
+    """Per partition (None: an unpartitioned check), the instance's latest evaluation of the check; planned
+    or still running executions and the standing verdicts are left out."""
+    latest: dict[str | None, dg.AssetCheckEvaluation] = {}
+    for record in instance.event_log_storage.get_asset_check_execution_history(key, limit=STANDING_HISTORY):
+        event = record.event.dagster_event if record.event else None  # newest first
+        if event is None or event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        data = event.asset_check_evaluation_data
+        if is_standing_evaluation(data):
+            continue
+        latest.setdefault(data.partition or record.partition, data)
+    return latest
+
+
+@dataclass(frozen=True)
+class StandingFailure:
+    """A day whose latest verdict of a per-day check failed."""
+
+    day: str
+    severity: dg.AssetCheckSeverity
+    description: str
+
+
+def standing_failures_of(
+    earlier: Mapping[str | None, dg.AssetCheckEvaluation], outcomes: Sequence[DayCheck]
+) -> list[StandingFailure]:
+    """Days that fail now: this run's failed days, and every other day whose latest verdict failed."""
+    judged = {str(o.day) for o in outcomes}
+    failed = {
+        day: StandingFailure(day, ev.severity, ev.description or "")
+        for day, ev in earlier.items()
+        if day is not None and day not in judged and not ev.passed
+    }
+    failed.update({str(o.day): StandingFailure(str(o.day), o.severity, o.description) for o in outcomes if not o.passed})
+    return [failed[day] for day in sorted(failed)]
+
+
+def standing_evaluation(
+    check_name: str, asset_key: str | dg.AssetKey, failures: Sequence[StandingFailure], judged_now: int
+) -> dg.AssetCheckEvaluation:
+    """The check's verdict over every day it has judged (module comment above): the newest execution."""
+    metadata = {
+        STANDING_FAILED_DAYS: dg.MetadataValue.json({f.day: f.severity.value for f in failures}),
+        "days_failing": dg.MetadataValue.int(len(failures)),
+        "days_judged_by_this_run": dg.MetadataValue.int(judged_now),
+    }
+    if not failures:
+        description = (f"No day fails: the {judged_now} day(s) judged by this run passed, and no earlier day's "
+                       "latest verdict failed.")
+    elif len(failures) == 1:
+        description = f"1 day fails: {failures[0].description}"
+    else:
+        description = (f"{len(failures)} days fail ({failures[0].day}..{failures[-1].day}: "
+                       f"{', '.join(f.day for f in failures[:10])}{' ...' if len(failures) > 10 else ''}); "
+                       f"first: {failures[0].description}")
+    worst = (dg.AssetCheckSeverity.ERROR
+             if any(f.severity == dg.AssetCheckSeverity.ERROR for f in failures) or not failures
+             else dg.AssetCheckSeverity.WARN)
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey.from_coercible(asset_key),
+        check_name=check_name,
+        passed=not failures,
+        metadata=metadata,
+        severity=worst,
+        description="Standing verdict over every judged day (each day's own result: Partitions). " + description,
+        blocking=False,
+        partition=None,
+    )
+
+
+def standing_evaluations(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, checks: Mapping[str, Sequence[DayCheck]]
+) -> list[dg.AssetCheckEvaluation]:
+    """One standing evaluation per per-day check this run judged; earlier days outside the check's
+    partitions (e.g. before a later ERP_ROLLUP_START_DATE) are left out, as the checks list leaves them out."""
+    out = []
+    for name, outcomes in checks.items():
+        check_key = dg.AssetCheckKey(key, name)
+        partitions_def = context.assets_def.get_spec_for_check_key(check_key).partitions_def
+        earlier = {
+            day: ev for day, ev in latest_evaluations(context.instance, check_key).items()
+            if day is not None and (partitions_def is None or partitions_def.has_partition_key(day))
+        }
+        out.append(standing_evaluation(name, key, standing_failures_of(earlier, outcomes), len(outcomes)))
+    return out
+
+
 ReportEvent = dg.MaterializeResult | dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output
 
 
@@ -251,11 +365,13 @@ def report(
     `run_checks` are results of checks without a `partitions_def` (judged once per run), passed through
     as they are. `run_metadata` must not hold per-day lists (a range run copies it onto every partition);
     `day_extra` is added to each day's own metadata (e.g. `dagster/table_name`). Only selected per-day
-    checks are reported.
+    checks are reported. Each per-day check also gets its standing evaluation (`standing_evaluations`).
     """
     key = dg.AssetKey(asset_key)
     selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
     checks = {name: outcomes for name, outcomes in checks.items() if name in selected}
+    # first: a test or a summary keying evaluations by check name keeps the days' own (the last ones)
+    yield from standing_evaluations(context, key, checks)
     if context.has_partition_key:
         (figures,) = days  # a one-partition run covers exactly its day
         yield dg.MaterializeResult(

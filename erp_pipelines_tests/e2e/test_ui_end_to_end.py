@@ -303,6 +303,91 @@ def test_checks_are_judged_per_day_and_only_the_incident_day_breaches(dagster_st
     assert pipeline.partitions[0] in passed and pipeline.partitions[-1] in passed, ranges
 
 
+# --- 2b. Issue 17: the checks list and a check's detail page show the same status ---------------------------
+
+CHECK_LIST_AND_DETAIL = """
+query CheckListAndDetail($assetKey: AssetKeyInput!) {
+  assetNodeOrError(assetKey: $assetKey) {
+    __typename
+    ... on AssetNode {
+      assetChecksOrError {
+        __typename
+        ... on AssetChecks {
+          checks {
+            name
+            executionForLatestMaterialization { status evaluation { severity partition description metadataEntries { label ... on JsonMetadataEntry { jsonString } } } }
+            partitionStatuses {
+              __typename
+              ... on AssetCheckTimePartitionStatuses { ranges { status } }
+              ... on AssetCheckDefaultPartitionStatuses {
+                succeededPartitions failedPartitions inProgressPartitions skippedPartitions executionFailedPartitions
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+def _failed_as(execution: dict | None) -> str:
+    severity = ((execution or {}).get("evaluation") or {}).get("severity")
+    return "WARN" if severity == "WARN" else "ERROR"
+
+
+def list_status(check: dict) -> str:
+    """What the asset's checks list shows, reduced as Dagster 1.13.27's UI does (its `AssetCheckStatusTag`
+    given the check): a partitioned check with partition statuses shows its worst partition (with the
+    severity of `executionForLatestMaterialization`), any other check that execution's status."""
+    execution, statuses = check["executionForLatestMaterialization"], check["partitionStatuses"]
+    counts: dict[str, int] = {}
+    if statuses and statuses["__typename"] == "AssetCheckTimePartitionStatuses":
+        for r in statuses["ranges"]:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+    elif statuses:
+        for status, field in (("SUCCEEDED", "succeededPartitions"), ("FAILED", "failedPartitions"),
+                              ("IN_PROGRESS", "inProgressPartitions"), ("SKIPPED", "skippedPartitions"),
+                              ("EXECUTION_FAILED", "executionFailedPartitions")):
+            counts[status] = len(statuses[field])
+    if not any(counts.values()):
+        return detail_status(check)
+    if counts.get("FAILED") or counts.get("EXECUTION_FAILED"):
+        return _failed_as(execution)
+    return next((s for s in ("IN_PROGRESS", "SKIPPED", "SUCCEEDED") if counts.get(s)), "NOT_EVALUATED")
+
+
+def detail_status(check: dict) -> str:
+    """What a check's detail page shows under "Latest execution" -> "Evaluation result" (the status tag of
+    `executionForLatestMaterialization` alone)."""
+    execution = check["executionForLatestMaterialization"]
+    if execution is None:
+        return "NOT_EVALUATED"
+    if execution["status"] in ("FAILED", "EXECUTION_FAILED"):
+        return _failed_as(execution)
+    return execution["status"]
+
+
+def test_every_check_shows_the_same_status_in_the_list_and_in_its_detail(dagster_stack: DagsterStack,
+                                                                           pipeline: PipelineResult) -> None:
+    """The demo's incident day failed health_thresholds and the newest day passed: the list said Failed,
+    the detail Passed. Every check of the graph, read through the webserver's GraphQL, must agree, and the
+    standing incident must show as failed in both."""
+    shown: dict[str, tuple[str, str]] = {}
+    for asset in sorted(project_names().checks_by_asset):
+        node = dagster_stack.graphql(CHECK_LIST_AND_DETAIL, {"assetKey": {"path": [asset]}})["assetNodeOrError"]
+        assert node["__typename"] == "AssetNode", node
+        for check in node["assetChecksOrError"]["checks"]:
+            shown[f"{asset}.{check['name']}"] = (list_status(check), detail_status(check))
+    print(f"\n[e2e] (list, detail) per check: {shown}")
+    assert set(shown) == {f"{a}.{c}" for a, cs in project_names().checks_by_asset.items() for c in cs}
+    disagree = {name: statuses for name, statuses in shown.items() if statuses[0] != statuses[1]}
+    assert not disagree, f"the checks list and the detail page disagree: {disagree}"
+    assert shown[f"system_metric_daily.{METRIC_HEALTH_CHECK}"] == ("ERROR", "ERROR")  # the incident stands
+    assert shown[f"system_metric_daily.{METRIC_RECONCILIATION_CHECK}"] == ("SUCCEEDED", "SUCCEEDED")
+
+
 # --- 3. The UI -------------------------------------------------------------------------------------------
 
 

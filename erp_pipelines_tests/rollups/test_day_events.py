@@ -60,12 +60,23 @@ def latest_latency(instance: dg.DagsterInstance, day: date) -> int:
     return record.asset_materialization.metadata["avgLatencyMs"].value
 
 
-def check_status(instance: dg.DagsterInstance, name: str) -> dict[str, tuple[str, bool]]:
+def check_status(instance: dg.DagsterInstance, name: str, standing: bool = False) -> dict[str | None, tuple[str, bool]]:
+    """Per partition, the check's latest status; `standing`: with the run's standing verdict (partition None,
+    rollups/daily_report.py), which the partitions view leaves out."""
     key = dg.AssetCheckKey(dg.AssetKey("metric_daily"), name)
     return {
         info.partition_key: (info.latest_execution_status.value, info.is_current)
         for info in instance.event_log_storage.get_asset_check_partition_info([key])
+        if standing or info.partition_key is not None
     }
+
+
+def standing_verdict(instance: dg.DagsterInstance, name: str) -> tuple[bool, str]:
+    """(passed, severity) of the check's newest execution: what its detail page shows."""
+    key = dg.AssetCheckKey(dg.AssetKey("metric_daily"), name)
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    assert record.partition is None, "the newest execution of a per-day check is its standing verdict"
+    return record.evaluation.passed, record.evaluation.severity.value
 
 
 def test_a_range_run_leaves_each_partition_its_own_figures_and_check_results(instance):
@@ -76,6 +87,9 @@ def test_a_range_run_leaves_each_partition_its_own_figures_and_check_results(ins
     assert health == {str(DAYS[0]): ("SUCCEEDED", True), str(INCIDENT): ("FAILED", True),
                       str(DAYS[2]): ("SUCCEEDED", True)}
     assert set(check_status(instance, "totals").values()) == {("SUCCEEDED", True)}
+    # the newest execution (the detail page) says what the checks list says: the incident day stands
+    assert standing_verdict(instance, "health") == (False, "ERROR")
+    assert standing_verdict(instance, "totals") == (True, "ERROR")
     per_run = [e for e in result.get_asset_check_evaluations() if e.check_name == "per_run"]
     assert [(e.partition, e.passed) for e in per_run] == [(None, True)]
     run_level = result.asset_materializations_for_node("metric_daily")[0].metadata
@@ -90,6 +104,19 @@ def test_a_one_day_run_puts_the_figures_on_its_materialization(instance):
     assert {e.check_name: (e.partition, e.passed) for e in result.get_asset_check_evaluations()} == {
         "totals": (str(INCIDENT), True), "health": (str(INCIDENT), False), "per_run": (None, True)}
     assert check_status(instance, "health") == {str(INCIDENT): ("FAILED", True)}
+    assert standing_verdict(instance, "health") == (False, "ERROR")
+
+
+def test_a_nightly_run_of_a_healthy_day_still_shows_the_incident_that_stands(instance):
+    """Issue 17: after the range run, a one-day run of the newest (healthy) day: Dagster's newest execution
+    is that day's, so its detail page said Passed while the list said Failed (the incident day)."""
+    assert dg.materialize([toy_rollup()], instance=instance, tags=RANGE).success
+    result = dg.materialize([toy_rollup()], instance=instance, partition_key=str(DAYS[2]))
+    assert result.success
+    assert check_status(instance, "health")[str(INCIDENT)] == ("FAILED", True)  # the list's worst day
+    assert standing_verdict(instance, "health") == (False, "ERROR")  # the detail: the same
+    (standing,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "health" and e.partition is None]
+    assert standing.metadata["standing_failed_days"].value == {str(INCIDENT): "ERROR"}
 
 
 def test_a_failed_blocking_check_fails_the_range_run_and_names_the_day(instance):

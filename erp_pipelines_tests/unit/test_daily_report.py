@@ -20,6 +20,9 @@ from erp_pipelines.rollups.daily_report import (
     day_check_results,
     day_materializations,
     day_metadata,
+    is_standing_evaluation,
+    standing_evaluation,
+    standing_failures_of,
 )
 
 NORMAL = date(2026, 11, 20)
@@ -137,3 +140,35 @@ def test_the_freshness_policy_expects_the_nightly_hour_by_three_utc():
 
 def test_a_day_check_defaults_to_error_severity():
     assert DayCheck(NORMAL, False, "x").severity == dg.AssetCheckSeverity.ERROR
+
+
+def _failed(day: date, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckEvaluation:
+    return dg.AssetCheckEvaluation(asset_key=dg.AssetKey("system_metric_daily"), check_name="health_thresholds",
+                                   passed=False, severity=severity, description=f"{day} breached",
+                                   partition=str(day))
+
+
+def test_a_standing_incident_fails_the_verdict_of_a_run_that_judged_only_healthy_days():
+    """The nightly run judges yesterday (healthy); the incident day two days earlier still stands."""
+    failures = standing_failures_of({str(INCIDENT): _failed(INCIDENT)}, [DayCheck(date(2026, 11, 23), True, "ok")])
+    assert [f.day for f in failures] == [str(INCIDENT)]
+    verdict = standing_evaluation("health_thresholds", "system_metric_daily", failures, judged_now=1)
+    assert not verdict.passed and verdict.severity == dg.AssetCheckSeverity.ERROR and verdict.partition is None
+    assert verdict.metadata["standing_failed_days"].value == {str(INCIDENT): "ERROR"}
+    assert str(INCIDENT) in verdict.description and not verdict.blocking
+    assert is_standing_evaluation(verdict) and not is_standing_evaluation(_failed(INCIDENT))
+
+
+def test_a_day_judged_again_replaces_its_earlier_verdict_and_warnings_alone_stay_warnings():
+    fixed = standing_failures_of({str(INCIDENT): _failed(INCIDENT)}, [DayCheck(INCIDENT, True, "thresholds raised")])
+    assert fixed == []
+    verdict = standing_evaluation("health_thresholds", "system_metric_daily", fixed, judged_now=1)
+    assert verdict.passed and verdict.metadata["days_failing"].value == 0
+
+    warned = standing_failures_of(
+        {str(NORMAL): _failed(NORMAL, dg.AssetCheckSeverity.WARN)},
+        [DayCheck(INCIDENT, False, "events without module", severity=dg.AssetCheckSeverity.WARN)],
+    )
+    verdict = standing_evaluation("no_events_without_module", "client_daily_usage", warned, judged_now=1)
+    assert verdict.severity == dg.AssetCheckSeverity.WARN and not verdict.passed
+    assert f"{NORMAL}..{INCIDENT}" in verdict.description
