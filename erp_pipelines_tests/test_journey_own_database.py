@@ -67,6 +67,21 @@ def own_database(pg15_server, tmp_path):
                 admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
+PIPELINE_STATE_OWNERS = (
+    "SELECT (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'erp_pipelines'), "
+    "(SELECT string_agg(DISTINCT proowner::regrole::text, ',') FROM pg_proc "
+    "WHERE pronamespace = 'erp_pipelines'::regnamespace)"
+)
+
+
+def pipeline_state_role() -> str:
+    """The role docs/privileges.md names for pipeline_state (generated from erp_pipelines/grants.py)."""
+    from erp_pipelines import grants
+
+    purpose = dict(grants.ASSET_ROLES)["pipeline_state"]
+    return {"sync": grants.DOC_SYNC_ROLE}.get(purpose, grants.DOC_ROLLUP_ROLE)
+
+
 def _ok(result) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result.stdout
@@ -103,6 +118,11 @@ def test_the_documented_path_to_your_own_database_works_as_written_on_pg15(own_d
             "erp_owner",)
         assert owner.execute("SELECT count(*) FROM users").fetchone()[0] == 20  # the ERP's rows kept
         assert owner.execute("SELECT to_regnamespace('erp_pipelines') IS NOT NULL").fetchone() == (True,)
+        # pipeline_state ran as the role the docs name for it (grants.py, docs/privileges.md): it owns our
+        # schema and the capture functions, and the triggers are on the raw tables
+        assert owner.execute(PIPELINE_STATE_OWNERS).fetchone() == (pipeline_state_role(), pipeline_state_role())
+        assert owner.execute("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'erp_pipelines_capture_%'"
+                             ).fetchone()[0] >= 6
     assert_prisma_up_to_date(owner_url, migrations)  # the real Prisma CLI: nothing left to deploy
 
     # the app writes; then the rollup role's grants, ten days of rollups as one run, retention, as erp_rollup

@@ -60,8 +60,10 @@ def _install(context: dg.AssetExecutionContext, config: PipelineStateConfig, erp
             f"The pipelines role may not install our schema or the capture triggers: {exc.diag.message_primary}.",
             where=f"schema {schema} and the raw tables {', '.join(t.raw_table for t in targets)} "
             f"({erp_db.safe_url()})",
-            fix="GRANT CREATE ON DATABASE (for our schema) and GRANT TRIGGER ON each raw table to the pipelines "
-            "role (docs/privileges.md), or opt out with change_capture: false. Nothing was changed.",
+            fix="Run pipeline_state (schema_sync_job) as the role that owns the raw tables and has CREATE on the "
+            "database, the sync role: `erp-pipelines grants --role NAME --for sync` prints its grants "
+            "(docs/privileges.md says why a TRIGGER grant is not enough: re-enabling or dropping a trigger is the "
+            "table owner's alone). Or opt out with change_capture: false. Nothing was changed.",
         ) from None
     except psycopg.errors.LockNotAvailable:
         raise ErpPipelinesError(
