@@ -8,7 +8,8 @@ A real embedded PostgreSQL holding the seed's drifted ERP and eight days of usag
    row and rollup rows for exactly those seven days, with totals equal to the raw samples.
 2. Issue 11, what an operator sees per day: through GraphQL, every backfilled day of both rollups carries
    its own figures (the incident day's avgLatencyMs differs from a normal day's), and the checks have one
-   result per day (health_thresholds fails for the incident day only, with ERROR severity).
+   result per day (health_thresholds fails for the incident day only, with ERROR severity); and (issue 17)
+   every check of the graph shows the same status in the asset's checks list and on its detail page.
 3. In Chromium: the global lineage, the catalog, the schema group, a rollup's partitions, asset checks,
    the backfill, the schema-sync run, jobs and automations render what the API did, without a page error;
    the avgLatencyMs plot shows the incident day as a spike and the check's partitions view shows the day
@@ -557,11 +558,14 @@ def test_ui_pages_in_headless_chromium(dagster_stack: DagsterStack, pipeline: Pi
             incident = the_incident_day(stack)
             tour.open(f"/assets/system_metric_daily?view=checks&checkDetail={METRIC_HEALTH_CHECK}")
             tour.expect_texts([METRIC_HEALTH_CHECK, "Execution history"])
+            # issue 17: "Latest execution" is the check's standing verdict, failed like the list says
+            tour.expect_texts(["Latest execution", "Standing verdict", "1 day fails", "Failed"])
+            tour.screenshot("13_health_thresholds_latest_execution_is_the_standing_verdict")
             tour.page.get_by_role("tab", name="Partitions").last.click()
             tour.expect_texts(["Failed (1)", f"Passed ({BACKFILL_DAYS - 1})", incident])
             tour.page.get_by_text(incident, exact=True).first.click()
             tour.expect_texts(["critical threshold"])
-            tour.screenshot("13_health_thresholds_partitions_incident_day")
+            tour.screenshot("14_health_thresholds_partitions_incident_day")
         finally:
             browser.close()
 
