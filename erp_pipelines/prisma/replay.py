@@ -47,7 +47,14 @@ from erp_pipelines.errors import ErpPipelinesError, redact
 from erp_pipelines.prisma.catalog import Catalog, inspect, set_search_path
 from erp_pipelines.prisma.enum_history import EnumHistory
 from erp_pipelines.prisma.migrations import Migration, Statement
-from erp_pipelines.prisma.redirect import SHADOW_PREFIX, SchemaMap, redirect_names
+from erp_pipelines.prisma.redirect import (
+    SHADOW_PREFIX,
+    SchemaMap,
+    Unredirectable,
+    redirect_names,
+    relation_guard,
+)
+from erp_pipelines.prisma.shadow import in_shadow_database
 
 _AVAILABLE = "SELECT name FROM pg_available_extensions WHERE name = %s"
 _INSTALLED = "SELECT 1 FROM pg_extension WHERE extname = %s"
@@ -170,6 +177,12 @@ _FIX_UNTRUSTED = (
 )
 
 
+_DYNAMIC_HINT = (
+    "(an EXECUTE of one string literal, or a plain statement, is redirected; with "
+    f"{settings.SHADOW_DATABASE_URL} set, the replay runs in that database and such SQL runs there as written)"
+)
+
+
 def _replay_extension(conn: psycopg.Connection, migration: Migration, stmt: Statement, name: str, text: str) -> None:
     if conn.execute(_INSTALLED, (name,)).fetchone():
         return
@@ -195,7 +208,10 @@ def _run_statement(conn, migration, stmt, text, schemas, path, extensions, sessi
     node = raw.stmt if raw is not None else None
     if node is not None and not session.before(conn, node):
         return
-    rewritten = redirect_names(text, schemas.target)
+    try:
+        rewritten = redirect_names(text, schemas.target, schemas.guard)
+    except Unredirectable as exc:  # like a failing statement: an error, or not verifiable when trusted
+        raise _Unreplayable(migration, stmt, str(stmt.line), f"{exc} {_DYNAMIC_HINT}") from None
     ext = extension_name(text) if stmt.node_type == "CreateExtensionStmt" else None
     if ext:
         extensions.add(ext[0])
@@ -263,6 +279,7 @@ def _replay_once(
         schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema},
                             existing)
         path = _base_path(schemas, kept)
+        schemas.guard = relation_guard(conn, kept, schemas.shadow, dynamic_ok=in_shadow_database(conn))
         _create_shadow(conn, schemas.shadow)
         set_search_path(conn, *path)
         for index, migration in enumerate(migrations):
