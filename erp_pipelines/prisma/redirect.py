@@ -16,6 +16,10 @@ Dynamic SQL in a DO body: an `EXECUTE '...'` literal whose content parses as SQL
 statement; an `EXECUTE` of a string built at run time (`format()`, `||`, a variable) cannot be redirected, so
 a DO body holding one together with a literal naming a live schema (or, under the guard, a live relation) is
 refused (`Unredirectable`) unless the replay runs in a shadow database.
+
+Function bodies (PL/pgSQL, and SQL given as a string) are redirected the same way where the replay creates
+them (dynamic SQL in them is left as written, not refused), and `SchemaMap.bodies` remembers each as written,
+so the wanted catalog shows the body the history wrote.
 """
 
 from __future__ import annotations
@@ -75,6 +79,8 @@ class SchemaMap:
     existing: frozenset[str] = frozenset()  # schemas of the database: a name list starting with one names it
     names: dict[str, str] = field(default_factory=dict)
     guard: RelationGuard | None = None  # unqualified names of live relations the replay's path reaches
+    # PL/pgSQL function bodies as the replay created them -> as written (the catalog shows them as written)
+    bodies: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.names.setdefault(self.live, self.shadow)
@@ -145,13 +151,12 @@ class RelationGuard:
     shadow: str
     current_path: Callable[[], Sequence[str]] | None = None
     dynamic_ok: bool = False  # the replay runs in a shadow database: dynamic SQL reaches nothing live
-    _home: str | None = None
-    _known: bool = False
-    _volatile: bool = False
+    _home: str | None = field(default=None, init=False)
+    _known: bool = field(default=False, init=False)
+    _volatile: bool = field(default=False, init=False)
 
-    def __post_init__(self) -> None:
-        if not self._known:
-            self._home, self._known = (self.shadow if self.live_schemas else None), True
+    def __post_init__(self) -> None:  # the replay's own path: its throw-away schema, then `live_schemas`
+        self._home, self._known = (self.shadow if self.live_schemas else None), True
 
     def home(self) -> str | None:
         """The throw-away schema a guarded unqualified name is qualified with, or None (the path reaches no live
@@ -203,8 +208,9 @@ class _Redirect:
     `lookup(schema)` gives the new name, or None to leave the schema as it is. `ctes`: names of the statement's
     common table expressions, never qualified."""
 
-    def __init__(self, lookup, guard: RelationGuard | None = None, ctes: frozenset[str] = frozenset()) -> None:
-        self.lookup, self.changed, self.guard, self.ctes = lookup, 0, guard, ctes
+    def __init__(self, lookup, guard: RelationGuard | None = None, ctes: frozenset[str] = frozenset(),
+                 bodies: dict[str, str] | None = None) -> None:
+        self.lookup, self.changed, self.guard, self.ctes, self.bodies = lookup, 0, guard, ctes, bodies
 
     def _relation(self, name: str | None) -> str | None:
         """The throw-away schema for unqualified relation name `name`, or None to leave it as written."""
@@ -306,9 +312,36 @@ class _Redirect:
                 body.arg = ast.String(sval=new)
                 self.changed += 1
 
+    def _function_body(self, node: ast.CreateFunctionStmt) -> None:
+        """A PL/pgSQL function's body redirected like a DO body (it runs when a migration calls the function or
+        fires its trigger), except that dynamic SQL is left as written (creating it touches nothing); an SQL
+        function's body (a string) like statements. The body as written is kept in `bodies`. Only where
+        `bodies` is given (the replay, not the catalog's way back)."""
+        options = {opt.defname: opt for opt in node.options or ()}
+        language, body = options.get("language"), options.get("as")
+        language = getattr(getattr(language, "arg", None), "sval", "").lower()
+        if self.bodies is None or language not in ("plpgsql", "sql"):
+            return
+        if body is None or not isinstance(body.arg, tuple) or len(body.arg) != 1 or not isinstance(body.arg[0], ast.String):
+            return
+        old = body.arg[0].sval
+        if language == "sql":  # checked at creation (check_function_bodies), on the replay's path
+            try:
+                new = redirect_names(old, self._schema, self.guard)
+            except pglast.parser.ParseError:
+                return
+        else:
+            new = redirect_body(old, self._schema, self.guard, dynamic=False)
+        if new != old:
+            body.arg = (ast.String(sval=new),)
+            self.bodies[new] = old
+            self.changed += 1
+
     def _schema_slots(self, node) -> None:
         if isinstance(node, ast.DoStmt):
             self._do_body(node)
+        elif isinstance(node, ast.CreateFunctionStmt):
+            self._function_body(node)
         elif isinstance(node, (ast.CreateSchemaStmt, ast.RangeVar)):
             node.schemaname = self._schema(node.schemaname) or node.schemaname
         elif isinstance(node, ast.AlterObjectSchemaStmt):
@@ -409,7 +442,7 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def redirect_body(body: str, schema, guard: RelationGuard | None = None) -> str:
+def redirect_body(body: str, schema, guard: RelationGuard | None = None, *, dynamic: bool = True) -> str:
     """A PL/pgSQL body (of a DO block) with schema-qualified names pointing at their throw-away schemas.
 
     The body is a string to PostgreSQL's parser, so it is read token by token (PostgreSQL's own scanner, which
@@ -419,15 +452,16 @@ def redirect_body(body: str, schema, guard: RelationGuard | None = None) -> str:
     FROM, JOIN, UPDATE, INSERT INTO, TABLE, ONLY, IF EXISTS, REFERENCES, SEQUENCE, VIEW, TRUNCATE or LOCK is
     qualified. An `EXECUTE '...'` literal whose content parses as SQL is redirected as a statement
     (`redirect_names`); an `EXECUTE` of a string built at run time, in a body where a literal names a live
-    schema (or a guarded relation), raises `Unredirectable`. Other literals and comments are left exactly as
-    written. `schema` returns the new name or None.
+    schema (or a guarded relation), raises `Unredirectable` (unless `dynamic` is False: a function's body,
+    which may never run). Other literals and comments are left exactly as written. `schema` returns the new
+    name or None.
     """
     try:
         tokens = pglast.parser.scan(body)
     except pglast.parser.ParseError:
         return body
     edits: list[tuple[int, int, str]] = []
-    dynamic: str | None = None  # the first EXECUTE of a string built at run time
+    built: str | None = None  # the first EXECUTE of a string built at run time
     for i, token in enumerate(tokens):
         text = body[token.start:token.end + 1]
         after = tokens[i + 1] if i + 1 < len(tokens) else None
@@ -454,13 +488,13 @@ def redirect_body(body: str, schema, guard: RelationGuard | None = None) -> str:
         elif token.name == "EXECUTE" and after is not None and after.name not in ("FUNCTION", "PROCEDURE"):
             literal = _executed_literal(body, tokens, i)
             if literal is None:
-                dynamic = dynamic or _statement_preview(body, tokens, i)
+                built = built or _statement_preview(body, tokens, i)
             else:
                 edit = _redirected_literal(literal, schema, guard)
                 if edit is not None:
                     edits.append((after.start, after.end, edit))
-    if dynamic is not None and not (guard is not None and guard.dynamic_ok):
-        _refuse_dynamic(body, tokens, schema, guard, dynamic)
+    if built is not None and dynamic and not (guard is not None and guard.dynamic_ok):
+        _refuse_dynamic(body, tokens, schema, guard, built)
     for start, end, new in reversed(edits):
         body = body[:start] + new + body[end + 1:]
     return body
@@ -562,9 +596,10 @@ def _may_name_a_schema(text: str) -> bool:
     return "." in text or "schema" in lowered or "search_path" in lowered or "u&" in lowered
 
 
-def redirect_names(text: str, lookup, guard: RelationGuard | None = None) -> str:
+def redirect_names(text: str, lookup, guard: RelationGuard | None = None, bodies: dict[str, str] | None = None) -> str:
     """`text` (one statement) with every schema `lookup` maps pointing at its new name, and every unqualified
-    relation name `guard` guards qualified with the throw-away schema it must resolve to.
+    relation name `guard` guards qualified with the throw-away schema it must resolve to. Given `bodies`, a
+    PL/pgSQL function's body is redirected too and recorded there (redirected -> as written).
 
     The statement is returned unchanged (same text) when it names no mapped schema, so the deparser only sees
     statements that need it; one that cannot name a schema (no dot, no SCHEMA, no search_path) nor a guarded
@@ -574,7 +609,7 @@ def redirect_names(text: str, lookup, guard: RelationGuard | None = None) -> str
     if not (guarded or _may_name_a_schema(text) or "execute" in text.lower()):
         return text
     tree = pglast.parse_sql(text)
-    walker = _Redirect(lookup, guard, frozenset(_ctes(tree)) if guarded else frozenset())
+    walker = _Redirect(lookup, guard, frozenset(_ctes(tree)) if guarded else frozenset(), bodies)
     walker.visit(tree)
     if not walker.changed:
         return text

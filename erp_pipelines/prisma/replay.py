@@ -6,11 +6,9 @@ history creates it: statements are redirected by rewriting PostgreSQL's own pars
 qualified name, `CREATE SCHEMA`, `SET search_path` value and `'schema.name'::regclass` string points at a
 throw-away schema. Only system schemas and schemas holding installed extensions are left as they are. The
 replay's search_path holds the throw-away schemas and the installed extensions' schemas, never a live schema
-(except one that itself holds an installed extension, which must stay reachable): an unqualified name does
-not reach a live table. String literals and function bodies are run as written; in a PL/pgSQL DO body (run
-at once, so it must act on the throw-away schemas) schema-qualified names and the string literals PostgreSQL
-reads as relation names (`'s.t'::regclass`, `nextval('s.t')`) are redirected token by token
-(`redirect_body`); other literals, comments and dynamic SQL (`EXECUTE '...'`) are left as written.
+(except one that itself holds an installed extension, which must stay reachable: unqualified names of its
+live relations are then qualified with the throw-away schema). DO bodies, function bodies and EXECUTE
+literals are redirected too; dynamic SQL naming a live schema does not replay. How: `redirect.py`.
 
 Transaction control is the replay's own (it is one transaction): `BEGIN`/`COMMIT` are skipped, `SET
 TRANSACTION` / `SET SESSION CHARACTERISTICS` have no effect on structure and are skipped, `SET LOCAL` lasts to
@@ -209,7 +207,7 @@ def _run_statement(conn, migration, stmt, text, schemas, path, extensions, sessi
     if node is not None and not session.before(conn, node):
         return
     try:
-        rewritten = redirect_names(text, schemas.target, schemas.guard)
+        rewritten = redirect_names(text, schemas.target, schemas.guard, schemas.bodies)
     except Unredirectable as exc:  # like a failing statement: an error, or not verifiable when trusted
         raise _Unreplayable(migration, stmt, str(stmt.line), f"{exc} {_DYNAMIC_HINT}") from None
     ext = extension_name(text) if stmt.node_type == "CreateExtensionStmt" else None
@@ -337,25 +335,34 @@ def replay(
     catalog.extensions = set(extensions)
     # longest first: the live schema's throw-away name is a prefix of the others'
     back = {shadow: live for live, shadow in sorted(schemas.names.items(), key=lambda kv: -len(kv[1]))}
-    catalog = _functions_back(catalog, back)
+    catalog = _functions_back(catalog, back, schemas.bodies)
     others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
     if others:
         catalog = _unshadowed(catalog, others)
     other_schemas = {}
     for live, other in other_catalogs.items():
-        other = _unshadowed(_functions_back(other, back), back)
+        other = _unshadowed(_functions_back(other, back, schemas.bodies), back)
         other.schema = live
         other_schemas[live] = other
     return Replayed(catalog, extensions, not_verifiable, other_schemas)
 
 
-def _functions_back(catalog: Catalog, back: dict[str, str]) -> Catalog:
-    """pg_get_functiondef always qualifies the function's name: point it back at the live schema."""
+def _functions_back(catalog: Catalog, back: dict[str, str], bodies: dict[str, str]) -> Catalog:
+    """pg_get_functiondef always qualifies the function's name: point it back at the live schema, and give a
+    body the replay redirected back as written."""
     catalog.functions = {
-        key: replace(fn, definition=redirect_names(fn.definition, lambda name, _certain=True: back.get(name)))
+        key: replace(fn, body=bodies.get(fn.body, fn.body), definition=_body_back(
+            redirect_names(fn.definition, lambda name, _certain=True: back.get(name)), bodies))
         for key, fn in catalog.functions.items()
     }
     return catalog
+
+
+def _body_back(definition: str, bodies: dict[str, str]) -> str:
+    for redirected, written in bodies.items():
+        if redirected in definition:
+            return definition.replace(redirected, written)
+    return definition
 
 
 _BARE = re.compile(r"[a-z_][a-z0-9_$]*")

@@ -38,6 +38,13 @@ DO $$ BEGIN
   EXECUTE 'ALTER TABLE "erp"."users" ADD COLUMN "viaExecute" TEXT';
   EXECUTE 'SELECT nextval(''"erp"."ticket_seq"''), setval(''"User_id_seq"'', 900)';
 END $$;
+CREATE FUNCTION "touch_users"() RETURNS void LANGUAGE plpgsql AS $$ BEGIN
+  UPDATE "erp"."users" SET "tenantId" = 't';
+  EXECUTE 'SELECT nextval(''"erp"."ticket_seq"'')';
+  PERFORM nextval('"User_id_seq"');
+END $$;
+SELECT "touch_users"();
+CREATE FUNCTION "erp_user_count"() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM "erp"."users" $$;
 SELECT pg_sleep(1.5);""",
 }
 # the live schema holds an installed extension: it stays on the replay's path, unqualified names must not reach it
@@ -134,7 +141,14 @@ CREATE TABLE "Profile" ("id" SERIAL PRIMARY KEY, "userId" INTEGER REFERENCES "er
     "bio" TEXT DEFAULT 'x', CONSTRAINT "Profile_user_check" CHECK ("userId" > 0));
 CREATE VIEW "ProfileNames" AS SELECT p."id", u."name" FROM "Profile" p JOIN "erp"."users" u ON u."id" = p."userId";
 CREATE SEQUENCE "erp"."ticket_seq";
-ALTER TABLE "Profile" ADD COLUMN "ticket" BIGINT DEFAULT nextval('"erp"."ticket_seq"');""",
+ALTER TABLE "Profile" ADD COLUMN "ticket" BIGINT DEFAULT nextval('"erp"."ticket_seq"');
+CREATE FUNCTION "erp_user_count"() RETURNS bigint LANGUAGE plpgsql AS $$ BEGIN
+  EXECUTE 'SELECT 1 FROM "erp"."users" LIMIT 1';
+  RETURN (SELECT count(*) FROM "erp"."users");
+END $$;
+CREATE FUNCTION "erp_user_ids"() RETURNS SETOF integer LANGUAGE sql STABLE AS $$
+  SELECT "id" FROM "erp"."users" ORDER BY 1
+$$;""",
     })
     with psycopg.connect(erp_url, autocommit=True) as conn:
         conn.execute(migrations[0].path.read_text())  # what `prisma migrate deploy` builds

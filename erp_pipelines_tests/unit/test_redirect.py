@@ -96,3 +96,29 @@ END $$"""
 def test_dynamic_sql_that_names_nothing_live_runs_as_written():
     text = """DO $$ BEGIN EXECUTE format('CREATE INDEX %I ON %I ("x")', 'Thing_x_idx', 'Thing'); END $$"""
     assert _redirect(text, _guard()) == text
+
+
+def test_a_plpgsql_function_body_is_redirected_and_kept_as_written_but_its_dynamic_sql_is_not_refused():
+    schemas = _schemas()
+    text = """CREATE FUNCTION "f"() RETURNS void LANGUAGE plpgsql AS $$ BEGIN
+  EXECUTE 'UPDATE "erp"."users" SET "x" = 1';
+  EXECUTE format('UPDATE %I.users SET "x" = 2', 'erp');
+END $$"""
+    out = redirect_names(text, schemas.target, schemas.guard, schemas.bodies)
+    assert f"{SHADOW}_1.users" in out
+    (redirected, written), = schemas.bodies.items()
+    assert redirected in out and "'UPDATE \"erp\".\"users\" SET \"x\" = 1'" in written
+    assert redirect_names(text, schemas.target, schemas.guard) == text  # the catalog's way back: as written
+
+
+def test_an_sql_function_body_given_as_a_string_is_redirected_and_kept_as_written():
+    schemas = _schemas()
+    text = 'CREATE FUNCTION "n"() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM "erp"."users" $$'
+    out = redirect_names(text, schemas.target, schemas.guard, schemas.bodies)
+    assert f"{SHADOW}_1.users" in out and list(schemas.bodies.values()) == [' SELECT count(*) FROM "erp"."users" ']
+
+
+def test_a_drop_naming_an_unqualified_and_a_qualified_table_redirects_the_qualified_one():
+    # found here: the mixed list was not a list of qualified names, so "erp"."users" was left on the live schema
+    out = _redirect('DROP TABLE IF EXISTS "Post", "erp"."users"')
+    assert f"{SHADOW}_1.users" in out and '"erp"' not in out
