@@ -472,7 +472,8 @@ def redirect_body(body: str, schema, guard: RelationGuard | None = None, *, dyna
             if new is not None:
                 edits.append((token.start, token.end, _quoted(new)))
         elif (token.name == "IDENT" and guard is not None and _after_relation_keyword(tokens, i)
-                and (after is None or after.name != "ASCII_46") and (before is None or before.name != "ASCII_46")):
+                and (after is None or after.name != "ASCII_46") and (before is None or before.name != "ASCII_46")
+                and not (after is not None and after.name == "ASCII_40" and before.name in ("FROM", "JOIN"))):
             home = guard.qualify(_ident(text))
             if home is not None:
                 edits.append((token.start, token.end, f"{_quoted(home)}.{_quoted(_ident(text))}"))
