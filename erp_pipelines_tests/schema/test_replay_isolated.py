@@ -196,3 +196,17 @@ END $$;""",
         assert columns.fetchone()[0] == 1
         replayed = replay(conn, migrations, "public", trusted={"20250101_0000_init"})
     assert "schema 'erp'" in replayed.not_verifiable["20250101_0000_init"]
+
+
+def test_dynamic_sql_naming_a_live_schema_runs_as_written_in_a_shadow_database(erp_url, tmp_path, pg_major):
+    from erp_pipelines.prisma.shadow import REPLAY_APPLICATION_NAME
+
+    migrations = history(tmp_path / "m", {
+        "20250101_0000_check": """DO $$ DECLARE s text := 'public'; n integer; BEGIN
+  EXECUTE format('SELECT count(*) FROM pg_namespace WHERE nspname = %L', s) INTO n;
+END $$;""",
+    })
+    with psycopg.connect(erp_url, autocommit=True) as conn, pytest.raises(ErpPipelinesError, match="schema 'public'"):
+        replay(conn, migrations, "public")
+    with psycopg.connect(erp_url, autocommit=True, application_name=REPLAY_APPLICATION_NAME) as shadow:
+        assert replay(shadow, migrations, "public").not_verifiable == {}
