@@ -164,7 +164,8 @@ class RelationGuard:
         if (self._volatile or not self._known) and self.current_path is not None:
             path = list(self.current_path())
             reaches = any(s in self.live_schemas for s in path)
-            self._home = next((s for s in path if s.startswith(SHADOW_PREFIX)), None) if reaches else None
+            # no throw-away schema on a path that reaches a live one: the replay's own, where lookups fail
+            self._home = next((s for s in path if s.startswith(SHADOW_PREFIX)), self.shadow) if reaches else None
             self._known = True
         return self._home
 

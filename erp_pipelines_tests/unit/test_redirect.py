@@ -54,6 +54,9 @@ def test_a_path_the_history_sets_is_read_back_and_decides_whether_names_are_guar
     on = _guard(path=["erp_pipelines_shadow_ab_1", "public"])
     _redirect("SET search_path TO erp, extensions", on)
     assert on.qualify("User") == "erp_pipelines_shadow_ab_1"
+    only_live = _guard(path=["public"])  # SET search_path TO extensions (a live schema holding an extension)
+    _redirect("SET search_path TO extensions", only_live)
+    assert only_live.qualify("User") == SHADOW
 
 
 def test_unqualified_live_names_in_a_do_body_are_qualified_but_plpgsql_variables_are_not():
