@@ -6,11 +6,9 @@ history creates it: statements are redirected by rewriting PostgreSQL's own pars
 qualified name, `CREATE SCHEMA`, `SET search_path` value and `'schema.name'::regclass` string points at a
 throw-away schema. Only system schemas and schemas holding installed extensions are left as they are. The
 replay's search_path holds the throw-away schemas and the installed extensions' schemas, never a live schema
-(except one that itself holds an installed extension, which must stay reachable): an unqualified name does
-not reach a live table. String literals and function bodies are run as written; in a PL/pgSQL DO body (run
-at once, so it must act on the throw-away schemas) schema-qualified names and the string literals PostgreSQL
-reads as relation names (`'s.t'::regclass`, `nextval('s.t')`) are redirected token by token
-(`redirect_body`); other literals, comments and dynamic SQL (`EXECUTE '...'`) are left as written.
+(except one that itself holds an installed extension, which must stay reachable: unqualified names of its
+live relations are then qualified with the throw-away schema). DO bodies, function bodies and EXECUTE
+literals are redirected too; dynamic SQL naming a live schema does not replay. How: `redirect.py`.
 
 Transaction control is the replay's own (it is one transaction): `BEGIN`/`COMMIT` are skipped, `SET
 TRANSACTION` / `SET SESSION CHARACTERISTICS` have no effect on structure and are skipped, `SET LOCAL` lasts to
@@ -40,7 +38,6 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 import pglast
 import psycopg
 from pglast import ast, enums
-from pglast.stream import RawStream
 from psycopg import sql
 
 from erp_pipelines import settings
@@ -48,12 +45,14 @@ from erp_pipelines.errors import ErpPipelinesError, redact
 from erp_pipelines.prisma.catalog import Catalog, inspect, set_search_path
 from erp_pipelines.prisma.enum_history import EnumHistory
 from erp_pipelines.prisma.migrations import Migration, Statement
-
-SHADOW_PREFIX = "erp_pipelines_shadow_"
-# functions whose first argument, a string, PostgreSQL reads as a relation name
-_NAME_TAKING_FUNCTIONS = frozenset({"nextval", "setval", "currval", "pg_get_serial_sequence", "to_regclass",
-                                    "pg_relation_size", "pg_total_relation_size"})
-SYSTEM_SCHEMAS = frozenset({"pg_catalog", "information_schema", "pg_toast"})
+from erp_pipelines.prisma.redirect import (
+    SHADOW_PREFIX,
+    SchemaMap,
+    Unredirectable,
+    redirect_names,
+    relation_guard,
+)
+from erp_pipelines.prisma.shadow import in_shadow_database
 
 _AVAILABLE = "SELECT name FROM pg_available_extensions WHERE name = %s"
 _INSTALLED = "SELECT 1 FROM pg_extension WHERE extname = %s"
@@ -62,279 +61,6 @@ _EXTENSION_SCHEMAS = """
 SELECT DISTINCT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
 WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
 """
-
-
-# --- rewriting qualified names in the parse tree -------------------------------------------------------------
-
-
-def _is_name_list(value) -> bool:
-    return (
-        isinstance(value, tuple)
-        and len(value) >= 2
-        and all(isinstance(v, ast.String) for v in value)
-    )
-
-
-_IDENT = re.compile(r'\s*(?:"((?:[^"]|"")*)"|([A-Za-z_][A-Za-z0-9_$]*))\s*')
-
-
-def _qualified_name(text: str) -> list[str] | None:
-    """The parts of a (possibly quoted) dotted name as PostgreSQL reads a regclass string, or None."""
-    parts, at = [], 0
-    while True:
-        match = _IDENT.match(text, at)
-        if not match:
-            return None
-        parts.append(match.group(1).replace('""', '"') if match.group(1) is not None else match.group(2).lower())
-        at = match.end()
-        if at == len(text):
-            return parts
-        if text[at] != ".":
-            return None
-        at += 1
-
-
-@dataclass
-class SchemaMap:
-    """Live schema name -> its throw-away schema, assigned the first time a statement names it."""
-
-    live: str
-    shadow: str
-    kept: frozenset[str] = frozenset()  # schemas left as they are (installed extensions' schemas)
-    existing: frozenset[str] = frozenset()  # schemas of the database: a name list starting with one names it
-    names: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.names.setdefault(self.live, self.shadow)
-
-    def target(self, name: str, certain: bool = True) -> str | None:
-        """The throw-away schema for schema `name`. `certain` is False where the name may as well be a table's
-        (the first of two names: `"User"."email"`, `DROP TRIGGER t ON "User"`): then only a schema of the
-        database or one the history created so far is mapped."""
-        if name in self.names:
-            return self.names[name]
-        if name in SYSTEM_SCHEMAS or name in self.kept or name.startswith(("pg_temp", "pg_toast", "$", SHADOW_PREFIX)):
-            return None
-        if not certain and name not in self.existing:
-            return None
-        self.names[name] = f"{self.shadow}_{len(self.names)}"
-        return self.names[name]
-
-    def unshadow(self, text: str) -> str:
-        """`text` (a message) with every throw-away schema's name replaced by the live one it stands for."""
-        for live, shadow in sorted(self.names.items(), key=lambda kv: -len(kv[1])):
-            text = text.replace(shadow, live)
-        return text
-
-
-class _Redirect:
-    """Walks a parse tree, pointing names qualified with a mapped schema at its throw-away schema; counts what
-    it changed. `lookup(schema)` gives the new name, or None to leave the schema as it is."""
-
-    def __init__(self, lookup) -> None:
-        self.lookup, self.changed = lookup, 0
-
-    def _schema(self, name: str | None, certain: bool = True) -> str | None:
-        if not name:
-            return None
-        new = self.lookup(name, certain)
-        if new is not None and new != name:
-            self.changed += 1
-            return new
-        return None
-
-    def _name_list(self, names: tuple) -> tuple:
-        # schema.name, schema.table.column or db.schema.name: the schema is first, or second after a catalog
-        if len(names) in (2, 3):
-            new = self._schema(names[0].sval, certain=False)
-            if new is not None:
-                return (ast.String(sval=new), *names[1:])
-        return names
-
-    def _name_literal(self, const) -> None:
-        """A string constant that PostgreSQL reads as a relation name ('schema.name'), redirected."""
-        if not isinstance(const, ast.A_Const) or not isinstance(const.val, ast.String):
-            return
-        parts = _qualified_name(const.val.sval)
-        if parts is not None and len(parts) == 2:
-            new = self._schema(parts[0])
-            if new is not None:
-                const.val = ast.String(sval=".".join('"' + p.replace('"', '""') + '"' for p in (new, parts[1])))
-
-    def _regclass_literal(self, node: ast.TypeCast) -> None:
-        type_names = [n.sval for n in (node.typeName.names or ()) if isinstance(n, ast.String)]
-        if type_names[-1:] == ["regclass"]:
-            self._name_literal(node.arg)
-
-    def _function_literal(self, node: ast.FuncCall) -> None:
-        names = [n.sval for n in (node.funcname or ()) if isinstance(n, ast.String)]
-        if names[-1:] and names[-1] in _NAME_TAKING_FUNCTIONS and node.args:
-            self._name_literal(node.args[0])
-
-    def _strings(self, values) -> tuple | None:
-        """A tuple of String nodes holding schema names, redirected (None when nothing changed)."""
-        changed = False
-        out = []
-        for value in values or ():
-            new = self._schema(value.sval) if isinstance(value, ast.String) else None
-            out.append(ast.String(sval=new) if new is not None else value)
-            changed |= new is not None
-        return tuple(out) if changed else None
-
-    def _do_body(self, node: ast.DoStmt) -> None:
-        """A PL/pgSQL DO body with its schema-qualified names redirected (`redirect_body`)."""
-        options = {opt.defname: opt for opt in node.args or ()}
-        language = options.get("language")
-        body = options.get("as")
-        if language is not None and getattr(language.arg, "sval", "plpgsql").lower() != "plpgsql":
-            return
-        if body is not None and isinstance(body.arg, ast.String):
-            new = redirect_body(body.arg.sval, self._schema)
-            if new != body.arg.sval:
-                body.arg = ast.String(sval=new)
-
-    def _schema_slots(self, node) -> None:
-        if isinstance(node, ast.DoStmt):
-            self._do_body(node)
-        elif isinstance(node, (ast.CreateSchemaStmt, ast.RangeVar)):
-            node.schemaname = self._schema(node.schemaname) or node.schemaname
-        elif isinstance(node, ast.AlterObjectSchemaStmt):
-            node.newschema = self._schema(node.newschema) or node.newschema
-        elif isinstance(node, ast.CreateExtensionStmt):
-            for opt in node.options or ():
-                if opt.defname == "schema" and isinstance(opt.arg, ast.String):
-                    new = self._schema(opt.arg.sval)
-                    if new is not None:
-                        opt.arg = ast.String(sval=new)
-        elif isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "search_path":
-            for arg in node.args or ():
-                if isinstance(arg, ast.A_Const) and isinstance(arg.val, ast.String):
-                    new = self._schema(arg.val.sval)
-                    if new is not None:
-                        arg.val = ast.String(sval=new)
-        elif (
-            isinstance(node, (ast.DropStmt, ast.CommentStmt)) and getattr(node, "removeType", getattr(node, "objtype", None))
-            == enums.ObjectType.OBJECT_SCHEMA
-        ):
-            if isinstance(node, ast.DropStmt):
-                node.objects = self._strings(node.objects) or node.objects
-            elif isinstance(node.object, ast.String):
-                new = self._schema(node.object.sval)
-                node.object = ast.String(sval=new) if new is not None else node.object
-        elif isinstance(node, ast.GrantStmt) and (
-            node.objtype == enums.ObjectType.OBJECT_SCHEMA or node.targtype == enums.GrantTargetType.ACL_TARGET_ALL_IN_SCHEMA
-        ):
-            node.objects = self._strings(node.objects) or node.objects
-        elif isinstance(node, ast.AlterDefaultPrivilegesStmt):
-            for opt in node.options or ():
-                if opt.defname == "schemas":
-                    opt.arg = self._strings(opt.arg) or opt.arg
-        elif isinstance(node, ast.RenameStmt) and node.renameType == enums.ObjectType.OBJECT_SCHEMA:
-            node.subname = self._schema(node.subname) or node.subname
-            node.newname = self._schema(node.newname) or node.newname
-
-    def visit(self, node) -> None:
-        if isinstance(node, (list, tuple)):
-            for item in node:
-                self.visit(item)
-            return
-        if not isinstance(node, ast.Node):
-            return
-        self._schema_slots(node)
-        if isinstance(node, ast.ColumnRef):  # "table"."column": only schema.table.column names a schema
-            fields = node.fields or ()
-            if len(fields) == 3 and _is_name_list(fields):
-                node.fields = self._name_list(fields)
-            return
-        if isinstance(node, ast.TypeCast) and node.typeName is not None:
-            self._regclass_literal(node)
-        if isinstance(node, ast.FuncCall):
-            self._function_literal(node)
-        for slot in node.__slots__:
-            value = getattr(node, slot)
-            if _is_name_list(value):
-                setattr(node, slot, self._name_list(value))
-            elif isinstance(value, tuple) and value and all(_is_name_list(v) for v in value):
-                setattr(node, slot, tuple(self._name_list(v) for v in value))
-            else:
-                self.visit(value)
-
-
-def _ident(text: str) -> str:
-    return text[1:-1].replace('""', '"') if text.startswith('"') else text.lower()
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def redirect_body(body: str, schema) -> str:
-    """A PL/pgSQL body (of a DO block) with schema-qualified names pointing at their throw-away schemas.
-
-    The body is a string to PostgreSQL's parser, so it is read token by token (PostgreSQL's own scanner, which
-    PL/pgSQL uses too): an identifier followed by `.` is a schema where `schema(name, certain=False)` maps it,
-    and a string literal is rewritten only where PostgreSQL reads it as a relation name (`'s.t'::regclass`,
-    `nextval('s.t')` and the other name-taking functions). Other literals, comments and dynamic SQL in
-    `EXECUTE '...'` are left exactly as written. `schema` returns the new name or None.
-    """
-    try:
-        tokens = pglast.parser.scan(body)
-    except pglast.parser.ParseError:
-        return body
-    edits: list[tuple[int, int, str]] = []
-    for i, token in enumerate(tokens):
-        text = body[token.start:token.end + 1]
-        after = tokens[i + 1] if i + 1 < len(tokens) else None
-        before = tokens[i - 1] if i else None
-        if (token.name == "IDENT" and after is not None and after.name == "ASCII_46"
-                and after.start == token.end + 1 and (before is None or before.name != "ASCII_46")):
-            new = schema(_ident(text), False)
-            if new is not None:
-                edits.append((token.start, token.end, _quoted(new)))
-        elif token.name == "SCONST" and text.startswith("'") and _names_a_relation(body, tokens, i):
-            parts = _qualified_name(text[1:-1].replace("''", "'"))
-            new = schema(parts[0]) if parts is not None and len(parts) == 2 else None
-            if new is not None:
-                name = ".".join(_quoted(p) for p in (new, parts[1]))
-                edits.append((token.start, token.end, "'" + name.replace("'", "''") + "'"))
-    for start, end, new in reversed(edits):
-        body = body[:start] + new + body[end + 1:]
-    return body
-
-
-def _names_a_relation(body: str, tokens, i: int) -> bool:
-    """True when string literal `tokens[i]` is cast to regclass or is a name-taking function's first argument."""
-    following = [body[t.start:t.end + 1].lower() for t in tokens[i + 1:i + 3]]
-    if following == ["::", "regclass"]:
-        return True
-    preceding = [body[t.start:t.end + 1] for t in tokens[max(i - 2, 0):i]]
-    return len(preceding) == 2 and preceding[1] == "(" and _ident(preceding[0]) in _NAME_TAKING_FUNCTIONS
-
-
-def _may_name_a_schema(text: str) -> bool:
-    lowered = text.lower()
-    return "." in text or "schema" in lowered or "search_path" in lowered or "u&" in lowered
-
-
-def redirect_names(text: str, lookup) -> str:
-    """`text` (one statement) with every schema `lookup` maps pointing at its new name.
-
-    The statement is returned unchanged (same text) when it names no mapped schema, so the deparser only sees
-    statements that need it; one that cannot name a schema (no dot, no SCHEMA, no search_path) is not parsed.
-    """
-    if not _may_name_a_schema(text):
-        return text
-    tree = pglast.parse_sql(text)
-    walker = _Redirect(lookup)
-    walker.visit(tree)
-    if not walker.changed:
-        return text
-    return ";\n".join(RawStream()(raw) for raw in tree)
-
-
-def redirect_schema(text: str, live: str, shadow: str) -> str:
-    """`text` (one statement) with every name qualified by `live` pointing at `shadow` instead."""
-    return redirect_names(text, lambda name, _certain=True: {live: shadow}.get(name))
 
 
 def _parsed(text: str):
@@ -449,6 +175,12 @@ _FIX_UNTRUSTED = (
 )
 
 
+_DYNAMIC_HINT = (
+    "(an EXECUTE of one string literal, or a plain statement, is redirected; with "
+    f"{settings.SHADOW_DATABASE_URL} set, the replay runs in that database and such SQL runs there as written)"
+)
+
+
 def _replay_extension(conn: psycopg.Connection, migration: Migration, stmt: Statement, name: str, text: str) -> None:
     if conn.execute(_INSTALLED, (name,)).fetchone():
         return
@@ -474,7 +206,10 @@ def _run_statement(conn, migration, stmt, text, schemas, path, extensions, sessi
     node = raw.stmt if raw is not None else None
     if node is not None and not session.before(conn, node):
         return
-    rewritten = redirect_names(text, schemas.target)
+    try:
+        rewritten = redirect_names(text, schemas.target, schemas.guard, schemas.bodies)
+    except Unredirectable as exc:  # like a failing statement: an error, or not verifiable when trusted
+        raise _Unreplayable(migration, stmt, str(stmt.line), f"{exc} {_DYNAMIC_HINT}") from None
     ext = extension_name(text) if stmt.node_type == "CreateExtensionStmt" else None
     if ext:
         extensions.add(ext[0])
@@ -542,6 +277,7 @@ def _replay_once(
         schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema},
                             existing)
         path = _base_path(schemas, kept)
+        schemas.guard = relation_guard(conn, kept, schemas.shadow, dynamic_ok=in_shadow_database(conn))
         _create_shadow(conn, schemas.shadow)
         set_search_path(conn, *path)
         for index, migration in enumerate(migrations):
@@ -599,25 +335,34 @@ def replay(
     catalog.extensions = set(extensions)
     # longest first: the live schema's throw-away name is a prefix of the others'
     back = {shadow: live for live, shadow in sorted(schemas.names.items(), key=lambda kv: -len(kv[1]))}
-    catalog = _functions_back(catalog, back)
+    catalog = _functions_back(catalog, back, schemas.bodies)
     others = {shadow: live for live, shadow in schemas.names.items() if live != live_schema}
     if others:
         catalog = _unshadowed(catalog, others)
     other_schemas = {}
     for live, other in other_catalogs.items():
-        other = _unshadowed(_functions_back(other, back), back)
+        other = _unshadowed(_functions_back(other, back, schemas.bodies), back)
         other.schema = live
         other_schemas[live] = other
     return Replayed(catalog, extensions, not_verifiable, other_schemas)
 
 
-def _functions_back(catalog: Catalog, back: dict[str, str]) -> Catalog:
-    """pg_get_functiondef always qualifies the function's name: point it back at the live schema."""
+def _functions_back(catalog: Catalog, back: dict[str, str], bodies: dict[str, str]) -> Catalog:
+    """pg_get_functiondef always qualifies the function's name: point it back at the live schema, and give a
+    body the replay redirected back as written."""
     catalog.functions = {
-        key: replace(fn, definition=redirect_names(fn.definition, lambda name, _certain=True: back.get(name)))
+        key: replace(fn, body=bodies.get(fn.body, fn.body), definition=_body_back(
+            redirect_names(fn.definition, lambda name, _certain=True: back.get(name)), bodies))
         for key, fn in catalog.functions.items()
     }
     return catalog
+
+
+def _body_back(definition: str, bodies: dict[str, str]) -> str:
+    for redirected, written in bodies.items():
+        if redirected in definition:
+            return definition.replace(redirected, written)
+    return definition
 
 
 _BARE = re.compile(r"[a-z_][a-z0-9_$]*")

@@ -16,6 +16,13 @@ import psycopg
 from erp_pipelines import settings
 from erp_pipelines.errors import DatabaseUnavailable, display_url, redact
 
+REPLAY_APPLICATION_NAME = "erp-pipelines-replay"
+
+
+def in_shadow_database(conn: psycopg.Connection) -> bool:
+    """True when `conn` is the shadow database's connection (`replay_connection`): nothing live is there."""
+    return conn.info.parameter_status("application_name") == REPLAY_APPLICATION_NAME
+
 
 def _major(conn: psycopg.Connection) -> int:
     return conn.info.server_version // 10000
@@ -32,7 +39,7 @@ def replay_connection(
         yield target
         return
     try:
-        shadow = psycopg.connect(url, autocommit=True, application_name="erp-pipelines-replay", connect_timeout=10)
+        shadow = psycopg.connect(url, autocommit=True, application_name=REPLAY_APPLICATION_NAME, connect_timeout=10)
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
             f"The shadow database cannot be reached: {redact(str(exc)).strip()}.",

@@ -618,10 +618,13 @@ class Model:
             return None
         col = Column(self.fresh_column(t, "legacyRef"), "TEXT")
         t.columns[col.name] = col
+        alter = f"ALTER TABLE {self.rel(t)} ADD COLUMN {q(col.name)} TEXT"
+        if n % 2:  # dynamic SQL of one literal, as teams write it to dodge PL/pgSQL's plan caching
+            alter = "EXECUTE '" + alter.replace("'", "''") + "'"
         return ("-- Hand-written: idempotent\nDO $$\nBEGIN\n"  # noqa: S608 - a migration file's text
                 f"  IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{self.rel(t)}'::regclass "
                 f"AND attname = '{col.name}' AND NOT attisdropped) THEN\n"
-                f"    ALTER TABLE {self.rel(t)} ADD COLUMN {q(col.name)} TEXT;\n  END IF;\nEND\n$$;\n")
+                f"    {alter};\n  END IF;\nEND\n$$;\n")
 
     def _function_trigger(self, step: Step) -> str | None:
         n = step.pick

@@ -18,7 +18,8 @@ from erp_pipelines.prisma.catalog import (
 )
 from erp_pipelines.prisma.changes import Phase, StepKind
 from erp_pipelines.prisma.plan import build_plan
-from erp_pipelines.prisma.replay import merged_enum_labels, redirect_schema
+from erp_pipelines.prisma.redirect import redirect_schema
+from erp_pipelines.prisma.replay import merged_enum_labels
 from erp_pipelines.prisma.target import target
 
 
@@ -262,7 +263,7 @@ def test_the_sync_core_imports_nothing_from_dagster():
 
 
 def test_table_qualified_columns_and_trigger_targets_are_not_taken_for_schemas():
-    from erp_pipelines.prisma.replay import SchemaMap, redirect_names
+    from erp_pipelines.prisma.redirect import SchemaMap, redirect_names
 
     schemas = SchemaMap("public", "shadow", existing=frozenset({"public", "erp"}))
     view = 'CREATE VIEW "Active" AS SELECT "User"."id", public."User"."email" FROM "User" WHERE "User"."on"'
