@@ -28,7 +28,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.rollups import declared, declared_sql
+from erp_pipelines.rollups import declared, declared_sql, machine
 from erp_pipelines.rollups.spec import RollupSpec
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # erp_pipelines/
@@ -130,7 +130,8 @@ class DailyRollup(dg.Component, dg.Model, dg.Resolvable):
     @cached_property
     def asset(self) -> dg.AssetsDefinition:
         module = self._implementation
-        return module.ASSET if module is not None else declared.build_asset(self.spec)
+        # one builder for every instance (rollups/machine.py); an implementation module built its own with it
+        return module.ASSET if module is not None else machine.build_asset(self.spec)
 
     def _where(self) -> str:
         return f"rollup instance {self.aggregate_table} (erp_pipelines/defs/rollups/.../defs.yaml)"
