@@ -6,8 +6,9 @@ Dagster's own defs-folder machinery (`dg.load_from_defs_folder` / `dg.ComponentT
 derives from the instance's `RollupSpec` (rollups/spec.py) through the registry: the asset and its
 checks, the fingerprint and ledger, capture triggers, sensors, retention, grants, docs and the summary.
 
-An instance either declares its measures (rollups/declared.py runs them; its aggregate table is created in
-our own schema) or, for the two original rollups, names the module holding their tuned statements
+Every instance's asset is built by one machine (rollups/machine.py) from its spec. An instance either
+declares its measures (rollups/declared.py makes its spec and generated SQL; its aggregate table is created
+in our own schema) or, for the two original rollups, names the module holding their tuned statements
 (`implementation:`); the loader then checks that the declaration's tables and columns are the module's.
 A day statement the measures cannot say goes in a .sql file next to defs.yaml (`day_statement:`).
 """
