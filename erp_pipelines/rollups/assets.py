@@ -1,7 +1,8 @@
 """The rollup assets, as the rest of the project imports them: one name each, from their own modules.
 
-Each rollup lives in its own module (metric_daily.py, usage_daily.py) with its `RollupSpec`; the registry
-(registry.py) lists them. This module only re-exports the names other domains, tests and the benchmarks use.
+Every rollup is an instance (erp_pipelines/defs/rollups/); the two original ones keep their tuned statements
+in metric_daily.py and usage_daily.py; every rollup's asset is built by one machine (machine.py) from its
+`RollupSpec` and the spec's body; the registry (registry.py) lists them. This module only re-exports the names other domains, tests and the benchmarks use.
 """
 
 from erp_pipelines.rollups.metric_daily import (

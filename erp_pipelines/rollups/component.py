@@ -6,8 +6,9 @@ Dagster's own defs-folder machinery (`dg.load_from_defs_folder` / `dg.ComponentT
 derives from the instance's `RollupSpec` (rollups/spec.py) through the registry: the asset and its
 checks, the fingerprint and ledger, capture triggers, sensors, retention, grants, docs and the summary.
 
-An instance either declares its measures (rollups/declared.py runs them; its aggregate table is created in
-our own schema) or, for the two original rollups, names the module holding their tuned statements
+Every instance's asset is built by one machine (rollups/machine.py) from its spec. An instance either
+declares its measures (rollups/declared.py makes its spec and generated SQL; its aggregate table is created
+in our own schema) or, for the two original rollups, names the module holding their tuned statements
 (`implementation:`); the loader then checks that the declaration's tables and columns are the module's.
 A day statement the measures cannot say goes in a .sql file next to defs.yaml (`day_statement:`).
 """
@@ -28,7 +29,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.rollups import declared, declared_sql
+from erp_pipelines.rollups import declared, declared_sql, machine
 from erp_pipelines.rollups.spec import RollupSpec
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # erp_pipelines/
@@ -130,7 +131,8 @@ class DailyRollup(dg.Component, dg.Model, dg.Resolvable):
     @cached_property
     def asset(self) -> dg.AssetsDefinition:
         module = self._implementation
-        return module.ASSET if module is not None else declared.build_asset(self.spec)
+        # one builder for every instance (rollups/machine.py); an implementation module built its own with it
+        return module.ASSET if module is not None else machine.build_asset(self.spec)
 
     def _where(self) -> str:
         return f"rollup instance {self.aggregate_table} (erp_pipelines/defs/rollups/.../defs.yaml)"

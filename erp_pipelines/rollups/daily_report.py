@@ -28,12 +28,19 @@ How, and the Dagster 1.13.27 limits it works around:
   so every run also records one evaluation without a partition, the check's standing verdict over every
   judged day (`standing_evaluation`, the comment above it says why and how), which both then show.
 
+Only Dagster's public API is used. A check evaluation's target (`AssetCheckEvaluation`'s
+`target_materialization_data`: storage id, run id, timestamp of the materialization it judges) is of a class
+Dagster does not export; `materialization_target` builds it with the public `dg.deserialize_value` from its
+serialized form, which every Dagster instance stores in its event log (so Dagster keeps that form readable),
+rather than importing it from `dagster._core`.
+
 Everything here is computed from typed values (`DayFigures`, `DayCheck`), so the pure parts are unit
 tested without a database or a Dagster instance; `report` is the one function an asset body calls.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,13 +48,25 @@ from datetime import date
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluationTargetMaterializationData,
-)
 
 from erp_pipelines.partitions import DAILY_PARTITIONS
 
 Number = int | float
+# `AssetCheckEvaluation.target_materialization_data`: a pointer to the materialization a check result judges
+# (a Dagster record without a public import path: built by `materialization_target`).
+MaterializationTarget = Any
+TARGET_CLASS = "AssetCheckEvaluationTargetMaterializationData"  # its serialized class name (event log)
+
+
+def materialization_target(storage_id: int, run_id: str, timestamp: float) -> MaterializationTarget:
+    """The target of a check evaluation: the materialization (event log storage id, run, time) it judges."""
+    target = dg.deserialize_value(
+        json.dumps({"__class__": TARGET_CLASS, "storage_id": int(storage_id), "run_id": str(run_id),
+                    "timestamp": float(timestamp)})
+    )
+    if (target.storage_id, target.run_id) != (int(storage_id), str(run_id)):  # pragma: no cover - Dagster changed
+        raise TypeError(f"Dagster no longer reads {TARGET_CLASS} as (storage_id, run_id, timestamp)")
+    return target
 
 # One day of client_daily_usage, summed over its (client, module) rows (rollups/sql.py USAGE_DAY_READBACK).
 # `active_users_summed` adds the rows' distinct-user counts, so a user active in two modules (or for two
@@ -179,7 +198,7 @@ def day_check_evaluations(
     outcomes: Sequence[DayCheck],
     *,
     blocking: bool,
-    targets: Mapping[date, AssetCheckEvaluationTargetMaterializationData] | None = None,
+    targets: Mapping[date, MaterializationTarget] | None = None,
 ) -> list[dg.AssetCheckEvaluation]:
     """Check evaluations of a partition-RANGE run, one per day with its `partition` (AssetCheckResult has
     none). `targets` are the days' latest materializations: a result counts in the partition's check
@@ -203,7 +222,7 @@ def day_check_evaluations(
 
 def latest_materializations(
     instance: dg.DagsterInstance, asset_key: str | dg.AssetKey, days: Sequence[date]
-) -> dict[date, AssetCheckEvaluationTargetMaterializationData]:
+) -> dict[date, MaterializationTarget]:
     """Each day's latest materialization (one query), as the target of that day's check evaluations."""
     if not days:
         return {}
@@ -213,16 +232,14 @@ def latest_materializations(
         ),
         limit=len(days),
     ).records
-    targets: dict[date, AssetCheckEvaluationTargetMaterializationData] = {}
+    targets: dict[date, MaterializationTarget] = {}
     for record in records:  # newest first: keep the first seen per partition
         if record.partition_key is None:
             continue
         day = date.fromisoformat(record.partition_key)
         targets.setdefault(
             day,
-            AssetCheckEvaluationTargetMaterializationData(
-                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
-            ),
+            materialization_target(record.storage_id, record.run_id, record.timestamp),
         )
     return targets
 

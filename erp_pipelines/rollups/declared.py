@@ -1,9 +1,10 @@
-"""A declared rollup as a `RollupSpec` and an asset: the generic daily-rollup machine every YAML instance runs.
+"""A declared rollup as a `RollupSpec` with its body: what every YAML instance without `implementation` runs.
 
 Why a module: the instances (erp_pipelines/defs/rollups/*/defs.yaml, rollups/component.py) hold data only;
-this is the one asset body they share. Its statements come from rollups/declared_sql.py (or a hand-written
-day statement, the escape hatch), its per-day loop, ledger, pruned days and chunked transactions from
-rollups/steps.py, exactly as for the two original rollups.
+this turns a declaration into its spec and the spec's body (what its asset step does differently); the
+asset itself is built by the machine every rollup shares (rollups/machine.py), exactly as for the two
+original rollups. Its statements come from rollups/declared_sql.py (or a hand-written day statement, the
+escape hatch), its per-day loop, ledger, pruned days and chunked transactions from rollups/steps.py.
 
 Checks of every declared rollup: `rows_match_raw` (blocking: the day's rows read back hold exactly what the
 write computed from the raw rows it fingerprinted; run config `recompute_check` adds the independent
@@ -14,8 +15,7 @@ the ones every rollup has (raw times in UTC, late rows for pruned days, freshnes
 
 
 
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -23,9 +23,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 
-from erp_pipelines.dbwork import step_errors
-from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import daily_report, declared_sql, ledger, steps, time_zone
+from erp_pipelines.rollups import declared_sql, ledger, machine, steps, time_zone
 from erp_pipelines.rollups.daily_report import DayCheck
 from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 from erp_pipelines.rollups.steps import RollupStepConfig
@@ -139,104 +137,58 @@ def build_spec(
         raw_retention=raw_retention,
         binder=binder,
         extra={"declaration": decl, "aggregate_schema": "own"},
+        body=body(decl),
     )
     spec_holder.append(spec)
     return spec
 
 
-def build_asset(spec: RollupSpec) -> dg.AssetsDefinition:
-    """The asset of a declared rollup (one body for every instance)."""
-    decl: declared_sql.RollupDecl = spec.extra["declaration"]
-    key = spec.asset_key
+def body(decl: declared_sql.RollupDecl) -> machine.RollupBody:
+    """What a declared rollup's asset step does (rollups/machine.py runs it): the generated write, the checks
+    of every declared rollup, the count_if value lists as parameters."""
+    keys = ", ".join(decl.keys) or "key"
 
-    @steps.rollup_asset(
-        spec,
-        [
-            daily_report.daily_check_spec(
-                RECONCILIATION_CHECK, key, blocking=True,
-                description=f"Per day, the rows of {key} read back hold exactly what the write computed from "
-                f"the {spec.raw_table} rows it fingerprinted, in the same snapshot (run config recompute_check "
-                "adds an independent recomputation); blocks retention_pruning in the same run when not.",
+    def window_rows(conn: psycopg.Connection, window: machine.Window) -> int:
+        return int(conn.execute(declared_sql.window_rows(decl, _own_schema()), window).fetchone()[0])
+
+    return machine.RollupBody(
+        config_type=RollupStepConfig,
+        write_day=partial(write_day, decl),
+        checks=(
+            machine.CheckDecl(
+                RECONCILIATION_CHECK, blocking=True,
+                description=f"Per day, the rows of {decl.aggregate_table} read back hold exactly what the write "
+                f"computed from the {decl.raw_table} rows it fingerprinted, in the same snapshot (run config "
+                "recompute_check adds an independent recomputation); blocks retention_pruning in the same run "
+                "when not.",
             ),
-            daily_report.daily_check_spec(
-                NULL_KEY_CHECK, key,
-                description=f"Per day: raw rows with a NULL {', '.join(decl.keys) or 'key'} are in no row of "
-                f"{key}; they stay raw (never pruned).",
+            machine.CheckDecl(
+                NULL_KEY_CHECK,
+                description=f"Per day: raw rows with a NULL {keys} are in no row of {decl.aggregate_table}; they "
+                "stay raw (never pruned).",
             ),
-            daily_report.daily_check_spec(
-                NON_FINITE_CHECK, key,
+            machine.CheckDecl(
+                NON_FINITE_CHECK,
                 description="Per day: NaN or Infinity in a measured column, kept out of sums and means.",
             ),
-        ],
-    )
-    def _declared_rollup(
-        context: dg.AssetExecutionContext, config: RollupStepConfig, erp_db: ErpDatabase
-    ) -> Iterator[daily_report.ReportEvent]:
-        with step_errors():
-            yield from _run(context, config, erp_db, spec, decl)
-
-    return _declared_rollup
-
-
-def _run(
-    context: dg.AssetExecutionContext,
-    config: steps.RollupStepConfig,
-    erp_db: ErpDatabase,
-    spec: RollupSpec,
-    decl: declared_sql.RollupDecl,
-) -> Iterator[daily_report.ReportEvent]:
-    days, _start, _end = steps.window_days(context)
-    window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
-
-    def window_rows(conn: psycopg.Connection) -> int:
-        return int(conn.execute(spec.bind(conn).more["window_rows"], window).fetchone()[0])
-
-    run = steps.roll_up_window(
-        context, erp_db, spec, days, partial(write_day, decl),
-        {"now": steps.now_naive(), "recompute_check": config.recompute_check,
-         steps.ADOPT: config.adopt_existing_aggregates, **decl.params()},
-        config.days_per_transaction, after=window_rows,
-    )
-    results = run.results
-    steps.log_outcomes(context, spec, results)
-    totals = {k: sum(getattr(r, f"rows_{k}") for r in results) for k in ("inserted", "updated", "deleted")}
-    null_key = sum(int(r.extra.get("null_key", 0)) for r in results)
-    non_finite = sum(int(r.extra.get("non_finite", 0)) for r in results)
-    context.log.info(
-        f"{spec.aggregate_table} {days[0]}..{days[-1]}: {sum(r.raw_rows for r in results)} raw rows read, "
-        f"{totals['inserted']} rows inserted, {totals['updated']} updated, {totals['deleted']} deleted."
-    )
-    yield from daily_report.report(
-        context,
-        spec.asset_key,
-        run_metadata={
-            "dagster/row_count": dg.MetadataValue.int(int(run.extra)),
-            "rows_written": dg.MetadataValue.int(sum(r.rows_written for r in results)),
-            **{f"rows_{k}": dg.MetadataValue.int(v) for k, v in totals.items()},
-            "null_key_rows": dg.MetadataValue.int(null_key),
-            "non_finite_values": dg.MetadataValue.int(non_finite),
-            **steps.window_metadata(results, len(days), config.days_per_transaction),
+        ),
+        window_rows=window_rows,
+        day_checks={
+            NULL_KEY_CHECK: lambda r, _extra: _count_day(
+                r.day, int(r.extra.get("null_key", 0)), f"raw row(s) of {decl.raw_table} have a NULL key column: "
+                "in no aggregate row, kept raw (never pruned).", "every raw row has its key.",
+                dg.AssetCheckSeverity.WARN, "null_key_rows"),
+            NON_FINITE_CHECK: lambda r, _extra: _count_day(
+                r.day, int(r.extra.get("non_finite", 0)), "NaN/Infinity value(s) in measured columns, kept out "
+                "of sums and means.", "every measured value is finite.", dg.AssetCheckSeverity.WARN,
+                "non_finite_values"),
         },
-        days=[
-            steps.day_figures(r, steps.RAW_ROWS_READ, ("null_key_rows", "non_finite_values")) for r in results
-        ],
-        checks={
-            RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
-            NULL_KEY_CHECK: [
-                _count_day(r.day, int(r.extra.get("null_key", 0)), f"raw row(s) of {spec.raw_table} have a NULL "
-                           "key column: in no aggregate row, kept raw (never pruned).", "every raw row has its key.",
-                           dg.AssetCheckSeverity.WARN, "null_key_rows")
-                for r in results
-            ],
-            NON_FINITE_CHECK: [
-                _count_day(r.day, int(r.extra.get("non_finite", 0)), "NaN/Infinity value(s) in measured columns, "
-                           "kept out of sums and means.", "every measured value is finite.",
-                           dg.AssetCheckSeverity.WARN, "non_finite_values")
-                for r in results
-            ],
+        params=lambda _config: decl.params(),
+        run_metadata=lambda results, _extra: {
+            "null_key_rows": dg.MetadataValue.int(sum(int(r.extra.get("null_key", 0)) for r in results)),
+            "non_finite_values": dg.MetadataValue.int(sum(int(r.extra.get("non_finite", 0)) for r in results)),
         },
-        day_extra={"dagster/table_name": dg.MetadataValue.text(f"{_own_schema()}.{spec.aggregate_table}")},
-        run_checks=[time_zone.time_zone_result(spec, run.findings), steps.late_rows_result(spec, results, run.late_rows_by_pruned_day)],
+        zero_when_not_read=("null_key_rows", "non_finite_values"),
     )
 
 

@@ -368,6 +368,12 @@ def reconcile(decl: RollupDecl, schema: str, types: dict[str, str], raw_row_hash
              differs=sql.SQL(" OR ").join(differs) if differs else sql.SQL("false"), null_key=null_key)
 
 
+def window_rows(decl: RollupDecl, schema: str) -> sql.Composed:
+    """The aggregate rows of a window of days (`dagster/row_count` of a materialization)."""
+    return sql.SQL("SELECT count(*) FROM {agg} WHERE {day} >= %(first_day)s AND {day} < %(end_day)s").format(
+        agg=_qualified(decl, schema), day=_id(decl.day_column))
+
+
 TABLE_EXISTS = "SELECT to_regclass(%(table)s) IS NOT NULL"
 
 
@@ -405,8 +411,6 @@ def bind(
         aggregate_day_sql=(oldest, delete_day),
         more={
             "readback": readback(decl, schema),
-            "window_rows": sql.SQL(
-                "SELECT count(*) FROM {agg} WHERE {day} >= %(first_day)s AND {day} < %(end_day)s"
-            ).format(agg=agg, day=day),
+            "window_rows": window_rows(decl, schema),
         },
     )

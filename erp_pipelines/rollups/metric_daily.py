@@ -3,8 +3,9 @@
 Partitioned by UTC day (`erp_pipelines.partitions.DAILY_PARTITIONS`) and computed inside PostgreSQL, one
 set-based statement per day (rollups/sql.py says why, and gives the formula). A run covers
 `context.partition_time_window`: one day nightly, N days for a backfill, which `BackfillPolicy.single_run()`
-makes ONE run. The per-day loop, its chunked transactions, the ledger and what a pruned day does are shared
-by every rollup: rollups/steps.py.
+makes ONE run. The asset step is the one every rollup runs (rollups/machine.py, from `BODY` below: what
+this rollup does differently, as data); the per-day loop, its chunked transactions, the ledger and what a
+pruned day does are shared by every rollup: rollups/steps.py.
 
 Checks: reconciliation (every column of each rolled-up day, read back, equals what the write computed from
 its raw samples in the same snapshot and read; blocking, so retention in the same run waits; retention
@@ -16,7 +17,6 @@ was rolled back, committed chunks stay and a retry recomputes them identically);
 the GRANT to run (dbwork.py); a day whose reqCount sum does not fit the integer column names the fix.
 """
 
-from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -24,9 +24,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 
-from erp_pipelines.dbwork import step_errors
-from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
+from erp_pipelines.rollups import checks, daily_report, ledger, machine, sql, steps, time_zone
 from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
@@ -77,45 +75,8 @@ def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[
     return Reconciliation(fingerprint, None)
 
 
-METRIC_DAILY = RollupSpec(
-    aggregate_table="system_metric_daily",
-    aggregate_day_column="day",
-    aggregate_key=("day",),
-    raw_table="system_metric_samples",
-    ts_column="collected_at",
-    id_column="id",
-    raw_columns=("latencyMs", "errorRatePct", "reqCount", "errCount", "collected_at"),
-    raw_spec=SYSTEM_METRIC_SAMPLES,
-    description="One row per UTC day of system_metric_samples, request-weighted (formula in sql.py).",
-    privileges={
-        "system_metric_samples": "SELECT",
-        "system_health_config": "SELECT",
-        "system_metric_daily": "SELECT, INSERT, UPDATE, DELETE",
-        "system_metric_daily_id_seq": "USAGE",  # a sequence: its SERIAL id on INSERT (erp_pipelines/grants.py)
-    },
-    retention_privileges={"system_metric_samples": "SELECT, DELETE", "system_metric_daily": "SELECT, DELETE"},
-    reconciliation_check=METRIC_RECONCILIATION_CHECK,
-    check_names=(
-        METRIC_RECONCILIATION_CHECK,
-        METRIC_HEALTH_CHECK,
-        METRIC_NULL_TIMESTAMP_CHECK,
-        time_zone.TIME_ZONE_CHECK,
-        steps.LATE_ROWS_CHECK,
-    ),
-    replace_day_sql=sql.METRIC_DAY_UPSERT,
-    reconcile_day_sql=sql.METRIC_DAY_RECONCILE,
-    read_reconciliation=read_reconciliation,
-    aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
-    delete_day_sql=sql.METRIC_DAY_DELETE,
-    raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
-    raw_retention="metricsRetentionDays",
-)
-
-
 class MetricRollupConfig(steps.RollupStepConfig):
     """system_metric_daily's run config: the common rollup fields only."""
-
-
 
 
 def write_metric_day(
@@ -160,60 +121,25 @@ def write_metric_day(
     )
 
 
-@steps.rollup_asset(
-    METRIC_DAILY,
-    [
-        daily_report.daily_check_spec(
-            METRIC_RECONCILIATION_CHECK,
-            METRIC_DAILY.asset_key,
-            blocking=True,
-            description="Per day: every column (avg latency, error rate, requests, errors) read back equals "
-            "what the write computed from the samples it fingerprinted, in the same snapshot (run config "
-            "recompute_check adds an independent recomputation); blocks retention_pruning in the same run "
-            "when not.",
-        ),
-        daily_report.daily_check_spec(
-            METRIC_HEALTH_CHECK,
-            METRIC_DAILY.asset_key,
-            additional_deps=["system_health_config"],
-            description="Per day: avgLatencyMs and avgErrorRatePct against system_health_config.thresholds "
-            "(latency, errorRate): WARN at warning, ERROR at critical.",
-        ),
-        dg.AssetCheckSpec(
-            METRIC_NULL_TIMESTAMP_CHECK,
-            asset=METRIC_DAILY.asset_key,
-            description="Samples with a NULL collected_at belong to no day and are in no aggregate.",
-        ),
-    ],
-)
-def system_metric_daily(
-    context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> Iterator[daily_report.ReportEvent]:
-    """One row per UTC day of `system_metric_samples`, request-weighted (formula and why in sql.py)."""
-    with step_errors():
-        yield from _roll_up_metrics(context, config, erp_db)
-
-
 READ_THRESHOLDS = "SELECT thresholds FROM system_health_config WHERE id = 1"
 
 
-def _read_extras(conn: psycopg.Connection, window: dict[str, Any]) -> tuple[Any, int, int]:
-    """system_health_config.thresholds (None if the row or table is missing), the NULL-timestamp count and
-    the window's aggregate rows (run by roll_up_window on its connection in autocommit: a missing table
-    fails its own statement only)."""
+def read_extras(conn: psycopg.Connection, window: dict[str, Any]) -> tuple[Any, int]:
+    """system_health_config.thresholds (None if the row or table is missing) and the NULL-timestamp count
+    (read by the machine after the window on its connection in autocommit: a missing table fails its own
+    statement only)."""
     try:
         row = conn.execute(READ_THRESHOLDS).fetchone()
     except psycopg.errors.UndefinedTable:
         row = None
     null_ts = conn.execute(sql.SAMPLES_WITHOUT_TIMESTAMP).fetchone()[0]
-    row_count = conn.execute(sql.METRIC_WINDOW_ROWS, window).fetchone()[0]
-    return (row[0] if row else None), int(null_ts), int(row_count)
+    return (row[0] if row else None), int(null_ts)
 
 
 def null_timestamp_result(n: int) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=METRIC_NULL_TIMESTAMP_CHECK,
-        asset_key=METRIC_DAILY.asset_key,
+        asset_key="system_metric_daily",
         passed=n == 0,
         severity=dg.AssetCheckSeverity.WARN,
         description=(
@@ -226,52 +152,79 @@ def null_timestamp_result(n: int) -> dg.AssetCheckResult:
     )
 
 
-def _roll_up_metrics(
-    context: dg.AssetExecutionContext, config: MetricRollupConfig, erp_db: ErpDatabase
-) -> Iterator[daily_report.ReportEvent]:
-    days, window_start, window_end = steps.window_days(context)
-    window = {"window_start": window_start, "window_end": window_end}
-    run = steps.roll_up_window(
-        context, erp_db, METRIC_DAILY, days, write_metric_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check,
-        steps.ADOPT: config.adopt_existing_aggregates},
-        config.days_per_transaction, after=lambda conn: _read_extras(conn, window),
-    )
-    results, findings = run.results, run.findings
-    thresholds, null_ts, row_count = run.extra
-    steps.log_outcomes(context, METRIC_DAILY, results)
-    samples_read = sum(r.raw_rows for r in results)
-    inserted = sum(r.rows_inserted for r in results)
-    updated = sum(r.rows_updated for r in results)
-    context.log.info(
-        f"system_metric_daily {days[0]}..{days[-1]}: {samples_read} samples read, {inserted} rows inserted, "
-        f"{updated} updated."
-    )
-    figures = [steps.day_figures(r, "samples_read") for r in results]
-    yield from daily_report.report(
-        context,
-        METRIC_DAILY.asset_key,
-        run_metadata={
-            "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "rows_written": dg.MetadataValue.int(sum(r.rows_written for r in results)),
-            "rows_inserted": dg.MetadataValue.int(inserted),
-            "rows_updated": dg.MetadataValue.int(updated),
-            "samples_read": dg.MetadataValue.int(int(samples_read)),
-            # NaN/Infinity errorRatePct values, kept out of the fallback mean (rollups/sql.py)
-            "non_finite_values": dg.MetadataValue.int(sum(int(r.extra.get("non_finite", 0)) for r in results)),
-            **steps.window_metadata(results, len(days), config.days_per_transaction),
-        },
-        days=figures,
-        checks={
-            METRIC_RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
-            METRIC_HEALTH_CHECK: [checks.health_day(r.day, r.extra.get("row"), thresholds) for r in results],
-        },
-        day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, METRIC_DAILY.aggregate_table)},
-        run_checks=[
-            null_timestamp_result(null_ts),
-            time_zone.time_zone_result(METRIC_DAILY, findings),
-            steps.late_rows_result(METRIC_DAILY, results, run.late_rows_by_pruned_day),
-        ],
-    )
+BODY = machine.RollupBody(
+    config_type=MetricRollupConfig,
+    write_day=write_metric_day,
+    checks=(
+        machine.CheckDecl(
+            METRIC_RECONCILIATION_CHECK,
+            blocking=True,
+            description="Per day: every column (avg latency, error rate, requests, errors) read back equals "
+            "what the write computed from the samples it fingerprinted, in the same snapshot (run config "
+            "recompute_check adds an independent recomputation); blocks retention_pruning in the same run "
+            "when not.",
+        ),
+        machine.CheckDecl(
+            METRIC_HEALTH_CHECK,
+            additional_deps=("system_health_config",),
+            description="Per day: avgLatencyMs and avgErrorRatePct against system_health_config.thresholds "
+            "(latency, errorRate): WARN at warning, ERROR at critical.",
+        ),
+        machine.CheckDecl(
+            METRIC_NULL_TIMESTAMP_CHECK,
+            per_day=False,
+            description="Samples with a NULL collected_at belong to no day and are in no aggregate.",
+        ),
+    ),
+    window_rows=lambda conn, window: conn.execute(sql.METRIC_WINDOW_ROWS, window).fetchone()[0],
+    read_after=read_extras,
+    day_checks={
+        METRIC_HEALTH_CHECK: lambda r, extra: checks.health_day(r.day, r.extra.get("row"), extra[0]),
+    },
+    run_checks=lambda run, extra: [null_timestamp_result(extra[1])],
+    run_metadata=lambda results, extra: {
+        # NaN/Infinity errorRatePct values, kept out of the fallback mean (rollups/sql.py)
+        "non_finite_values": dg.MetadataValue.int(sum(int(r.extra.get("non_finite", 0)) for r in results)),
+    },
+    raw_rows_label="samples_read",
+    reports_deleted=False,
+    raw_rows_noun="samples",
+)
+METRIC_DAILY = RollupSpec(
+    aggregate_table="system_metric_daily",
+    aggregate_day_column="day",
+    aggregate_key=("day",),
+    raw_table="system_metric_samples",
+    ts_column="collected_at",
+    id_column="id",
+    raw_columns=("latencyMs", "errorRatePct", "reqCount", "errCount", "collected_at"),
+    raw_spec=SYSTEM_METRIC_SAMPLES,
+    description="One row per UTC day of system_metric_samples, request-weighted (formula in sql.py).",
+    privileges={
+        "system_metric_samples": "SELECT",
+        "system_health_config": "SELECT",
+        "system_metric_daily": "SELECT, INSERT, UPDATE, DELETE",
+        "system_metric_daily_id_seq": "USAGE",  # a sequence: its SERIAL id on INSERT (erp_pipelines/grants.py)
+    },
+    retention_privileges={"system_metric_samples": "SELECT, DELETE", "system_metric_daily": "SELECT, DELETE"},
+    reconciliation_check=METRIC_RECONCILIATION_CHECK,
+    check_names=(
+        METRIC_RECONCILIATION_CHECK,
+        METRIC_HEALTH_CHECK,
+        METRIC_NULL_TIMESTAMP_CHECK,
+        time_zone.TIME_ZONE_CHECK,
+        steps.LATE_ROWS_CHECK,
+    ),
+    replace_day_sql=sql.METRIC_DAY_UPSERT,
+    reconcile_day_sql=sql.METRIC_DAY_RECONCILE,
+    read_reconciliation=read_reconciliation,
+    aggregate_exists_sql=sql.METRIC_DAY_EXISTS,
+    delete_day_sql=sql.METRIC_DAY_DELETE,
+    raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
+    raw_retention="metricsRetentionDays",
+    body=BODY,
+)
+system_metric_daily = machine.build_asset(METRIC_DAILY)
 
 
 # What the instance erp_pipelines/defs/rollups/system_metric_daily/defs.yaml names (`implementation`).

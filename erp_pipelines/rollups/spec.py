@@ -3,7 +3,8 @@
 Jobs, sensors, checks, retention, capture, grants and the ledger read a rollup's tables, columns, SQL,
 privileges and lock from its spec through the registry (rollups/registry.py), never from name-keyed dicts.
 Each spec comes from one YAML instance under erp_pipelines/defs/rollups/ (rollups/component.py), so adding
-a rollup is one file there (docs/rollups.md).
+a rollup is one file there (docs/rollups.md). Its asset is built by the one machine every rollup shares
+(rollups/machine.py) from the spec and its `body`.
 """
 
 from __future__ import annotations
@@ -89,6 +90,9 @@ class RollupSpec:
     # raw columns that become part of the aggregate's key: a raw row with a NULL in one of them can enter no
     # aggregate row, so retention never deletes it (rollups/held_rows.py)
     raw_key_columns: tuple[str, ...] = ()
+    # what the rollup's asset step does differently, as data (rollups/machine.py RollupBody: run config,
+    # per-day write, own checks and their verdicts, own metadata keys); `machine.build_asset` runs it
+    body: Any = None
 
     @property
     def asset_key(self) -> str:

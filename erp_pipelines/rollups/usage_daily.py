@@ -1,14 +1,15 @@
 """`client_daily_usage`: one row per UTC day, client and module with events: counts per category and active users.
 
-The per-day loop, its chunked transactions, the ledger and what a pruned day does are shared by every
-rollup (rollups/steps.py); rollups/metric_daily.py describes the errors. Checks: reconciliation (the
+The asset step is the one every rollup runs (rollups/machine.py, from `BODY`: what this rollup does
+differently, as data); the per-day loop, its chunked transactions, the ledger and what a pruned day does
+are shared by every rollup (rollups/steps.py); rollups/metric_daily.py describes the errors. Checks: reconciliation (the
 day's rows read back equal, by count and hash of every count and active_users, the rows computed from the
 raw events in the same snapshot; blocking; retention recomputes independently before deleting), events without a module (WARN), late rows for pruned days (WARN), raw times in UTC (ERROR).
 """
 
 
-from collections.abc import Iterator
-from datetime import date, timedelta
+from collections.abc import Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -16,10 +17,8 @@ import dagster as dg
 import psycopg
 from pydantic import Field
 
-from erp_pipelines.dbwork import step_errors
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.rollups import checks, daily_report, ledger, sql, steps, time_zone
+from erp_pipelines.rollups import checks, daily_report, ledger, machine, sql, steps, time_zone
 from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
@@ -59,29 +58,6 @@ def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[
     return Reconciliation(fingerprint, None, int(null_keys))
 
 
-USAGE_DAILY = RollupSpec(
-    aggregate_table="client_daily_usage",
-    aggregate_day_column="date",
-    aggregate_key=("date", "client_id", "module_id"),
-    raw_table="client_usage_events",
-    ts_column="occurred_at",
-    id_column="id",
-    raw_columns=("client_id", "module_id", "user_id", "event_type", "occurred_at"),
-    raw_key_columns=("client_id", "module_id"),
-    raw_spec=CLIENT_USAGE_EVENTS,
-    description="One row per UTC day, client and module with events: counts per category and active users.",
-    privileges={"client_usage_events": "SELECT", "client_daily_usage": "SELECT, INSERT, UPDATE, DELETE"},
-    retention_privileges={"client_usage_events": "SELECT, DELETE", "client_daily_usage": "SELECT, DELETE"},
-    reconciliation_check=USAGE_RECONCILIATION_CHECK,
-    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK),
-    replace_day_sql=sql.USAGE_DAY_REPLACE,
-    reconcile_day_sql=sql.USAGE_DAY_MISMATCHES,
-    read_reconciliation=read_reconciliation,
-    aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
-    delete_day_sql=sql.USAGE_DAY_DELETE,
-    raw_below_aggregate_sql=sql.USAGE_RAW_BELOW_AGGREGATE,
-    raw_retention="usage_event_retention_days",
-)
 
 
 class UsageRollupConfig(steps.RollupStepConfig):
@@ -169,92 +145,93 @@ def write_usage_day(
     )
 
 
-@steps.rollup_asset(
-    USAGE_DAILY,
-    [
-        daily_report.daily_check_spec(
+def _rolled(results: Sequence[steps.DayResult]) -> list[steps.DayResult]:
+    return [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
+
+
+def uncategorized_by_type(results: Sequence[steps.DayResult]) -> dict[str, int]:
+    """Events of types outside the category mapping over the window's rolled-up days, per type."""
+    uncategorized: dict[str, int] = {}
+    for r in _rolled(results):
+        for t, n in r.extra.get("uncategorized", {}).items():
+            uncategorized[t] = uncategorized.get(t, 0) + n
+    return dict(sorted(uncategorized.items()))
+
+
+def _run_metadata(results: Sequence[steps.DayResult], _extra: Any) -> dict[str, dg.MetadataValue]:
+    uncategorized = uncategorized_by_type(results)
+    return {
+        "uncategorized_events": dg.MetadataValue.int(sum(uncategorized.values())),
+        "uncategorized_by_type": dg.MetadataValue.json(uncategorized),
+        "null_module_events": dg.MetadataValue.int(sum(int(r.extra.get("null_module", 0)) for r in _rolled(results))),
+    }
+
+
+def _notes(results: Sequence[steps.DayResult]) -> list[str]:
+    uncategorized = uncategorized_by_type(results)
+    if not uncategorized:
+        return []
+    return [
+        f"{sum(uncategorized.values())} event(s) of types outside the category mapping were not counted in any "
+        f"category (they do count towards active_users): {uncategorized}"
+    ]
+
+
+BODY = machine.RollupBody(
+    config_type=UsageRollupConfig,
+    write_day=write_usage_day,
+    checks=(
+        machine.CheckDecl(
             USAGE_RECONCILIATION_CHECK,
-            USAGE_DAILY.asset_key,
             blocking=True,
             description="Per day, the (client, module) rows read back hold exactly the four counts and "
             "active_users the write computed from the raw events it fingerprinted, in the same snapshot (run "
             "config recompute_check adds an independent recomputation); blocks retention_pruning in the same "
             "run when not.",
         ),
-        daily_report.daily_check_spec(
+        machine.CheckDecl(
             USAGE_NULL_MODULE_CHECK,
-            USAGE_DAILY.asset_key,
             description="Per day: usage events without a module_id cannot enter client_daily_usage's key.",
         ),
-    ],
+    ),
+    window_rows=lambda conn, window: conn.execute(sql.USAGE_WINDOW_ROWS, window).fetchone()[0],
+    day_checks={
+        USAGE_NULL_MODULE_CHECK: lambda r, _extra: checks.null_module_day(
+            r.day, int(r.extra.get("null_module", r.null_key_rows))
+        ),
+    },
+    params=lambda config: category_params(config.event_categories),
+    run_metadata=_run_metadata,
+    notes=_notes,
+    raw_rows_label="events_read",
+    zero_when_not_read=("null_module_events", "uncategorized_events"),
+    raw_rows_noun="events",
 )
-def client_daily_usage(
-    context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> Iterator[daily_report.ReportEvent]:
-    """One row per UTC day, client and module with events: counts per category and active users."""
-    with step_errors():
-        yield from _roll_up_usage(context, config, erp_db)
-
-
-def _roll_up_usage(
-    context: dg.AssetExecutionContext, config: UsageRollupConfig, erp_db: ErpDatabase
-) -> Iterator[daily_report.ReportEvent]:
-    categories = category_params(config.event_categories)
-    days, _window_start, _window_end = steps.window_days(context)
-    window = {"first_day": days[0], "end_day": days[-1] + timedelta(days=1)}
-    run = steps.roll_up_window(
-        context, erp_db, USAGE_DAILY, days, write_usage_day, {"now": steps.now_naive(), "recompute_check": config.recompute_check,
-        steps.ADOPT: config.adopt_existing_aggregates, **categories},
-        config.days_per_transaction, after=lambda conn: conn.execute(sql.USAGE_WINDOW_ROWS, window).fetchone()[0],
-    )
-    results, findings, row_count = run.results, run.findings, run.extra
-    steps.log_outcomes(context, USAGE_DAILY, results)
-    rolled = [r for r in results if r.outcome == steps.DayOutcome.ROLLED_UP]
-    uncategorized: dict[str, int] = {}
-    for r in rolled:
-        for t, n in r.extra.get("uncategorized", {}).items():
-            uncategorized[t] = uncategorized.get(t, 0) + n
-    null_module = sum(int(r.extra.get("null_module", 0)) for r in rolled)
-    n_uncategorized = sum(uncategorized.values())
-    if n_uncategorized:
-        context.log.warning(
-            f"{n_uncategorized} event(s) of types outside the category mapping were not counted in any "
-            f"category (they do count towards active_users): {dict(sorted(uncategorized.items()))}"
-        )
-    events_read = sum(r.raw_rows for r in results)
-    totals = {k: sum(getattr(r, f"rows_{k}") for r in results) for k in ("inserted", "updated", "deleted")}
-    context.log.info(
-        f"client_daily_usage {days[0]}..{days[-1]}: {events_read} events read, {totals['inserted']} rows "
-        f"inserted, {totals['updated']} updated, {totals['deleted']} deleted, {null_module} without module."
-    )
-    figures = [
-        steps.day_figures(r, "events_read", ("null_module_events", "uncategorized_events")) for r in results
-    ]
-    yield from daily_report.report(
-        context,
-        USAGE_DAILY.asset_key,
-        run_metadata={
-            "dagster/row_count": dg.MetadataValue.int(int(row_count)),
-            "rows_written": dg.MetadataValue.int(totals["inserted"] + totals["updated"]),
-            "rows_inserted": dg.MetadataValue.int(totals["inserted"]),
-            "rows_updated": dg.MetadataValue.int(totals["updated"]),
-            "rows_deleted": dg.MetadataValue.int(totals["deleted"]),
-            "events_read": dg.MetadataValue.int(int(events_read)),
-            "uncategorized_events": dg.MetadataValue.int(n_uncategorized),
-            "uncategorized_by_type": dg.MetadataValue.json(dict(sorted(uncategorized.items()))),
-            "null_module_events": dg.MetadataValue.int(int(null_module)),
-            **steps.window_metadata(results, len(days), config.days_per_transaction),
-        },
-        days=figures,
-        checks={
-            USAGE_RECONCILIATION_CHECK: [steps.reconciliation_day(r) for r in results],
-            USAGE_NULL_MODULE_CHECK: [
-                checks.null_module_day(r.day, int(r.extra.get("null_module", r.null_key_rows))) for r in results
-            ],
-        },
-        day_extra={"dagster/table_name": steps.table_name_metadata(erp_db, USAGE_DAILY.aggregate_table)},
-        run_checks=[time_zone.time_zone_result(USAGE_DAILY, findings), steps.late_rows_result(USAGE_DAILY, results, run.late_rows_by_pruned_day)],
-    )
+USAGE_DAILY = RollupSpec(
+    aggregate_table="client_daily_usage",
+    aggregate_day_column="date",
+    aggregate_key=("date", "client_id", "module_id"),
+    raw_table="client_usage_events",
+    ts_column="occurred_at",
+    id_column="id",
+    raw_columns=("client_id", "module_id", "user_id", "event_type", "occurred_at"),
+    raw_key_columns=("client_id", "module_id"),
+    raw_spec=CLIENT_USAGE_EVENTS,
+    description="One row per UTC day, client and module with events: counts per category and active users.",
+    privileges={"client_usage_events": "SELECT", "client_daily_usage": "SELECT, INSERT, UPDATE, DELETE"},
+    retention_privileges={"client_usage_events": "SELECT, DELETE", "client_daily_usage": "SELECT, DELETE"},
+    reconciliation_check=USAGE_RECONCILIATION_CHECK,
+    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK),
+    replace_day_sql=sql.USAGE_DAY_REPLACE,
+    reconcile_day_sql=sql.USAGE_DAY_MISMATCHES,
+    read_reconciliation=read_reconciliation,
+    aggregate_exists_sql=sql.USAGE_DAY_EXISTS,
+    delete_day_sql=sql.USAGE_DAY_DELETE,
+    raw_below_aggregate_sql=sql.USAGE_RAW_BELOW_AGGREGATE,
+    raw_retention="usage_event_retention_days",
+    body=BODY,
+)
+client_daily_usage = machine.build_asset(USAGE_DAILY)
 
 
 # What the instance erp_pipelines/defs/rollups/client_daily_usage/defs.yaml names (`implementation`).

@@ -10,7 +10,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 )
 
 from erp_pipelines.partitions import DAILY_PARTITIONS
-from erp_pipelines.rollups import checks
+from erp_pipelines.rollups import checks, daily_report
 from erp_pipelines.rollups.daily_report import (
     DayCheck,
     DayFigures,
@@ -85,7 +85,7 @@ def test_daily_check_specs_are_partitioned_like_the_rollups():
 
 def test_a_backfill_reports_one_check_evaluation_per_day_with_its_partition_and_target():
     outcomes = [checks.health_day(NORMAL, (120, 0.05), THRESHOLDS), checks.health_day(INCIDENT, (1840, 7.25), THRESHOLDS)]
-    target = AssetCheckEvaluationTargetMaterializationData(storage_id=42, run_id="r", timestamp=1.0)
+    target = daily_report.materialization_target(42, "r", 1.0)
     evaluations = day_check_evaluations("health_thresholds", "system_metric_daily", outcomes, blocking=False,
                                         targets={INCIDENT: target})
     assert [(e.partition, e.passed) for e in evaluations] == [("2026-11-20", True), ("2026-11-21", False)]
@@ -94,6 +94,17 @@ def test_a_backfill_reports_one_check_evaluation_per_day_with_its_partition_and_
     assert evaluations[0].target_materialization_data is None
     assert evaluations[1].metadata["avgLatencyMs"] == dg.MetadataValue.int(1840)
     assert check_outcome_summary(outcomes)["days_failed"] == dg.MetadataValue.int(1)
+
+
+def test_the_check_target_built_from_public_api_is_the_record_dagster_stores():
+    """daily_report builds the target with dg.deserialize_value; the test (only) imports Dagster's class to
+    prove it is that record, equal to one built directly, and survives the event log's round trip."""
+    target = daily_report.materialization_target(42, "run-1", 1.5)
+    assert isinstance(target, AssetCheckEvaluationTargetMaterializationData)
+    assert target == AssetCheckEvaluationTargetMaterializationData(storage_id=42, run_id="run-1", timestamp=1.5)
+    evaluation = dg.AssetCheckEvaluation(asset_key=dg.AssetKey("client_daily_usage"), check_name="c", passed=True,
+                                         target_materialization_data=target, partition="2026-11-20")
+    assert dg.deserialize_value(dg.serialize_value(evaluation)).target_materialization_data == target
 
 
 def test_a_one_day_run_reports_plain_check_results():
