@@ -126,7 +126,7 @@ def build_spec(
         retention_privileges={decl.raw_table: "SELECT, DELETE", decl.aggregate_table: "SELECT, DELETE"},
         reconciliation_check=RECONCILIATION_CHECK,
         check_names=(RECONCILIATION_CHECK, NULL_KEY_CHECK, NON_FINITE_CHECK, time_zone.TIME_ZONE_CHECK,
-                     steps.LATE_ROWS_CHECK),
+                     steps.LATE_ROWS_CHECK, steps.CAPTURE_CHECK),
         replace_day_sql="",  # built per connection by `binder`
         reconcile_day_sql="",
         read_reconciliation=read_reconciliation,

@@ -8,7 +8,7 @@ window. `build_asset(spec)` turns a spec into its asset; nothing else builds a r
 
 What every rollup gets from here, whatever its body: daily UTC partitions and single-run backfills
 (`steps.rollup_asset`), the blocking reconciliation check per day (`spec.reconciliation_check`), the checks
-every rollup has (raw times in UTC, late rows for pruned days), the run metadata `dagster/row_count`,
+every rollup has (raw times in UTC, late rows for pruned days, capture triggers enabled), the run metadata `dagster/row_count`,
 `rows_written`, `rows_inserted`, `rows_updated` and the window's (`steps.window_metadata`, with
 `raw_rows_read`), each day's own figures with `dagster/table_name`, and `step_errors` (user errors).
 """
@@ -114,7 +114,7 @@ def _check_body(spec: RollupSpec, body: RollupBody) -> None:
     """The spec's check names are its body's checks plus the shared ones; every own per-day check but the
     reconciliation has a verdict (a wrong body is a bug, caught when the definitions load)."""
     names = {c.name for c in body.checks}
-    shared = {time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK}
+    shared = {time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK, steps.CAPTURE_CHECK}
     judged = {c.name for c in body.checks if c.per_day} - {spec.reconciliation_check}
     if (set(spec.check_names) != names | shared or spec.reconciliation_check not in names
             or judged != set(body.day_checks)):
@@ -194,5 +194,6 @@ def run_rollup(
             *body.run_checks(run, reading.extra),
             time_zone.time_zone_result(spec, run.findings),
             steps.late_rows_result(spec, results, run.late_rows_by_pruned_day),
+            steps.capture_result(spec, run.capture),
         ],
     )

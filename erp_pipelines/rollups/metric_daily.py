@@ -214,6 +214,7 @@ METRIC_DAILY = RollupSpec(
         METRIC_NULL_TIMESTAMP_CHECK,
         time_zone.TIME_ZONE_CHECK,
         steps.LATE_ROWS_CHECK,
+        steps.CAPTURE_CHECK,
     ),
     replace_day_sql=sql.METRIC_DAY_UPSERT,
     reconcile_day_sql=sql.METRIC_DAY_RECONCILE,

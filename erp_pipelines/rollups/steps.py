@@ -52,6 +52,7 @@ import psycopg
 from pydantic import Field
 
 from erp_pipelines import own_schema
+from erp_pipelines.capture.health import CaptureState, capture_state
 from erp_pipelines.dbwork import autocommit, erp_connection, write_transaction
 from erp_pipelines.errors import ErpPipelinesError
 from erp_pipelines.partitions import DAILY_PARTITIONS, days_in_window, to_naive_utc
@@ -149,6 +150,8 @@ class WindowRun:
     extra: Any
     # late rows over EVERY pruned day of the raw table, not only the window's (held_rows.py)
     late_rows_by_pruned_day: Mapping[date, int] = field(default_factory=dict)
+    # the raw table's capture triggers as the run found them (capture/health.py)
+    capture: CaptureState | None = None
 
 
 # (connection, day, parameters, the rollup's statements with the per-row hash put in: RollupSpec.bind)
@@ -223,9 +226,10 @@ def roll_up_window(
         extra = None
         with autocommit(conn):  # reads of their own, one round trip each
             late = held_rows.late_rows_by_pruned_day(conn, spec)
+            capture = capture_state(conn, erp_db.db_schema, spec.raw_table)
             if after is not None:
                 extra = after(conn)
-    return WindowRun(results, findings, extra, late)
+    return WindowRun(results, findings, extra, late, capture)
 
 
 def roll_up_chunk(
@@ -346,6 +350,39 @@ def late_rows_result(
 
 
 LATE_ROWS_CHECK = "no_late_rows_for_pruned_days"
+CAPTURE_CHECK = "capture_triggers_enabled"
+CAPTURE_CHECK_DESCRIPTION = (
+    "Warns when a capture trigger on the raw table is disabled (ALTER TABLE ... DISABLE TRIGGER) or was dropped "
+    "while change capture is installed: changed days are then not marked; materialize pipeline_state to re-enable."
+)
+
+
+def capture_result(spec: RollupSpec, state: CaptureState | None) -> dg.AssetCheckResult:
+    """WARN: the raw table's capture triggers do not all fire (capture/health.py says what counts as off)."""
+    if state is None or not state.installed:
+        passed, text = True, (f"Change capture is not installed on {spec.raw_table} (opted out, or pipeline_state "
+                              "has not run): changed days are found by their fingerprints alone.")
+    elif state.firing:
+        passed, text = True, f"Every capture trigger on {spec.raw_table} is in place and enabled."
+    else:
+        off = [f"{n} (disabled)" for n in state.disabled] + [f"{n} (missing)" for n in state.missing]
+        passed, text = False, (
+            f"Change capture on {spec.raw_table} is partly off: {', '.join(off)}. The app's writes meanwhile are "
+            "not marked, so the late-data sensor does not refresh their days (retention's fingerprint gate still "
+            "holds their raw rows). Materialize pipeline_state (schema_sync_job, as the sync role) to enable or "
+            "re-create them; to stop change capture for good, set change_capture: false there instead."
+        )
+    return dg.AssetCheckResult(
+        check_name=CAPTURE_CHECK,
+        asset_key=spec.asset_key,
+        passed=passed,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=text,
+        metadata={
+            "triggers_disabled": dg.MetadataValue.json(list(state.disabled) if state else []),
+            "triggers_missing": dg.MetadataValue.json(list(state.missing) if state else []),
+        },
+    )
 # The one run-metadata key every rollup emits for the raw rows its window read (runner.py's summary).
 RAW_ROWS_READ = "raw_rows_read"
 
@@ -375,6 +412,7 @@ def shared_check_specs(asset_key: str) -> list[dg.AssetCheckSpec]:
             asset=asset_key,
             description="Warns about raw rows that arrived for a day retention already pruned (kept raw).",
         ),
+        dg.AssetCheckSpec(CAPTURE_CHECK, asset=asset_key, description=CAPTURE_CHECK_DESCRIPTION),
     ]
 
 

@@ -43,7 +43,7 @@ def test_a_toy_rollup_declared_in_one_yaml_file_is_loaded_rolled_up_captured_rec
     assert {"toy_events", "toy_events_daily", "retention_pruning"} <= set(seen["asset_keys"])
     assert seen["checks"] == sorted([
         "rows_match_raw", "no_rows_without_key", "no_non_finite_values", "raw_times_are_utc",
-        "no_late_rows_for_pruned_days",
+        "no_late_rows_for_pruned_days", "capture_triggers_enabled",
     ])
     assert seen["grants"] == {
         "rollup": {"toy_events": "SELECT", "toy_events_daily": "SELECT, INSERT, UPDATE, DELETE"},

@@ -203,6 +203,31 @@ def test_rows_written_with_triggers_bypassed_into_a_day_rolled_up_empty_are_refr
     }
 
 
+def test_every_rollup_run_warns_while_a_capture_trigger_is_disabled_or_dropped_by_hand(
+    erp_tables, resources, instance
+):
+    """pipeline_state re-enables disabled triggers only when the schema sync runs: in between, every rollup run
+    says so in its capture_triggers_enabled check (WARN), naming the trigger and the step that fixes it."""
+    conn = erp_tables
+    before = check_results(roll_up(resources, instance, OLD))
+    assert before[("client_daily_usage", steps.CAPTURE_CHECK)].passed  # capture not installed: no alarm
+    install_capture(conn)
+    insert_name = "erp_pipelines_capture_client_usage_events_insert"
+    conn.execute(f"ALTER TABLE client_usage_events DISABLE TRIGGER {insert_name}")
+    conn.execute("DROP TRIGGER erp_pipelines_capture_system_metric_samples_delete ON system_metric_samples")
+    found = check_results(roll_up(resources, instance, OLD))
+    usage, metric = found[("client_daily_usage", steps.CAPTURE_CHECK)], found[("system_metric_daily", steps.CAPTURE_CHECK)]
+    assert not usage.passed and usage.severity == dg.AssetCheckSeverity.WARN
+    assert usage.metadata["triggers_disabled"].value == [insert_name]
+    assert "pipeline_state" in usage.description
+    assert not metric.passed
+    assert metric.metadata["triggers_missing"].value == ["erp_pipelines_capture_system_metric_samples_delete"]
+    install_capture(conn)  # what pipeline_state does
+    again = check_results(roll_up(resources, instance, OLD))
+    assert all(again[(rollup, steps.CAPTURE_CHECK)].passed
+               for rollup in ("client_daily_usage", "system_metric_daily"))
+
+
 def test_late_rows_for_a_pruned_day_outside_the_window_are_reported_by_the_nightly_run(
     events_and_samples, resources, instance
 ):
