@@ -117,30 +117,40 @@ FROM t LEFT JOIN fresh AS f ON true
 # never trusting the rollup's own bookkeeping; the rollup step itself compares what its write computed with
 # the row read back (see METRIC_DAY_UPSERT). The same read gives the day's fingerprint (raw_rows =
 # samples, raw_hash: `{raw_row_hash}` as in the write), so retention reads a day once before deleting it.
-# Written independently of METRIC_DAY_UPSERT, so a formula bug cannot pass both: the latency mean is the sum
-# of each sample's latency times its share of the day's weight (a window function, left unrounded and
-# compared within 0.5 of the stored integer), counts are sums of CASE, the fallback error rate a sum over a
-# count of the finite rates (NaN/Infinity are out of both, so never a mismatch).
+# Written independently of METRIC_DAY_UPSERT, so a formula bug cannot pass both: the samples are grouped by
+# their weight (`g`: one hash aggregate over the day, a few hundred weight values), and the latency mean is
+# the sum over the weight groups of each group's plain mean latency times the group's share of the day's
+# weight (left unrounded and compared within 0.5 of the stored integer), not the write's sum of products
+# over the sum of weights; counts are sums of CASE, the fallback error rate a sum over a count of the
+# finite rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample share from a window
+# function over the day was ~60% of retention's SQL besides its DELETEs at 166k samples a day: the window
+# spooled every sample to disk; bench/results.md.)
 METRIC_DAY_RECONCILE = """
-WITH s AS (
-    SELECT *,
-           -- each sample's share of the day's weight: the mean is the sum of latency x share (a window
-           -- function), not the write's sum of products over the sum of weights
-           CASE WHEN "latencyMs" IS NOT NULL THEN greatest("reqCount", 1)::numeric
-                / sum(CASE WHEN "latencyMs" IS NOT NULL THEN greatest("reqCount", 1) END) OVER () END AS share,
-           CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END
-               AS finite_rate
+WITH g AS (
+    SELECT greatest("reqCount", 1) AS weight,
+           count(*) AS samples,
+           sum({raw_row_hash}) AS raw_hash,
+           count("latencyMs") AS timed,
+           sum("latencyMs") AS latency_sum,
+           sum(CASE WHEN "reqCount" IS NULL THEN 0 ELSE "reqCount" END) AS req,
+           sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err,
+           sum(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END)
+               AS rate_sum,
+           count(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN 1 END) AS rates
     FROM system_metric_samples
     WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+    GROUP BY 1
 ),
 r AS (
-    SELECT count(*) AS samples,
-           coalesce(sum({raw_row_hash}), 0) AS raw_hash,
-           sum("latencyMs" * share) AS latency_mean,
-           coalesce(sum(CASE WHEN "reqCount" IS NULL THEN 0 ELSE "reqCount" END), 0) AS req,
-           coalesce(sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END), 0) AS err,
-           sum(finite_rate) / nullif(count(finite_rate), 0) AS plain_rate
-    FROM s
+    SELECT coalesce(sum(samples), 0)::bigint AS samples,
+           coalesce(sum(raw_hash), 0) AS raw_hash,
+           -- each weight group's mean latency times its share of the day's weight
+           sum(latency_sum::numeric / timed * (weight::numeric * timed / (SELECT sum(weight::numeric * timed) FROM g)))
+               FILTER (WHERE timed > 0) AS latency_mean,
+           coalesce(sum(req), 0) AS req,
+           coalesce(sum(err), 0) AS err,
+           sum(rate_sum) / nullif(sum(rates), 0) AS plain_rate
+    FROM g
 )
 SELECT r.samples,
        r.latency_mean AS latency,  -- unrounded: the step compares it with the stored integer within 0.5
