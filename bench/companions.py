@@ -34,7 +34,7 @@ def _yes(ok: bool) -> str:
 
 def _capture_rows(capture: dict[str, Any]) -> list[str]:
     rows = []
-    for key in ("insert_one", "insert_sample", "insert_many"):
+    for key in ("insert_one", "insert_sample", "insert_many", "update_one", "delete_one"):
         m = capture.get(key)
         if m:
             rows.append(f"| trigger overhead: {m['label']} | {m['on_ms']:.3f} ms vs {m['off_ms']:.3f} ms | "

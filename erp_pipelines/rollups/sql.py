@@ -117,34 +117,46 @@ FROM t LEFT JOIN fresh AS f ON true
 # never trusting the rollup's own bookkeeping; the rollup step itself compares what its write computed with
 # the row read back (see METRIC_DAY_UPSERT). The same read gives the day's fingerprint (raw_rows =
 # samples, raw_hash: `{raw_row_hash}` as in the write), so retention reads a day once before deleting it.
-# Written independently of METRIC_DAY_UPSERT, so a formula bug cannot pass both: the latency mean is the sum
-# of each sample's latency times its share of the day's weight (a window function, left unrounded and
-# compared within 0.5 of the stored integer), counts are sums of CASE, the fallback error rate a sum over a
-# count of the finite rates (NaN/Infinity are out of both, so never a mismatch).
+# Written independently of METRIC_DAY_UPSERT, so a formula bug cannot pass both: the samples are grouped by
+# their raw reqCount (`g`: one hash aggregate over the day, a few hundred distinct values); the day's
+# requests are the sum of each value times its samples, and the latency mean is the sum over the groups of
+# each group's plain mean latency times the group's share of the day's weight (left unrounded and compared
+# within 0.5 of the stored integer), not the write's sum of products over the sum of weights; errors are sums
+# of CASE; the fallback error rate (a day without requests only, so read only then) a sum over a count of
+# the finite rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample share from a window
+# function over the day cost twice as much at 166k samples a day: the window spooled every sample to disk.)
 METRIC_DAY_RECONCILE = """
-WITH s AS (
-    SELECT *,
-           -- each sample's share of the day's weight: the mean is the sum of latency x share (a window
-           -- function), not the write's sum of products over the sum of weights
-           CASE WHEN "latencyMs" IS NOT NULL THEN greatest("reqCount", 1)::numeric
-                / sum(CASE WHEN "latencyMs" IS NOT NULL THEN greatest("reqCount", 1) END) OVER () END AS share,
-           CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END
-               AS finite_rate
+WITH g AS (
+    SELECT "reqCount" AS requests,
+           count(*) AS samples,
+           sum({raw_row_hash}) AS raw_hash,
+           count("latencyMs") AS timed,
+           sum("latencyMs") AS latency_sum,
+           sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err
     FROM system_metric_samples
     WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+    GROUP BY 1
 ),
 r AS (
-    SELECT count(*) AS samples,
-           coalesce(sum({raw_row_hash}), 0) AS raw_hash,
-           sum("latencyMs" * share) AS latency_mean,
-           coalesce(sum(CASE WHEN "reqCount" IS NULL THEN 0 ELSE "reqCount" END), 0) AS req,
-           coalesce(sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END), 0) AS err,
-           sum(finite_rate) / nullif(count(finite_rate), 0) AS plain_rate
-    FROM s
+    SELECT coalesce(sum(samples), 0)::bigint AS samples,
+           coalesce(sum(raw_hash), 0) AS raw_hash,
+           -- each group's mean latency times its share of the day's weight (a sample weighs its requests,
+           -- at least 1)
+           sum(latency_sum::numeric / timed * (greatest(requests, 1)::numeric * timed
+               / (SELECT sum(greatest(requests, 1)::numeric * timed) FROM g))) FILTER (WHERE timed > 0)
+               AS latency_mean,
+           coalesce(sum(CASE WHEN requests IS NULL THEN 0 ELSE requests::numeric * samples END), 0) AS req,
+           coalesce(sum(err), 0) AS err
+    FROM g
 )
 SELECT r.samples,
        r.latency_mean AS latency,  -- unrounded: the step compares it with the stored integer within 0.5
-       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE r.plain_rate END AS error_rate,
+       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE (
+           SELECT sum(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END)
+                  / nullif(count(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN 1 END), 0)
+           FROM system_metric_samples
+           WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+       ) END AS error_rate,
        r.req, r.err,
        d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount", d.day IS NOT NULL AS has_aggregate,
        r.samples AS raw_rows, r.raw_hash

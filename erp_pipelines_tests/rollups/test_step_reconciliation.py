@@ -55,3 +55,35 @@ def test_a_day_rolled_up_with_the_independent_recomputation_passes_both_reconcil
     checks = check_results(result)
     assert checks[("system_metric_daily", "totals_match_samples")].passed
     assert checks[("client_daily_usage", "counts_match_events")].passed
+
+
+def _metric_reading(conn, day):
+    start, end = day_bounds(day)
+    with conn.transaction():
+        bound = METRIC_DAILY.bind(conn)
+        return METRIC_DAILY.read_reconciliation(conn, bound, {"day": day, "day_start": start, "day_end": end})
+
+
+def test_the_metric_reconciliation_grouped_by_requests_agrees_with_the_write_and_catches_a_changed_aggregate(
+    erp_tables, resources, instance
+):
+    """METRIC_DAY_RECONCILE (samples grouped by their reqCount: requests as value x samples, the latency mean
+    as group means times weight shares) agrees with the write on weights of every kind (NULL, 0, 1, large,
+    repeated), and on a day without requests its fallback error rate (read only then) leaves NaN/Infinity out;
+    an aggregate changed afterwards by one millisecond or one error is a mismatch."""
+    conn = erp_tables
+    quiet = ago(4)
+    insert_samples(conn, [(100 + 37 * h, 0.25 * h, (None, 0, 1, 7, 1000, 7)[h % 6], h % 4, at(DAY, h)) for h in range(18)]
+                   + [(None, 1.0, 500, 2, at(DAY, 20)), (900, float("nan"), 3, 1, at(DAY, 21))])
+    insert_samples(conn, [(50, 1.5, 0, 0, at(quiet, 1)), (70, float("nan"), None, None, at(quiet, 2)),
+                          (None, 2.5, 0, 0, at(quiet, 3)), (90, float("inf"), 0, 0, at(quiet, 4))])
+    roll_up(resources, instance, DAY)
+    roll_up(resources, instance, quiet)
+    assert _metric_reading(conn, DAY).mismatch is None
+    assert _metric_reading(conn, quiet).mismatch is None
+    assert conn.execute('SELECT "avgErrorRatePct" FROM system_metric_daily WHERE day = %s', (at(quiet, 0),)).fetchone()[0] == 2.0
+    conn.execute('UPDATE system_metric_daily SET "avgLatencyMs" = "avgLatencyMs" + 1 WHERE day = %s', (at(DAY, 0),))
+    assert "independent recomputation" in _metric_reading(conn, DAY).mismatch
+    conn.execute('UPDATE system_metric_daily SET "avgLatencyMs" = "avgLatencyMs" - 1, "errCount" = "errCount" + 1 '
+                 "WHERE day = %s", (at(DAY, 0),))
+    assert "independent recomputation" in _metric_reading(conn, DAY).mismatch
