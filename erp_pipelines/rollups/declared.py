@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 
-from erp_pipelines.rollups import declared_sql, ledger, machine, steps, time_zone
+from erp_pipelines.rollups import declared_sql, ledger, machine, steps
 from erp_pipelines.rollups.daily_report import DayCheck
 from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 from erp_pipelines.rollups.steps import RollupStepConfig
@@ -125,8 +125,7 @@ def build_spec(
         privileges={decl.raw_table: "SELECT", decl.aggregate_table: "SELECT, INSERT, UPDATE, DELETE"},
         retention_privileges={decl.raw_table: "SELECT, DELETE", decl.aggregate_table: "SELECT, DELETE"},
         reconciliation_check=RECONCILIATION_CHECK,
-        check_names=(RECONCILIATION_CHECK, NULL_KEY_CHECK, NON_FINITE_CHECK, time_zone.TIME_ZONE_CHECK,
-                     steps.LATE_ROWS_CHECK, steps.CAPTURE_CHECK),
+        check_names=(RECONCILIATION_CHECK, NULL_KEY_CHECK, NON_FINITE_CHECK, *steps.SHARED_CHECK_NAMES),
         replace_day_sql="",  # built per connection by `binder`
         reconcile_day_sql="",
         read_reconciliation=read_reconciliation,

@@ -114,7 +114,7 @@ def _check_body(spec: RollupSpec, body: RollupBody) -> None:
     """The spec's check names are its body's checks plus the shared ones; every own per-day check but the
     reconciliation has a verdict (a wrong body is a bug, caught when the definitions load)."""
     names = {c.name for c in body.checks}
-    shared = {time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK, steps.CAPTURE_CHECK}
+    shared = set(steps.SHARED_CHECK_NAMES)
     judged = {c.name for c in body.checks if c.per_day} - {spec.reconciliation_check}
     if (set(spec.check_names) != names | shared or spec.reconciliation_check not in names
             or judged != set(body.day_checks)):

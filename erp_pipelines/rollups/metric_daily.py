@@ -24,7 +24,7 @@ from typing import Any
 import dagster as dg
 import psycopg
 
-from erp_pipelines.rollups import checks, daily_report, ledger, machine, sql, steps, time_zone
+from erp_pipelines.rollups import checks, daily_report, ledger, machine, sql, steps
 from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 
 SYSTEM_METRIC_SAMPLES = dg.AssetSpec(
@@ -212,9 +212,7 @@ METRIC_DAILY = RollupSpec(
         METRIC_RECONCILIATION_CHECK,
         METRIC_HEALTH_CHECK,
         METRIC_NULL_TIMESTAMP_CHECK,
-        time_zone.TIME_ZONE_CHECK,
-        steps.LATE_ROWS_CHECK,
-        steps.CAPTURE_CHECK,
+        *steps.SHARED_CHECK_NAMES,
     ),
     replace_day_sql=sql.METRIC_DAY_UPSERT,
     reconcile_day_sql=sql.METRIC_DAY_RECONCILE,

@@ -351,6 +351,8 @@ def late_rows_result(
 
 LATE_ROWS_CHECK = "no_late_rows_for_pruned_days"
 CAPTURE_CHECK = "capture_triggers_enabled"
+# The checks every rollup has, whatever its spec (shared_check_specs; machine.py judges them)
+SHARED_CHECK_NAMES = (time_zone.TIME_ZONE_CHECK, LATE_ROWS_CHECK, CAPTURE_CHECK)
 CAPTURE_CHECK_DESCRIPTION = (
     "Warns when a capture trigger on the raw table is disabled (ALTER TABLE ... DISABLE TRIGGER) or was dropped "
     "while change capture is installed: changed days are then not marked; materialize pipeline_state to re-enable."

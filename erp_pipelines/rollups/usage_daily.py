@@ -18,7 +18,7 @@ import psycopg
 from pydantic import Field
 
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.rollups import checks, daily_report, ledger, machine, sql, steps, time_zone
+from erp_pipelines.rollups import checks, daily_report, ledger, machine, sql, steps
 from erp_pipelines.rollups.spec import GROUP, BoundSql, Reconciliation, RollupSpec
 
 CLIENT_USAGE_EVENTS = dg.AssetSpec(
@@ -221,8 +221,7 @@ USAGE_DAILY = RollupSpec(
     privileges={"client_usage_events": "SELECT", "client_daily_usage": "SELECT, INSERT, UPDATE, DELETE"},
     retention_privileges={"client_usage_events": "SELECT, DELETE", "client_daily_usage": "SELECT, DELETE"},
     reconciliation_check=USAGE_RECONCILIATION_CHECK,
-    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, time_zone.TIME_ZONE_CHECK, steps.LATE_ROWS_CHECK,
-                 steps.CAPTURE_CHECK),
+    check_names=(USAGE_RECONCILIATION_CHECK, USAGE_NULL_MODULE_CHECK, *steps.SHARED_CHECK_NAMES),
     replace_day_sql=sql.USAGE_DAY_REPLACE,
     reconcile_day_sql=sql.USAGE_DAY_MISMATCHES,
     read_reconciliation=read_reconciliation,
