@@ -487,19 +487,56 @@ def _run_statement(conn, migration, stmt, text, schemas, path, extensions, sessi
         set_search_path(conn, *path)  # the server's default path would name live schemas
 
 
-def _replay_migration(conn, index, migration, schemas, path, enums, extensions) -> None:
+# statements the replay handles one by one (`_Session`, extensions, search_path); the others are batched
+_ONE_BY_ONE = frozenset({"TransactionStmt", "VariableSetStmt", "CreateExtensionStmt"})
+
+
+def _send_batch(conn: psycopg.Connection, batch: list[str], migration: Migration) -> None:
+    """The batch's statements as one simple query (psycopg sends a query without parameters through the simple
+    protocol, which runs several statements): one round trip instead of one per statement."""
+    if not batch:
+        return
+    text = "\n;\n".join(batch)  # a statement may end in a line comment: the separator stands on its own line
+    batch.clear()
+    try:
+        conn.execute(text, prepare=False)
+    except psycopg.Error:
+        if conn.closed or conn.broken:
+            raise  # the connection is lost, not the batch at fault
+        raise _BatchFailed(migration.name) from None
+
+
+def _replay_migration(conn, index, migration, schemas, path, enums, extensions, *, exact: bool = False) -> None:
+    """Replay one migration. Its plain statements (redirected) go to the server together, one simple query per
+    run of them between the statements the replay handles itself (`_ONE_BY_ONE`); a failing batch raises
+    `_BatchFailed`, and the replay runs that migration again `exact`ly, statement by statement, to name the
+    statement that fails."""
     session = _Session()
+    batch: list[str] = []
     for stmt in _statements(migration):
         key = (index, stmt.number)
         if enums.skips(key):
             continue
         text = enums.create_text(key, _text(stmt)) or enums.add_text(key, _text(stmt)) or _text(stmt)
+        if not exact and stmt.node_type not in _ONE_BY_ONE:
+            batch.append(redirect_names(text, schemas.target))
+            continue
+        _send_batch(conn, batch, migration)
         try:
             _run_statement(conn, migration, stmt, text, schemas, path, extensions, session)
         except psycopg.Error as exc:
             exc.add_note(f"{stmt.number}\t{stmt.line}")
             raise
+    _send_batch(conn, batch, migration)
     session.end(conn)
+
+
+class _BatchFailed(Exception):
+    """A batch of a migration's statements failed: which statement is known only by running them one by one."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
 
 
 class _Unreplayable(Exception):
@@ -530,9 +567,10 @@ def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
 
 
 def _replay_once(
-    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str
+    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str, exact: Collection[str] = ()
 ) -> tuple[Catalog, SchemaMap, set[str], dict[str, Catalog]]:
-    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure.
+    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure of a
+    migration named in `exact` (run statement by statement), `_BatchFailed` at that of another (batched).
     Also returns the catalogs of the other schemas the history created (live name -> catalog)."""
     extensions: set[str] = set()
     enums = enum_history(migrations)
@@ -546,7 +584,8 @@ def _replay_once(
         set_search_path(conn, *path)
         for index, migration in enumerate(migrations):
             try:
-                _replay_migration(conn, index, migration, schemas, path, enums, extensions)
+                _replay_migration(conn, index, migration, schemas, path, enums, extensions,
+                                  exact=migration.name in exact)
             except psycopg.Error as exc:
                 number, line = (getattr(exc, "__notes__", None) or ["0\t0"])[-1].split("\t")
                 stmt = next(s for s in migration.statements if str(s.number) == number)
@@ -568,6 +607,7 @@ def replay(
     live_schema: str,
     *,
     trusted: Collection[str] = (),
+    fix: str = _FIX_UNTRUSTED,
 ) -> Replayed:
     """Run `migrations` in throw-away schemas inside a transaction that is rolled back, and snapshot the one
     standing for `live_schema`.
@@ -575,22 +615,30 @@ def replay(
     `conn` must be idle (not in a transaction): the replay is its own top-level transaction. A migration named
     in `trusted` (recorded as applied by the operator or by Prisma) that fails is left out of the wanted schema
     and returned in `not_verifiable` with PostgreSQL's reason: the replay starts again without it (no
-    savepoints, so a long history never overflows PostgreSQL's subtransaction cache on a busy server). The
+    savepoints, so a long history never overflows PostgreSQL's subtransaction cache on a busy server); any other
+    that fails is an ErpPipelinesError naming its file, statement and line, with `fix` as what to do. The
     returned catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
+
+    Round trips: each migration's statements go to the server as one simple query (a few more where it holds
+    transaction control, session settings or CREATE EXTENSION). A migration whose batch fails is run again,
+    statement by statement, in a new replay, so the error still names its file, statement and line.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("replay() needs an idle connection: it runs as its own transaction")
     for migration in migrations:
         migration.statements  # noqa: B018 - parse errors surface here, before anything runs
     not_verifiable: dict[str, str] = {}
+    exact: set[str] = set()  # migrations whose batch failed: run statement by statement to name the statement
     while True:
         try:
             catalog, schemas, extensions, other_catalogs = _replay_once(
-                conn, [m for m in migrations if m.name not in not_verifiable], live_schema)
+                conn, [m for m in migrations if m.name not in not_verifiable], live_schema, exact)
             break
+        except _BatchFailed as failed:
+            exact.add(failed.name)
         except _Unreplayable as failed:
             if failed.migration.name not in trusted or failed.migration.name in not_verifiable:
-                raise _fail(failed.migration, failed.stmt, failed.message, _FIX_UNTRUSTED) from None
+                raise _fail(failed.migration, failed.stmt, failed.message, fix) from None
             not_verifiable[failed.migration.name] = (
                 f"statement {failed.stmt.number} (line {failed.line}) does not replay in an empty database: "
                 f"{redact(failed.message)}"
