@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import pglast
@@ -487,6 +487,7 @@ def _run_statement(conn, migration, stmt, text, schemas, path, extensions, sessi
         set_search_path(conn, *path)  # the server's default path would name live schemas
 
 
+_INSTALLED_ALL = "SELECT extname::text FROM pg_extension"
 # statements the replay handles one by one (`_Session`, extensions, search_path); the others are batched
 _ONE_BY_ONE = frozenset({"TransactionStmt", "VariableSetStmt", "CreateExtensionStmt"})
 
@@ -506,11 +507,13 @@ def _send_batch(conn: psycopg.Connection, batch: list[str], migration: Migration
         raise _BatchFailed(migration.name) from None
 
 
-def _replay_migration(conn, index, migration, schemas, path, enums, extensions, *, exact: bool = False) -> None:
+def _replay_migration(conn, index, migration, schemas, path, enums, extensions, *, installed: set[str],
+                      exact: bool = False) -> None:
     """Replay one migration. Its plain statements (redirected) go to the server together, one simple query per
     run of them between the statements the replay handles itself (`_ONE_BY_ONE`); a failing batch raises
     `_BatchFailed`, and the replay runs that migration again `exact`ly, statement by statement, to name the
-    statement that fails."""
+    statement that fails. `CREATE EXTENSION` of an extension in `installed` (read once when the replay starts;
+    emptied by a DROP EXTENSION) is skipped without asking the server again."""
     session = _Session()
     batch: list[str] = []
     for stmt in _statements(migration):
@@ -518,6 +521,12 @@ def _replay_migration(conn, index, migration, schemas, path, enums, extensions, 
         if enums.skips(key):
             continue
         text = enums.create_text(key, _text(stmt)) or enums.add_text(key, _text(stmt)) or _text(stmt)
+        if stmt.node_type == "DropStmt" and "extension" in text.lower():
+            installed.clear()  # the history may drop an installed extension: ask the server from here on
+        ext = extension_name(text) if not exact and stmt.node_type == "CreateExtensionStmt" else None
+        if ext and ext[0] in installed:
+            extensions.add(ext[0])
+            continue
         if not exact and stmt.node_type not in _ONE_BY_ONE:
             batch.append(redirect_names(text, schemas.target))
             continue
@@ -542,9 +551,10 @@ class _BatchFailed(Exception):
 class _Unreplayable(Exception):
     """A migration failed in the replay (the replay's transaction is rolled back)."""
 
-    def __init__(self, migration: Migration, stmt: Statement, line: str, message: str) -> None:
+    def __init__(self, migration: Migration, stmt: Statement, line: str, message: str, sqlstate: str = "") -> None:
         super().__init__(message)
         self.migration, self.stmt, self.line, self.message = migration, stmt, line, message
+        self.sqlstate = sqlstate
 
 
 def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
@@ -580,17 +590,18 @@ def _replay_once(
         schemas = SchemaMap(live_schema, f"{SHADOW_PREFIX}{uuid.uuid4().hex[:10]}", frozenset(kept) - {live_schema},
                             existing)
         path = _base_path(schemas, kept)
+        installed = {r[0] for r in conn.execute(_INSTALLED_ALL)}
         _create_shadow(conn, schemas.shadow)
         set_search_path(conn, *path)
         for index, migration in enumerate(migrations):
             try:
-                _replay_migration(conn, index, migration, schemas, path, enums, extensions,
+                _replay_migration(conn, index, migration, schemas, path, enums, extensions, installed=installed,
                                   exact=migration.name in exact)
             except psycopg.Error as exc:
                 number, line = (getattr(exc, "__notes__", None) or ["0\t0"])[-1].split("\t")
                 stmt = next(s for s in migration.statements if str(s.number) == number)
-                raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc))
-                                    ) from None
+                raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc)),
+                                    exc.sqlstate or "") from None
         catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
         created = {r[0] for r in conn.execute(_SCHEMAS)}
         # on its own path, as the live one is inspected: names in other schemas (extensions too) print qualified
@@ -607,7 +618,7 @@ def replay(
     live_schema: str,
     *,
     trusted: Collection[str] = (),
-    fix: str = _FIX_UNTRUSTED,
+    refuse: Callable[[Migration, Statement, str, str], ErpPipelinesError] | None = None,
 ) -> Replayed:
     """Run `migrations` in throw-away schemas inside a transaction that is rolled back, and snapshot the one
     standing for `live_schema`.
@@ -616,7 +627,8 @@ def replay(
     in `trusted` (recorded as applied by the operator or by Prisma) that fails is left out of the wanted schema
     and returned in `not_verifiable` with PostgreSQL's reason: the replay starts again without it (no
     savepoints, so a long history never overflows PostgreSQL's subtransaction cache on a busy server); any other
-    that fails is an ErpPipelinesError naming its file, statement and line, with `fix` as what to do. The
+    that fails is an ErpPipelinesError naming its file, statement and line (`refuse(migration, statement,
+    PostgreSQL's message, SQLSTATE)` when given, for the caller's own advice). The
     returned catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
 
     Round trips: each migration's statements go to the server as one simple query (a few more where it holds
@@ -638,7 +650,9 @@ def replay(
             exact.add(failed.name)
         except _Unreplayable as failed:
             if failed.migration.name not in trusted or failed.migration.name in not_verifiable:
-                raise _fail(failed.migration, failed.stmt, failed.message, fix) from None
+                if refuse is not None:
+                    raise refuse(failed.migration, failed.stmt, redact(failed.message), failed.sqlstate) from None
+                raise _fail(failed.migration, failed.stmt, failed.message, _FIX_UNTRUSTED) from None
             not_verifiable[failed.migration.name] = (
                 f"statement {failed.stmt.number} (line {failed.line}) does not replay in an empty database: "
                 f"{redact(failed.message)}"
