@@ -492,30 +492,51 @@ _INSTALLED_ALL = "SELECT extname::text FROM pg_extension"
 _ONE_BY_ONE = frozenset({"TransactionStmt", "VariableSetStmt", "CreateExtensionStmt"})
 
 
-def _send_batch(conn: psycopg.Connection, batch: list[str], migration: Migration) -> None:
-    """The batch's statements as one simple query (psycopg sends a query without parameters through the simple
-    protocol, which runs several statements): one round trip instead of one per statement."""
-    if not batch:
-        return
-    text = "\n;\n".join(batch)  # a statement may end in a line comment: the separator stands on its own line
-    batch.clear()
-    try:
-        conn.execute(text, prepare=False)
-    except psycopg.Error:
-        if conn.closed or conn.broken:
-            raise  # the connection is lost, not the batch at fault
-        raise _BatchFailed(migration.name) from None
+_BATCH_STATEMENTS = 250  # at most this many statements in one query
+
+
+@dataclass
+class _Batch:
+    """Statements (redirected) waiting to go to the server together, and the migrations they come from."""
+
+    texts: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+
+    def add(self, conn: psycopg.Connection, text: str, migration: Migration) -> None:
+        self.texts.append(text)
+        if not self.owners or self.owners[-1] != migration.name:
+            self.owners.append(migration.name)
+        if len(self.texts) >= _BATCH_STATEMENTS:
+            self.send(conn)
+
+    def send(self, conn: psycopg.Connection) -> None:
+        """The statements as one simple query (psycopg sends a query without parameters through the simple
+        protocol, which runs several statements): one round trip instead of one per statement."""
+        if not self.texts:
+            return
+        text = "\n;\n".join(self.texts)  # a statement may end in a line comment: the separator on its own line
+        owners = tuple(self.owners)
+        self.texts.clear()
+        self.owners.clear()
+        try:
+            conn.execute(text, prepare=False)
+        except psycopg.Error:
+            if conn.closed or conn.broken:
+                raise  # the connection is lost, not the batch at fault
+            raise _BatchFailed(owners) from None
 
 
 def _replay_migration(conn, index, migration, schemas, path, enums, extensions, *, installed: set[str],
-                      exact: bool = False) -> None:
-    """Replay one migration. Its plain statements (redirected) go to the server together, one simple query per
-    run of them between the statements the replay handles itself (`_ONE_BY_ONE`); a failing batch raises
-    `_BatchFailed`, and the replay runs that migration again `exact`ly, statement by statement, to name the
-    statement that fails. `CREATE EXTENSION` of an extension in `installed` (read once when the replay starts;
-    emptied by a DROP EXTENSION) is skipped without asking the server again."""
+                      batch: _Batch, alone: bool = False, exact: bool = False) -> None:
+    """Replay one migration. Its plain statements (redirected) join `batch`, which goes to the server as one
+    simple query before a statement the replay handles itself (`_ONE_BY_ONE`), when it is full, at the end of
+    the replay, or at the end of this migration when it is `alone`. A failing batch raises `_BatchFailed`
+    naming its migrations: the replay runs again with those `alone`, then the one that fails `exact`ly,
+    statement by statement, to name the statement. `CREATE EXTENSION` of an extension in `installed` (read once
+    when the replay starts; emptied by a DROP EXTENSION) is skipped without asking the server again."""
     session = _Session()
-    batch: list[str] = []
+    if alone:
+        batch.send(conn)
     for stmt in _statements(migration):
         key = (index, stmt.number)
         if enums.skips(key):
@@ -528,24 +549,25 @@ def _replay_migration(conn, index, migration, schemas, path, enums, extensions, 
             extensions.add(ext[0])
             continue
         if not exact and stmt.node_type not in _ONE_BY_ONE:
-            batch.append(redirect_names(text, schemas.target))
+            batch.add(conn, redirect_names(text, schemas.target), migration)
             continue
-        _send_batch(conn, batch, migration)
+        batch.send(conn)
         try:
             _run_statement(conn, migration, stmt, text, schemas, path, extensions, session)
         except psycopg.Error as exc:
             exc.add_note(f"{stmt.number}\t{stmt.line}")
             raise
-    _send_batch(conn, batch, migration)
+    if alone or session.saved:
+        batch.send(conn)  # before its SET LOCALs are undone
     session.end(conn)
 
 
 class _BatchFailed(Exception):
-    """A batch of a migration's statements failed: which statement is known only by running them one by one."""
+    """A batch failed: which migration and statement is known only by running its migrations apart."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
 
 
 class _Unreplayable(Exception):
@@ -577,10 +599,12 @@ def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
 
 
 def _replay_once(
-    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str, exact: Collection[str] = ()
+    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str, alone: Collection[str] = (),
+    exact: Collection[str] = (),
 ) -> tuple[Catalog, SchemaMap, set[str], dict[str, Catalog]]:
     """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure of a
-    migration named in `exact` (run statement by statement), `_BatchFailed` at that of another (batched).
+    statement run by itself (every statement of a migration in `exact`), `_BatchFailed` at that of a batch
+    (several migrations together, or one in `alone`).
     Also returns the catalogs of the other schemas the history created (live name -> catalog)."""
     extensions: set[str] = set()
     enums = enum_history(migrations)
@@ -591,17 +615,19 @@ def _replay_once(
                             existing)
         path = _base_path(schemas, kept)
         installed = {r[0] for r in conn.execute(_INSTALLED_ALL)}
+        batch = _Batch()
         _create_shadow(conn, schemas.shadow)
         set_search_path(conn, *path)
         for index, migration in enumerate(migrations):
             try:
                 _replay_migration(conn, index, migration, schemas, path, enums, extensions, installed=installed,
-                                  exact=migration.name in exact)
+                                  batch=batch, alone=migration.name in alone, exact=migration.name in exact)
             except psycopg.Error as exc:
                 number, line = (getattr(exc, "__notes__", None) or ["0\t0"])[-1].split("\t")
                 stmt = next(s for s in migration.statements if str(s.number) == number)
                 raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc)),
                                     exc.sqlstate or "") from None
+        batch.send(conn)
         catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
         created = {r[0] for r in conn.execute(_SCHEMAS)}
         # on its own path, as the live one is inspected: names in other schemas (extensions too) print qualified
@@ -631,23 +657,26 @@ def replay(
     PostgreSQL's message, SQLSTATE)` when given, for the caller's own advice). The
     returned catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
 
-    Round trips: each migration's statements go to the server as one simple query (a few more where it holds
-    transaction control, session settings or CREATE EXTENSION). A migration whose batch fails is run again,
-    statement by statement, in a new replay, so the error still names its file, statement and line.
+    Round trips: the statements of consecutive migrations go to the server together as one simple query (up to
+    `_BATCH_STATEMENTS`; split where a migration holds transaction control, session settings or a CREATE
+    EXTENSION to install). When a batch fails, the replay runs again with each of its migrations sent by
+    itself, then with the failing one statement by statement, so the error still names its file, statement and
+    line.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("replay() needs an idle connection: it runs as its own transaction")
     for migration in migrations:
         migration.statements  # noqa: B018 - parse errors surface here, before anything runs
     not_verifiable: dict[str, str] = {}
-    exact: set[str] = set()  # migrations whose batch failed: run statement by statement to name the statement
+    alone: set[str] = set()  # in a batch that failed: each sent by itself, to find the migration
+    exact: set[str] = set()  # whose own batch failed: statement by statement, to name the statement
     while True:
         try:
             catalog, schemas, extensions, other_catalogs = _replay_once(
-                conn, [m for m in migrations if m.name not in not_verifiable], live_schema, exact)
+                conn, [m for m in migrations if m.name not in not_verifiable], live_schema, alone, exact)
             break
         except _BatchFailed as failed:
-            exact.add(failed.name)
+            (alone if len(failed.names) > 1 else exact).update(failed.names)
         except _Unreplayable as failed:
             if failed.migration.name not in trusted or failed.migration.name in not_verifiable:
                 if refuse is not None:
