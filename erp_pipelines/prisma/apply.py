@@ -140,9 +140,15 @@ def _advice(migration: Migration, code: str, late: bool, *, recorded_failed: boo
         return (f"Rows in the database do not fit the statement (SQLSTATE {code}). Either correct those rows, then "
                 f"{again}; or, if the migration must handle them, correct its SQL before it is applied (it is not "
                 "applied here) and write a new migration instead if it is already applied on another database.")
-    late = (" It sorts before the baseline but had no row: a late-merged migration, applied as Prisma applies it."
-            if late else "")
-    return (f"The fault is in the migration's SQL or in what it expects of the schema (SQLSTATE {code}).{late} "
+    return sql_fault_advice(migration, code, late, again)
+
+
+def sql_fault_advice(migration: Migration, code: str, late: bool, again: str = "run again") -> str:
+    """What to do about a statement whose fault is in the SQL or in what it expects of the schema."""
+    name = migration.name
+    late_note = (" It sorts before the baseline but had no row: a late-merged migration, applied as Prisma applies "
+                 "it." if late else "")
+    return (f"The fault is in the migration's SQL or in what it expects of the schema (SQLSTATE {code}).{late_note} "
             f"It is not applied here. If no other database has applied it yet, correct the script before it is "
             f"applied, then {again}. If another database already applied it, leave the file as it is: bring this "
             f"database to the state the migration expects, or, if this database already has its changes, record it "

@@ -9,6 +9,12 @@ this module carries that plan out:
   Prisma's 10 s) on one connection BEFORE reading the history, and holds it through the last migration: the
   P3009 decision, the row writes and every apply happen under one holding, so a concurrent deploy can
   neither record a failure between two of our migrations nor make us run one twice;
+- before anything is written, the migrations it is about to apply are replayed on top of the recorded history
+  in throw-away schemas (or the shadow database), the same replay the sync runs: one that does not replay is an
+  ErpPipelinesError naming its file and statement, with no row and no change (deliberately stronger than
+  Prisma, where a script with its own BEGIN/COMMIT that fails leaves a failed row). A failure only live rows can
+  cause (a data UPDATE hitting a constraint, a unique index over duplicates) cannot show in an empty replay:
+  such a script still fails at run time and is recorded as Prisma records it;
 - the row writes (table creation, resolutions, baseline and `mark_applied` rows, as `prisma migrate resolve`
   writes them) commit in one short transaction;
 - pending migrations are applied in Prisma's order (`apply.py` says how each kind of script runs).
@@ -30,11 +36,14 @@ import psycopg
 from psycopg import pq, sql
 
 from erp_pipelines.errors import ErpPipelinesError
-from erp_pipelines.prisma.apply import ApplyOutcome, apply_migration
+from erp_pipelines.prisma.apply import ApplyOutcome, apply_migration, sql_fault_advice
 from erp_pipelines.prisma.connection import Connector
 from erp_pipelines.prisma.history_plan import HistoryPlan, RowAction, RunMode, plan_history
 from erp_pipelines.prisma.lock import PRISMA_LOCK_WAIT_MS, acquire_prisma_lock, release_prisma_lock
-from erp_pipelines.prisma.migrations import Migration, MigrationsFolder, ScriptKind
+from erp_pipelines.prisma.migrations import Migration, MigrationsFolder, ScriptKind, Statement
+from erp_pipelines.prisma.replay import replay
+from erp_pipelines.prisma.shadow import replay_connection
+from erp_pipelines.prisma.target import target
 
 Log = Callable[[str], None]
 
@@ -235,8 +244,13 @@ def record_history(
     resolve_rolled_back: Iterable[str] = (),
     log: Log = print,
     lock_wait_ms: int = PRISMA_LOCK_WAIT_MS,
+    replay_from: str | None = None,
 ) -> HistoryResult:
-    """Take Prisma's lock, read the history, plan (`plan_history`), write the plan's rows, apply its migrations.
+    """Take Prisma's lock, read the history, plan (`plan_history`), replay what it would apply on top of the
+    recorded history (`replay_pending`: `replay_from` through the baseline, then the later recorded ones), write
+    the plan's rows, apply its migrations.
+
+    A pending migration that does not replay raises `ErpPipelinesError` before anything is written.
 
     A migration that fails inside our own transaction raises `ErpPipelinesError` (nothing of it changed, no
     row). One that ran the way Prisma runs it (explicit transaction control, CONCURRENTLY) and failed is
@@ -254,9 +268,11 @@ def record_history(
         locked_at = time.monotonic()
         try:
             exists = _table_exists(conn, schema)
-            plan = plan_history(folder, baseline, read_history(conn, schema) if exists else [], table_exists=exists,
-                                mark_applied=mark_applied, resolve_rolled_back=resolve_rolled_back)
+            rows = read_history(conn, schema) if exists else []
+            plan = plan_history(folder, baseline, rows, table_exists=exists, mark_applied=mark_applied,
+                                resolve_rolled_back=resolve_rolled_back)
             result.plan = plan
+            replay_pending(conn, schema, folder, plan, applied_names(rows), replay_from, log)
             if plan.create_table or plan.writes:
                 _write_rows(conn, schema, folder, plan, result, log)
             result.blocked_by = list(plan.blocked_by)
@@ -281,6 +297,41 @@ def record_history(
         result.rows = read_history(conn, schema)
     _report(folder, result, log)
     return result
+
+
+def _not_replayable(late: set[str]):
+    """The error for a pending migration that does not replay (see `replay_pending`)."""
+
+    def refuse(migration: Migration, stmt: Statement, message: str, sqlstate: str) -> ErpPipelinesError:
+        return ErpPipelinesError(
+            f"Migration {migration.name} is about to be applied and fails at statement {stmt.number} (line "
+            f"{stmt.line}) when replayed first on top of the recorded history in throw-away schemas (as Prisma's "
+            f"shadow database replays it): {message}. Nothing was written: no change, no _prisma_migrations row "
+            "(run as Prisma runs it, a script with its own BEGIN/COMMIT would have left a failed row and whatever it "
+            "committed before the error).",
+            where=f"{migration.path}, statement {stmt.number} (line {stmt.line}): {stmt.preview()}",
+            fix=sql_fault_advice(migration, sqlstate or "unknown", migration.name in late) + " If it relies on "
+            "objects that no migration creates (made by hand), create them in an earlier migration.",
+        )
+
+    return refuse
+
+
+def replay_pending(conn: psycopg.Connection, schema: str, folder: MigrationsFolder, plan: HistoryPlan,
+                   recorded: Iterable[str], replay_from: str | None, log: Log) -> None:
+    """Replay the migrations `plan` applies, in the order it applies them, after the history recorded as applied
+    (`replay_from` through the baseline, then the later recorded ones, including the rows the plan writes) in
+    throw-away schemas; a pending one that fails raises `ErpPipelinesError` naming its file, statement and line.
+    Recorded migrations that do not replay are left out, as the sync leaves them out. Runs on `conn` (idle,
+    autocommit) or on the shadow database; writes nothing that outlives it."""
+    pending = [step.migration for step in plan.applies if step.mode is not RunMode.REFUSED]
+    if not pending:
+        return
+    done = {*recorded, *plan.writes_of(RowAction.BASELINE), *plan.writes_of(RowAction.MARK_APPLIED)}
+    context = target(folder, plan.baseline, replay_from, done).migrations
+    with replay_connection(conn, log) as replay_conn:
+        late = {step.name for step in plan.applies if step.late}
+        replay(replay_conn, [*context, *pending], schema, trusted=done, refuse=_not_replayable(late))
 
 
 def _table_exists(conn: psycopg.Connection, schema: str) -> bool:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 
 import pglast
@@ -201,15 +201,20 @@ def _base_path(schemas: SchemaMap, extension_schemas: Sequence[str]) -> tuple[st
         [schemas.live] if schemas.live in extension_schemas else []))
 
 
+def _redirected(migration: Migration, stmt: Statement, text: str, schemas: SchemaMap) -> str:
+    """`text` with every name of a live schema (and every guarded relation) pointing at the throw-away ones."""
+    try:
+        return redirect_names(text, schemas.target, schemas.guard, schemas.bodies)
+    except Unredirectable as exc:  # like a failing statement: an error, or not verifiable when trusted
+        raise _Unreplayable(migration, stmt, str(stmt.line), f"{exc} {_DYNAMIC_HINT}") from None
+
+
 def _run_statement(conn, migration, stmt, text, schemas, path, extensions, session) -> None:
     raw = _parsed(text) if stmt.node_type in ("TransactionStmt", "VariableSetStmt") else None
     node = raw.stmt if raw is not None else None
     if node is not None and not session.before(conn, node):
         return
-    try:
-        rewritten = redirect_names(text, schemas.target, schemas.guard, schemas.bodies)
-    except Unredirectable as exc:  # like a failing statement: an error, or not verifiable when trusted
-        raise _Unreplayable(migration, stmt, str(stmt.line), f"{exc} {_DYNAMIC_HINT}") from None
+    rewritten = _redirected(migration, stmt, text, schemas)
     ext = extension_name(text) if stmt.node_type == "CreateExtensionStmt" else None
     if ext:
         extensions.add(ext[0])
@@ -222,27 +227,96 @@ def _run_statement(conn, migration, stmt, text, schemas, path, extensions, sessi
         set_search_path(conn, *path)  # the server's default path would name live schemas
 
 
-def _replay_migration(conn, index, migration, schemas, path, enums, extensions) -> None:
+_INSTALLED_ALL = "SELECT extname::text FROM pg_extension"
+# statements the replay handles one by one (`_Session`, extensions, search_path); the others are batched
+_ONE_BY_ONE = frozenset({"TransactionStmt", "VariableSetStmt", "CreateExtensionStmt"})
+
+
+_BATCH_STATEMENTS = 250  # at most this many statements in one query
+
+
+@dataclass
+class _Batch:
+    """Statements (redirected) waiting to go to the server together, and the migrations they come from."""
+
+    texts: list[str] = field(default_factory=list)
+    owners: list[str] = field(default_factory=list)
+
+    def add(self, conn: psycopg.Connection, text: str, migration: Migration) -> None:
+        self.texts.append(text)
+        if not self.owners or self.owners[-1] != migration.name:
+            self.owners.append(migration.name)
+        if len(self.texts) >= _BATCH_STATEMENTS:
+            self.send(conn)
+
+    def send(self, conn: psycopg.Connection) -> None:
+        """The statements as one simple query (psycopg sends a query without parameters through the simple
+        protocol, which runs several statements): one round trip instead of one per statement."""
+        if not self.texts:
+            return
+        text = "\n;\n".join(self.texts)  # a statement may end in a line comment: the separator on its own line
+        owners = tuple(self.owners)
+        self.texts.clear()
+        self.owners.clear()
+        try:
+            conn.execute(text, prepare=False)
+        except psycopg.Error:
+            if conn.closed or conn.broken:
+                raise  # the connection is lost, not the batch at fault
+            raise _BatchFailed(owners) from None
+
+
+def _replay_migration(conn, index, migration, schemas, path, enums, extensions, *, installed: set[str],
+                      batch: _Batch, alone: bool = False, exact: bool = False) -> None:
+    """Replay one migration. Its plain statements (redirected) join `batch`, which goes to the server as one
+    simple query before a statement the replay handles itself (`_ONE_BY_ONE`), when it is full, at the end of
+    the replay, or at the end of this migration when it is `alone`. A failing batch raises `_BatchFailed`
+    naming its migrations: the replay runs again with those `alone`, then the one that fails `exact`ly,
+    statement by statement, to name the statement. `CREATE EXTENSION` of an extension in `installed` (read once
+    when the replay starts; emptied by a DROP EXTENSION) is skipped without asking the server again."""
     session = _Session()
+    if alone:
+        batch.send(conn)
     for stmt in _statements(migration):
         key = (index, stmt.number)
         if enums.skips(key):
             continue
         text = enums.create_text(key, _text(stmt)) or enums.add_text(key, _text(stmt)) or _text(stmt)
+        if stmt.node_type == "DropStmt" and "extension" in text.lower():
+            installed.clear()  # the history may drop an installed extension: ask the server from here on
+        ext = extension_name(text) if not exact and stmt.node_type == "CreateExtensionStmt" else None
+        if ext and ext[0] in installed:
+            extensions.add(ext[0])
+            continue
+        if not exact and stmt.node_type not in _ONE_BY_ONE:
+            batch.add(conn, _redirected(migration, stmt, text, schemas), migration)
+            continue
+        batch.send(conn)
         try:
             _run_statement(conn, migration, stmt, text, schemas, path, extensions, session)
         except psycopg.Error as exc:
             exc.add_note(f"{stmt.number}\t{stmt.line}")
             raise
+    if alone or session.saved:
+        batch.send(conn)  # before its SET LOCALs are undone
     session.end(conn)
+
+
+class _BatchFailed(Exception):
+    """A batch failed: which migration and statement is known only by running its migrations apart."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        super().__init__(", ".join(names))
+        self.names = names
 
 
 class _Unreplayable(Exception):
     """A migration failed in the replay (the replay's transaction is rolled back)."""
 
-    def __init__(self, migration: Migration, stmt: Statement, line: str, message: str) -> None:
+    def __init__(self, migration: Migration, stmt: Statement, line: str, message: str, sqlstate: str = "") -> None:
         super().__init__(message)
         self.migration, self.stmt, self.line, self.message = migration, stmt, line, message
+        self.sqlstate = sqlstate
 
 
 def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
@@ -265,9 +339,12 @@ def _create_shadow(conn: psycopg.Connection, shadow: str) -> None:
 
 
 def _replay_once(
-    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str
+    conn: psycopg.Connection, migrations: Sequence[Migration], live_schema: str, alone: Collection[str] = (),
+    exact: Collection[str] = (),
 ) -> tuple[Catalog, SchemaMap, set[str], dict[str, Catalog]]:
-    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure.
+    """One replay of `migrations` in one transaction, rolled back; `_Unreplayable` at the first failure of a
+    statement run by itself (every statement of a migration in `exact`), `_BatchFailed` at that of a batch
+    (several migrations together, or one in `alone`).
     Also returns the catalogs of the other schemas the history created (live name -> catalog)."""
     extensions: set[str] = set()
     enums = enum_history(migrations)
@@ -278,16 +355,20 @@ def _replay_once(
                             existing)
         path = _base_path(schemas, kept)
         schemas.guard = relation_guard(conn, kept, schemas.shadow, dynamic_ok=in_shadow_database(conn))
+        installed = {r[0] for r in conn.execute(_INSTALLED_ALL)}
+        batch = _Batch()
         _create_shadow(conn, schemas.shadow)
         set_search_path(conn, *path)
         for index, migration in enumerate(migrations):
             try:
-                _replay_migration(conn, index, migration, schemas, path, enums, extensions)
+                _replay_migration(conn, index, migration, schemas, path, enums, extensions, installed=installed,
+                                  batch=batch, alone=migration.name in alone, exact=migration.name in exact)
             except psycopg.Error as exc:
                 number, line = (getattr(exc, "__notes__", None) or ["0\t0"])[-1].split("\t")
                 stmt = next(s for s in migration.statements if str(s.number) == number)
-                raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc))
-                                    ) from None
+                raise _Unreplayable(migration, stmt, line, schemas.unshadow(exc.diag.message_primary or str(exc)),
+                                    exc.sqlstate or "") from None
+        batch.send(conn)
         catalog = inspect(conn, schemas.shadow, search_path=(schemas.shadow, *path[1:], live_schema))
         created = {r[0] for r in conn.execute(_SCHEMAS)}
         # on its own path, as the live one is inspected: names in other schemas (extensions too) print qualified
@@ -304,6 +385,7 @@ def replay(
     live_schema: str,
     *,
     trusted: Collection[str] = (),
+    refuse: Callable[[Migration, Statement, str, str], ErpPipelinesError] | None = None,
 ) -> Replayed:
     """Run `migrations` in throw-away schemas inside a transaction that is rolled back, and snapshot the one
     standing for `live_schema`.
@@ -311,21 +393,35 @@ def replay(
     `conn` must be idle (not in a transaction): the replay is its own top-level transaction. A migration named
     in `trusted` (recorded as applied by the operator or by Prisma) that fails is left out of the wanted schema
     and returned in `not_verifiable` with PostgreSQL's reason: the replay starts again without it (no
-    savepoints, so a long history never overflows PostgreSQL's subtransaction cache on a busy server). The
+    savepoints, so a long history never overflows PostgreSQL's subtransaction cache on a busy server); any other
+    that fails is an ErpPipelinesError naming its file, statement and line (`refuse(migration, statement,
+    PostgreSQL's message, SQLSTATE)` when given, for the caller's own advice). The
     returned catalog is named after `live_schema` so it compares with `inspect(conn, live_schema)` directly.
+
+    Round trips: the statements of consecutive migrations go to the server together as one simple query (up to
+    `_BATCH_STATEMENTS`; split where a migration holds transaction control, session settings or a CREATE
+    EXTENSION to install). When a batch fails, the replay runs again with each of its migrations sent by
+    itself, then with the failing one statement by statement, so the error still names its file, statement and
+    line.
     """
     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
         raise RuntimeError("replay() needs an idle connection: it runs as its own transaction")
     for migration in migrations:
         migration.statements  # noqa: B018 - parse errors surface here, before anything runs
     not_verifiable: dict[str, str] = {}
+    alone: set[str] = set()  # in a batch that failed: each sent by itself, to find the migration
+    exact: set[str] = set()  # whose own batch failed: statement by statement, to name the statement
     while True:
         try:
             catalog, schemas, extensions, other_catalogs = _replay_once(
-                conn, [m for m in migrations if m.name not in not_verifiable], live_schema)
+                conn, [m for m in migrations if m.name not in not_verifiable], live_schema, alone, exact)
             break
+        except _BatchFailed as failed:
+            (alone if len(failed.names) > 1 else exact).update(failed.names)
         except _Unreplayable as failed:
             if failed.migration.name not in trusted or failed.migration.name in not_verifiable:
+                if refuse is not None:
+                    raise refuse(failed.migration, failed.stmt, redact(failed.message), failed.sqlstate) from None
                 raise _fail(failed.migration, failed.stmt, failed.message, _FIX_UNTRUSTED) from None
             not_verifiable[failed.migration.name] = (
                 f"statement {failed.stmt.number} (line {failed.line}) does not replay in an empty database: "

@@ -241,7 +241,7 @@ def prisma_migration_history(
         folder = read_migrations_folder(migrations.folder())
         result = record_history(erp_db, folder, baseline_name, mark_applied=config.mark_applied,
                                 resolve_rolled_back=config.resolve_rolled_back, log=context.log.info,
-                                lock_wait_ms=config.prisma_lock_wait_ms)
+                                lock_wait_ms=config.prisma_lock_wait_ms, replay_from=replay_from)
         expected = target(folder, baseline_name, replay_from, applied_names(result.rows)).migrations
     rows = result.rows
     done = applied_names(rows)

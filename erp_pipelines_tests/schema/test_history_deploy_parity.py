@@ -27,7 +27,6 @@ from erp_pipelines_tests.support.history_folders import (
     write_folder,
 )
 from erp_pipelines_tests.support.prisma_cli import (
-    assert_prisma_reports_failed,
     assert_prisma_up_to_date,
     migrate_status,
 )
@@ -175,14 +174,20 @@ def test_a_fault_in_a_migrations_sql_names_the_statement_and_file_and_does_not_b
     message = _failure_message(failed)
     assert "statement 2 (line 2)" in message and str(in_ours / LATER / "migration.sql") in message
     assert "SQLSTATE 42703" in message and "correct the script before it is applied" in message
-    assert "Fix the cause in the database" not in message and history_rows(conn, LATER) == []
+    assert "Fix the cause in the database" not in message
+    # refused before anything was written: not even Prisma's table (nor the baseline's row)
+    assert conn.execute("SELECT to_regclass('_prisma_migrations')").fetchone()[0] is None
 
     explicit = "20251203_0000_explicit"
     as_prisma = write_folder(tmp_path / "as_prisma", {
         BASELINE: BASELINE_SQL, explicit: 'BEGIN;\nUPDATE "User" SET "nope" = 1;\nCOMMIT;\n'})
-    recorded = run_history(erp_db, as_prisma)
-    description = checks(recorded)["migrations_up_to_date"].description
-    assert "statement 2 (line 2)" in description and "SQLSTATE 42703" in description
-    assert f"resolve_rolled_back: [{explicit}]" in description
-    assert "Fix the cause in the database" not in description and "edit" not in description.lower()
-    assert_prisma_reports_failed(erp_url, as_prisma, explicit)
+    # A script with its own BEGIN/COMMIT is replayed before it runs: the fault shows there, nothing is written
+    # (run as Prisma runs it, it would have left a failed row; test_history_pending_replay.py).
+    refused = run_history(erp_db, as_prisma)
+    message = _failure_message(refused)
+    assert "statement 2 (line 2)" in message and "SQLSTATE 42703" in message and explicit in message
+    assert "Nothing was written" in message and "correct the script before it is applied" in message
+    assert "Fix the cause in the database" not in message and "resolve_rolled_back" not in message
+    assert conn.execute("SELECT to_regclass('_prisma_migrations')").fetchone()[0] is None
+    code, output = migrate_status(erp_url, as_prisma)
+    assert code != 0 and explicit in output and "failed" not in output.lower()
