@@ -92,7 +92,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     """Everything `schema_sync_job` would do, in its order, computed without writing: the schema statements
     (erp_schema), then the `_prisma_migrations` rows and later migrations (prisma_migration_history)."""
-    from erp_pipelines.prisma.history import applied_names, read_history, read_plan
+    from erp_pipelines.prisma.history import applied_names, read_history, read_plan, replay_pending
     from erp_pipelines.prisma.migrations import read_migrations_folder
     from erp_pipelines.prisma.sync import sync_schema
     from erp_pipelines.prisma.target import replay_range, target
@@ -112,6 +112,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
                          warn=lambda message: print(f"WARNING: {message}", file=sys.stderr))
     history = read_plan(db, folder, args.baseline, mark_applied=args.mark_applied,
                         resolve_rolled_back=args.resolve_rolled_back)
+    refusal: ErpPipelinesError | None = None
+    with db.connect("plan", autocommit=True) as conn:
+        try:  # as the run does before writing anything: the migrations it would apply must replay
+            replay_pending(conn, db.db_schema, folder, history, done, args.replay_from,
+                           log=lambda message: print(message, file=sys.stderr))
+        except ErpPipelinesError as exc:
+            refusal = exc
     print(f"-- database: {db.safe_url()}\n-- migrations: {folder.path}\n-- baseline: {args.baseline}"
           f"\n-- replay_from: {args.replay_from or args.baseline}")
     print("-- 1. erp_schema: the schema statements")
@@ -122,6 +129,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
           "under Prisma's lock (from the history read through the last migration)")
     for line in history.lines():
         print(f"--   {line}")
+    if refusal is not None:
+        print("-- the run would stop here, before writing anything: a migration it would apply does not replay "
+              "(below)")
+        raise refusal
     return 0
 
 

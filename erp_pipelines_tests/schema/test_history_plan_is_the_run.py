@@ -123,3 +123,21 @@ def test_history_plan_for_a_role_that_cannot_read_prisma_migrations_names_the_gr
     finally:
         conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
         conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+
+
+def test_printed_plan_of_a_migration_that_would_be_refused_ends_with_the_refusal_and_writes_nothing(
+        erp_url, conn, tmp_path):
+    """The run replays the migrations it would apply before writing anything (history.replay_pending) and
+    refuses one that does not replay: the plan prints what it would do, then that same refusal, and exits 1."""
+    broken = "20251202_0000_broken_tag"
+    folder = write_folder(tmp_path / "migrations", {
+        BASELINE: BASELINE_SQL,
+        broken: 'BEGIN;\nALTER TABLE "Tag" ADD COLUMN "label" TEXT;\nCOMMIT;\n',
+    })
+    conn.execute(BASELINE_SQL)
+    out = cli("plan", env={"ERP_DATABASE_URL": erp_url, "PRISMA_MIGRATIONS_DIR": str(folder),
+                           "DAGSTER_PG_URL": "unused"})
+    assert out.returncode != 0
+    assert HISTORY_HEADER in out.stdout and "the run would stop here" in out.stdout
+    assert broken in out.stderr and 'relation "Tag" does not exist' in out.stderr, out.stderr
+    assert not conn.execute("SELECT to_regclass('\"_prisma_migrations\"') IS NOT NULL").fetchone()[0]
