@@ -16,7 +16,7 @@ import pytest
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
 from erp_pipelines_tests.support.databases import embedded_server, new_database, server_folder
 from erp_pipelines_tests.support.erp_data import add_clients, add_modules, create_erp_tables
-from erp_pipelines_tests.support.instances import empty_instance_folder, instance_from
+from erp_pipelines_tests.support.instances import fresh_instance
 from erp_pipelines_tests.support.pg15 import Pg15Server, start_pg15
 
 
@@ -107,16 +107,9 @@ def resources(erp_url: str) -> dict[str, ErpDatabase]:
     return {"erp_db": ErpDatabase(url=erp_url)}
 
 
-@pytest.fixture(scope="session")
-def dagster_instance_template() -> Iterator[Path]:
-    """An empty Dagster instance folder, made once per session and copied by `instance`."""
-    with empty_instance_folder() as folder:
-        yield folder
-
-
 @pytest.fixture
-def instance(dagster_instance_template: Path) -> Iterator[dg.DagsterInstance]:
-    """A real, temporary Dagster instance of this test alone (a copy of the empty template's folder:
-    support/instances.py)."""
-    with instance_from(dagster_instance_template) as inst:
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A real, temporary Dagster instance of this test alone (support/instances.py: a copy of an empty
+    instance folder made once, instead of new SQLite storages per test)."""
+    with fresh_instance() as inst:
         yield inst
