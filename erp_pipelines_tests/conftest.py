@@ -16,6 +16,7 @@ import pytest
 from erp_pipelines.resources import DEMO_MIGRATIONS_DIR, ErpDatabase
 from erp_pipelines_tests.support.databases import embedded_server, new_database, server_folder
 from erp_pipelines_tests.support.erp_data import add_clients, add_modules, create_erp_tables
+from erp_pipelines_tests.support.instances import fresh_instance
 from erp_pipelines_tests.support.pg15 import Pg15Server, start_pg15
 
 
@@ -108,6 +109,7 @@ def resources(erp_url: str) -> dict[str, ErpDatabase]:
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    """A real, temporary Dagster instance."""
-    with dg.instance_for_test() as inst:
+    """A real, temporary Dagster instance of this test alone (support/instances.py: a copy of an empty
+    instance folder made once, instead of new SQLite storages per test)."""
+    with fresh_instance() as inst:
         yield inst

@@ -36,6 +36,7 @@ from erp_pipelines_tests.support.audit import install_audit, reset_audit, retent
 from erp_pipelines_tests.support.capture import install_capture, run_request
 from erp_pipelines_tests.support.erp_data import add_clients, set_health_config
 from erp_pipelines_tests.support.generated import bounded
+from erp_pipelines_tests.support.instances import fresh_instance
 from erp_pipelines_tests.support.reference import metric_reference, usage_reference
 from erp_pipelines_tests.support.rollups import (
     ago,
@@ -257,7 +258,7 @@ def run_stream(conn, client, steps: list[tuple], resources, erp_url) -> None:
         conn.execute(statement.replace("{own}", own_schema.own_schema_name()))
     install_capture(conn)
     reset_audit(conn)
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         for action in steps:
             if action[0] in ("insert", "update", "delete"):
                 _erp_write(conn, client, action)

@@ -17,14 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-import dagster as dg
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from erp_pipelines import own_schema
 from erp_pipelines_tests.support.erp_data import add_clients, set_health_config
+from erp_pipelines_tests.support.generated import bounded
+from erp_pipelines_tests.support.instances import fresh_instance
 from erp_pipelines_tests.support.ledger import pruned_days
 from erp_pipelines_tests.support.reference import metric_reference, usage_reference
 from erp_pipelines_tests.support.rollups import (
@@ -180,14 +181,13 @@ def test_no_raw_row_is_ever_lost_whatever_the_interleaving(erp_tables, resources
     own_schema.install(conn, "public")
     own = own_schema.own_schema_name()
 
-    @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                     HealthCheck.too_slow])
+    @bounded(8, 80)
     @given(steps=st.lists(actions, min_size=4, max_size=14))
     def run(steps: list[tuple]) -> None:
         for statement in RESET:
             conn.execute(statement.replace("{own}", own))
         shadow = Shadow()
-        with dg.instance_for_test() as instance:
+        with fresh_instance() as instance:
             for action in steps:
                 _apply(conn, shadow, client, action, resources, instance)
                 _assert_no_loss(conn, shadow)

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import dagster as dg
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from erp_pipelines.resources import ErpDatabase
@@ -27,6 +27,8 @@ from erp_pipelines_tests.support.erp_data import (
     insert_samples,
     set_health_config,
 )
+from erp_pipelines_tests.support.generated import bounded
+from erp_pipelines_tests.support.instances import fresh_instance
 from erp_pipelines_tests.support.ledger import record_pruned_day
 from erp_pipelines_tests.support.reference import KNOWN_EVENT_TYPES, metric_reference, usage_reference
 from erp_pipelines_tests.support.rollups import metric_rows, usage_rows
@@ -117,7 +119,7 @@ samples_strategy = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@bounded(25, 250)
 @given(events=events_strategy, samples=samples_strategy, tz=st.sampled_from(FAR_TIMEZONES))
 def test_rollups_equal_an_independent_reference(erp_tables, erp_url, events, samples, tz):
     """Any raw rows, any session TimeZone: the rollup of a 3-day window equals the Python reference."""
@@ -130,7 +132,7 @@ def test_rollups_equal_an_independent_reference(erp_tables, erp_url, events, sam
     raw_events = [(clients[c], m, u, t, at) for c, m, u, t, at in events]
     insert_events(conn, raw_events)
     insert_samples(conn, samples)
-    with dg.instance_for_test() as instance:
+    with fresh_instance() as instance:
         result = materialize({"erp_db": ErpDatabase(url=with_timezone(erp_url, tz))}, instance, tags=WINDOW)
     assert result.success
     assert usage_rows(conn) == usage_reference(raw_events)

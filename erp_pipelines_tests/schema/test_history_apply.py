@@ -7,6 +7,7 @@ Each test runs on PostgreSQL 18 and 15 (the `pg_major` parameter of this folder'
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from erp_pipelines_tests.support.databases import new_database
 from erp_pipelines_tests.support.history_folders import (
@@ -149,6 +150,10 @@ def test_crlf_checkout_of_applied_migrations_is_not_an_edit_but_a_real_edit_is(e
     assert md["checksum_mismatches"].value == [later]
 
 
+# PostgreSQL 18 only: the rows compared are the ones Prisma's CLI writes, the same on any major; each
+# `prisma migrate resolve` call keeps node alive ~10 s after its work, so a second major cost ~40 s. PG 15's
+# history rows are judged by `prisma migrate status` in every other test of this module.
+@pytest.mark.parametrize("pg_major", ["18"])
 def test_rows_written_without_running_equal_what_prisma_resolve_applied_writes(
         erp_url, erp_db, conn, pg_major, request, tmp_path):
     hand = "20251202_0000_applied_by_hand"

