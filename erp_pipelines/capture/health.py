@@ -20,19 +20,14 @@ import psycopg
 from psycopg import sql
 
 from erp_pipelines import own_schema
-from erp_pipelines.capture.triggers import Operation, capture_name
+from erp_pipelines.capture.triggers import OUR_FUNCTIONS, Operation, capture_name
 
-# Our triggers on one raw table and whether each fires for normal sessions ('O') or always ('A'); and which
-# of our capture functions exist in our schema.
+# Our triggers on one raw table and whether each fires for normal sessions ('O') or always ('A'); which of
+# our capture functions exist is triggers.OUR_FUNCTIONS, the query pipeline_state's uninstall reads.
 TRIGGER_STATES = """
 SELECT t.tgname, t.tgenabled IN ('O', 'A')
 FROM pg_trigger t
 WHERE t.tgrelid = to_regclass(%(table)s) AND NOT t.tgisinternal AND t.tgname = ANY(%(names)s)
-"""
-FUNCTIONS_PRESENT = """
-SELECT p.proname
-FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-WHERE n.nspname = %(schema)s AND p.proname = ANY(%(names)s) AND p.pronargs = 0
 """
 
 
@@ -55,8 +50,7 @@ def capture_state(conn: psycopg.Connection, erp_schema: str, raw_table: str) -> 
     names = [capture_name(raw_table, op) for op in Operation]
     table = sql.Identifier(erp_schema, raw_table).as_string(conn)
     states = dict(conn.execute(TRIGGER_STATES, {"table": table, "names": names}).fetchall())
-    functions = {r[0] for r in conn.execute(
-        FUNCTIONS_PRESENT, {"schema": own_schema.own_schema_name(), "names": names}).fetchall()}
+    functions = {r[0] for r in conn.execute(OUR_FUNCTIONS, {"schema": own_schema.own_schema_name()})} & set(names)
     if not states and not functions:
         return CaptureState(raw_table, installed=False)
     return CaptureState(
