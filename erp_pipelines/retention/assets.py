@@ -10,12 +10,15 @@ Order and rules:
    - the rollup's advisory lock FIRST (dbwork.write_transaction, bounded by lock_timeout: a day that waits
      longer is skipped and retried next run), THEN the REPEATABLE READ snapshot, so the snapshot sees the
      rollup it may have waited for;
-   - in that snapshot: the day's current fingerprint (rows + exact hash of every column the rollup reads)
-     must equal the one the rollup ledger recorded with the aggregate, AND the aggregate must equal a
-     recomputation from the raw rows (the rollup's own reconciliation, every column); both come from ONE
-     read of the day (the bound reconciliation statement also sums the per-row hash);
-   - then the day's rows are deleted in range batches walked by timestamp (retention/sql.py), the count
-     must equal the fingerprint's, and the day is recorded in `pruned_days`; COMMIT.
+   - in that snapshot the day is cut into pieces of at most `batch_size` rows, walked by timestamp
+     (retention/sql.py BATCH_END; `_segments`);
+   - the day's current fingerprint (rows + exact hash of every column the rollup reads) must equal the one
+     the rollup ledger recorded with the aggregate, AND the aggregate must equal a recomputation from the
+     raw rows (the rollup's own reconciliation, every column); both come from ONE read of the day (the
+     bound reconciliation statement also sums the per-row hash), in statements of at most READ_BATCHES
+     pieces when the rollup's reconciliation adds up from partial rows (`_read_day`), else in one;
+   - then the pieces are deleted, the count must equal the fingerprint's, and the day is recorded in
+     `pruned_days`; COMMIT.
    A day that fails a test is kept and listed in `skipped_days`; when its raw rows changed since the
    rollup, an invalidation mark asks the late-data sensor for a refresh. A day already pruned whose raw
    rows are late arrivals is never deleted (`late_rows_kept`): those rows are in no aggregate.
@@ -33,7 +36,7 @@ future day). Errors: a lost connection is `DatabaseUnavailable` (retried), a mis
 GRANT to run (dbwork.erp_connection).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -54,7 +57,7 @@ from erp_pipelines.retention import sql
 from erp_pipelines.retention.today import guard_today
 from erp_pipelines.rollups import held_rows, ledger
 from erp_pipelines.rollups.registry import ROLLUP_ASSETS, ROLLUPS
-from erp_pipelines.rollups.spec import ERP_DB_POOL, RETRY_POLICY, BoundSql, RollupSpec
+from erp_pipelines.rollups.spec import ERP_DB_POOL, RETRY_POLICY, BoundSql, Reconciliation, RollupSpec
 from erp_pipelines.rollups.usage_daily import DEFAULT_EVENT_CATEGORIES, category_params
 
 GROUP = "retention"
@@ -152,40 +155,96 @@ def _load_settings(conn: psycopg.Connection, schema: str, config: RetentionConfi
     return cfg.metrics_retention_days, cfg.aggregate_retention_days
 
 
-def _delete_day(conn: psycopg.Connection, spec: RollupSpec, day_end: datetime, day_start: datetime,
-                batch: int) -> tuple[int, int]:
-    """Delete the day's rows in batches of at most `batch` rows (retention/sql.py); returns (rows deleted,
-    DELETE statements). Runs in the day's snapshot, so what it deletes is what the fingerprint counted."""
-    keyed = held_rows.holdable(spec)
-    batch_end = sql.compose(sql.BATCH_END, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
-    delete_range = sql.compose(sql.DELETE_RANGE, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
-    delete_tied = sql.compose(sql.DELETE_TIED_BATCH, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
-    deleted = statements = 0
+@dataclass(frozen=True)
+class Segment:
+    """One piece of a raw day, in timestamp order: the rows with `from_ts <= ts < to_ts`. A `tied` segment
+    holds the rows of one timestamp shared by more than a batch (to_ts is one microsecond later, the
+    timestamp types' resolution): they are deleted `batch` at a time by TID."""
+
+    from_ts: datetime
+    to_ts: datetime
+    tied: bool = False
+
+
+ONE_MICROSECOND = timedelta(microseconds=1)
+# Retention's read of a day with bounded pieces (RollupSpec.day_partials_sql) reads up to this many delete
+# batches per statement: a statement of ~60k rows at the default batch_size, ~15 ms on an idle 2-core machine
+# (bench/results.md), however large the day.
+READ_BATCHES = 4
+
+
+def _segments(conn: psycopg.Connection, spec: RollupSpec, day_start: datetime, day_end: datetime,
+              batch: int) -> list[Segment]:
+    """The day cut into pieces of at most `batch` rows (retention/sql.py BATCH_END), walked once in the
+    day's snapshot, before the day is read: the read and the deletes then cover the very same pieces."""
+    batch_end = sql.compose(sql.BATCH_END, spec.raw_table, spec.ts_column, spec.id_column,
+                            holdable=held_rows.holdable(spec))
+    segments: list[Segment] = []
     from_ts = day_start
     while True:
         row = conn.execute(batch_end, {"from_ts": from_ts, "day_end": day_end, "batch": batch}).fetchone()
         to_ts = day_end if row is None else row[0]
         if to_ts > from_ts:
-            deleted += conn.execute(delete_range, {"from_ts": from_ts, "to_ts": to_ts}).rowcount
-            statements += 1
+            segments.append(Segment(from_ts, to_ts))
             if row is None:
-                return deleted, statements
+                return segments
             from_ts = to_ts
+        else:  # more than `batch` rows at exactly from_ts
+            segments.append(Segment(from_ts, from_ts + ONE_MICROSECOND, tied=True))
+            from_ts += ONE_MICROSECOND
+            if from_ts >= day_end:
+                return segments
+
+
+def _read_day(conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, params: dict[str, Any],
+              segments: list[Segment]) -> Reconciliation:
+    """The day's fingerprint and reconciliation (`spec.read_reconciliation`): in one statement, or, when the
+    rollup can add up partial rows (METRIC_DAY_PARTIALS), in statements of at most READ_BATCHES pieces
+    whose rows are added up by `reconcile_from_parts_sql`. Same snapshot, same rows, same verdict."""
+    if bound.day_partials_sql is None or bound.reconcile_from_parts_sql is None:
+        return spec.read_reconciliation(conn, bound, params)
+    columns: dict[str, list[Any]] = {}
+    for first in range(0, len(segments), READ_BATCHES):
+        piece = segments[first:first + READ_BATCHES]
+        cursor = conn.execute(bound.day_partials_sql, {"from_ts": piece[0].from_ts, "to_ts": piece[-1].to_ts})
+        names = [d.name for d in cursor.description or ()]
+        for name in names:
+            columns.setdefault(name, [])
+        for row in cursor.fetchall():
+            for name, value in zip(names, row, strict=True):
+                columns[name].append(value)
+    parts = replace(bound, reconcile_day_sql=bound.reconcile_from_parts_sql)
+    return spec.read_reconciliation(conn, parts, {**params, **columns})
+
+
+def _delete_day(conn: psycopg.Connection, spec: RollupSpec, segments: list[Segment], batch: int) -> tuple[int, int]:
+    """Delete the day's pieces (retention/sql.py); returns (rows deleted, DELETE statements). Runs in the
+    day's snapshot, so what it deletes is what the fingerprint counted."""
+    keyed = held_rows.holdable(spec)
+    delete_range = sql.compose(sql.DELETE_RANGE, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
+    delete_tied = sql.compose(sql.DELETE_TIED_BATCH, spec.raw_table, spec.ts_column, spec.id_column, holdable=keyed)
+    deleted = statements = 0
+    for segment in segments:
+        if not segment.tied:
+            deleted += conn.execute(delete_range, {"from_ts": segment.from_ts, "to_ts": segment.to_ts}).rowcount
+            statements += 1
             continue
-        while True:  # more than `batch` rows at exactly from_ts: they go by TID, then the walk goes on
-            n = conn.execute(delete_tied, {"at_ts": from_ts, "batch": batch}).rowcount
+        while True:  # the tied rows, `batch` at a time: each statement takes the next ones
+            n = conn.execute(delete_tied, {"at_ts": segment.from_ts, "batch": batch}).rowcount
             deleted += n
             statements += 1
             if n < batch:
                 break
+    return deleted, statements
 
 
 def _prune_day(
     conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int
 ) -> tuple[int, int, int]:
     """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip.
-    The day is read once before its deletes: `bound.reconcile_day_sql` gives its fingerprint (hashed with
-    the same expression the rollup's write used) and the independent recomputation together."""
+    The day is cut into pieces once, read once before its deletes (`_read_day`: its fingerprint, hashed with
+    the same expression the rollup's write used, and the independent recomputation together), then its
+    pieces are deleted."""
     # our own deletes mark nothing in the invalidation log (a pruned day is never refreshed)
     conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
     pruned = ledger.read_pruned(conn, spec.raw_table, [day])
@@ -200,7 +259,8 @@ def _prune_day(
         ledger.mark_day_once(conn, spec.raw_table, day)
         raise _Refresh(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up, or "
                        "rolled up while empty); refresh requested")
-    reading = spec.read_reconciliation(conn, bound, params)
+    segments = _segments(conn, spec, params["day_start"], params["day_end"], batch)
+    reading = _read_day(conn, spec, bound, params, segments)
     fp, why = reading.fingerprint, reading.mismatch
     if recorded != fp:
         ledger.mark_day(conn, spec.raw_table, day)
@@ -214,7 +274,7 @@ def _prune_day(
     kept = reading.null_key_rows
     if kept is None:
         kept = held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
-    deleted, statements = _delete_day(conn, spec, params["day_end"], params["day_start"], batch)
+    deleted, statements = _delete_day(conn, spec, segments, batch)
     if deleted != fp.raw_rows - kept:  # cannot happen in one snapshot; never commit a partial day
         raise RuntimeError(
             f"{spec.raw_table} {day}: deleted {deleted} rows, fingerprint says {fp.raw_rows} ({kept} kept)"
@@ -323,6 +383,10 @@ def _prune(context: dg.AssetExecutionContext, config: RetentionConfig, erp_db: E
     today = guard_today(config.today)
     batch = config.batch_size
     with erp_connection(erp_db, "retention", RETENTION_PRIVILEGES) as conn:
+        # Every statement is planned for its own day's bounds: psycopg prepares a statement run 5 times, and
+        # PostgreSQL may then plan it once for any bounds (a generic plan), which loses the parallel read of
+        # a day (bench/results.md: 1.0 s serial, 0.75 s parallel for 23 days of samples).
+        conn.prepare_threshold = None
         metrics_days, aggregate_days = _load_settings(conn, erp_db.db_schema, config)
         conn.rollback()
         ledger.ensure_own_schema(conn, erp_db.db_schema)

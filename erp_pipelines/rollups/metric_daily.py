@@ -222,6 +222,8 @@ METRIC_DAILY = RollupSpec(
     raw_below_aggregate_sql=sql.METRIC_RAW_BELOW_AGGREGATE,
     raw_retention="metricsRetentionDays",
     body=BODY,
+    day_partials_sql=sql.METRIC_DAY_PARTIALS,
+    reconcile_from_parts_sql=sql.METRIC_RECONCILE_FROM_PARTS,
 )
 system_metric_daily = machine.build_asset(METRIC_DAILY)
 

@@ -93,6 +93,13 @@ class RollupSpec:
     # what the rollup's asset step does differently, as data (rollups/machine.py RollupBody: run config,
     # per-day write, own checks and their verdicts, own metadata keys); `machine.build_asset` runs it
     body: Any = None
+    # retention's bounded reading of a day (optional; None: the day is read by `reconcile_day_sql` in one
+    # statement): `day_partials_sql` reads one time range [%(from_ts)s, %(to_ts)s) of the raw table into
+    # partial rows that add up (RAW_ROW_HASH_MARK as above), and `reconcile_from_parts_sql` is
+    # `reconcile_day_sql` computed from those rows, sent back as one array per column named as the partial
+    # rows' columns; it returns the very row `read_reconciliation` reads
+    day_partials_sql: str | None = None
+    reconcile_from_parts_sql: str | None = None
 
     @property
     def asset_key(self) -> str:
@@ -155,6 +162,10 @@ class RollupSpec:
             delete_day_sql=self.delete_day_sql,
             raw_below_aggregate_sql=self.raw_below_aggregate_sql,
             aggregate_day_sql=self.aggregate_day_statements(sql.Identifier(self.aggregate_table)),
+            day_partials_sql=(
+                None if self.day_partials_sql is None else self.day_partials_sql.replace(RAW_ROW_HASH_MARK, expression)
+            ),
+            reconcile_from_parts_sql=self.reconcile_from_parts_sql,
         )
 
 
@@ -183,6 +194,9 @@ class BoundSql:
     aggregate_day_sql: tuple[sql.Composed, sql.Composed]
     # the statements a declared rollup's write step runs besides these (rollups/declared_sql.py)
     more: Mapping[str, Any] = field(default_factory=dict)
+    # retention's bounded reading of a day (RollupSpec.day_partials_sql); None: one statement per day
+    day_partials_sql: str | None = None
+    reconcile_from_parts_sql: str | None = None
 
 
 # (connection in the day's snapshot, the spec's bound statements, the day's parameters) -> the reading

@@ -122,20 +122,39 @@ FROM t LEFT JOIN fresh AS f ON true
 # requests are the sum of each value times its samples, and the latency mean is the sum over the groups of
 # each group's plain mean latency times the group's share of the day's weight (left unrounded and compared
 # within 0.5 of the stored integer), not the write's sum of products over the sum of weights; errors are sums
-# of CASE; the fallback error rate (a day without requests only, so read only then) a sum over a count of
-# the finite rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample share from a window
+# of CASE; the fallback error rate (used for a day without requests only) a sum over a count of the finite
+# rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample share from a window
 # function over the day cost twice as much at 166k samples a day: the window spooled every sample to disk.)
-METRIC_DAY_RECONCILE = """
+#
+# The day is read in two steps so that retention can read it in bounded pieces: METRIC_DAY_PARTIALS groups
+# the samples of one time range [from_ts, to_ts) by their raw reqCount (a hash aggregate, a few hundred
+# groups), with sums only, so the partial rows of several ranges add up to those of the whole day;
+# METRIC_RECONCILE_FINAL adds them up again per reqCount (`{partials}`: either the whole day's
+# partials as a subquery, METRIC_DAY_RECONCILE, or the pieces' rows sent back as arrays,
+# METRIC_RECONCILE_FROM_PARTS) and derives the day's figures from them. The fallback error rate's sum and
+# count of the finite rates are partial sums too (the fallback is read with the rest: the rows of a piece
+# retention already deleted cannot be read again).
+METRIC_DAY_PARTIALS = """
+SELECT "reqCount" AS requests,
+       count(*) AS samples,
+       sum({raw_row_hash}) AS raw_hash,
+       count("latencyMs") AS timed,
+       sum("latencyMs") AS latency_sum,
+       sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err,
+       sum(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END)
+           AS rate_sum,
+       count(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN 1 END) AS rates
+FROM system_metric_samples
+WHERE collected_at >= %(from_ts)s AND collected_at < %(to_ts)s
+GROUP BY 1
+"""
+PARTIALS_MARK = "{partials}"
+METRIC_RECONCILE_FINAL = """
 WITH g AS (
-    SELECT "reqCount" AS requests,
-           count(*) AS samples,
-           sum({raw_row_hash}) AS raw_hash,
-           count("latencyMs") AS timed,
-           sum("latencyMs") AS latency_sum,
-           sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err
-    FROM system_metric_samples
-    WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
-    GROUP BY 1
+    SELECT requests, sum(samples) AS samples, sum(raw_hash) AS raw_hash, sum(timed) AS timed,
+           sum(latency_sum) AS latency_sum, sum(err) AS err, sum(rate_sum) AS rate_sum, sum(rates) AS rates
+    FROM {partials}
+    GROUP BY requests
 ),
 r AS (
     SELECT coalesce(sum(samples), 0)::bigint AS samples,
@@ -146,22 +165,30 @@ r AS (
                / (SELECT sum(greatest(requests, 1)::numeric * timed) FROM g))) FILTER (WHERE timed > 0)
                AS latency_mean,
            coalesce(sum(CASE WHEN requests IS NULL THEN 0 ELSE requests::numeric * samples END), 0) AS req,
-           coalesce(sum(err), 0) AS err
+           coalesce(sum(err), 0) AS err,
+           sum(rate_sum) / nullif(sum(rates), 0) AS plain_rate
     FROM g
 )
 SELECT r.samples,
        r.latency_mean AS latency,  -- unrounded: the step compares it with the stored integer within 0.5
-       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE (
-           SELECT sum(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END)
-                  / nullif(count(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN 1 END), 0)
-           FROM system_metric_samples
-           WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
-       ) END AS error_rate,
+       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE r.plain_rate END AS error_rate,
        r.req, r.err,
        d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount", d.day IS NOT NULL AS has_aggregate,
        r.samples AS raw_rows, r.raw_hash
 FROM r LEFT JOIN system_metric_daily AS d ON d.day = %(day_start)s
 """
+# The whole day in one statement (the rollup's `recompute_check`; the range is the day).
+METRIC_DAY_RECONCILE = METRIC_RECONCILE_FINAL.replace(
+    PARTIALS_MARK,
+    "(" + METRIC_DAY_PARTIALS.replace("%(from_ts)s", "%(day_start)s").replace("%(to_ts)s", "%(day_end)s") + ") AS p",
+)
+# The day from the partial rows of its pieces, sent back as one array per column (retention/assets.py).
+METRIC_RECONCILE_FROM_PARTS = METRIC_RECONCILE_FINAL.replace(
+    PARTIALS_MARK,
+    "unnest(%(requests)s::bigint[], %(samples)s::bigint[], %(raw_hash)s::numeric[], %(timed)s::bigint[], "
+    "%(latency_sum)s::numeric[], %(err)s::numeric[], %(rate_sum)s::float8[], %(rates)s::bigint[]) "
+    "AS p(requests, samples, raw_hash, timed, latency_sum, err, rate_sum, rates)",
+)
 METRIC_DAY_EXISTS = "SELECT 1 FROM system_metric_daily WHERE day = %(day_start)s"
 METRIC_DAY_DELETE = "DELETE FROM system_metric_daily WHERE day = %(day_start)s"
 # For a day with an aggregate but no ledger entry only (written before the ledger existed): are its raw
