@@ -37,9 +37,10 @@ def day_params(day: date) -> dict[str, Any]:
 
 def statement_alone(conn: psycopg.Connection, statement: str, params: dict[str, Any]) -> None:
     """One rollup statement from rollups/sql.py in its own transaction: the SQL cost without the asset's
-    bookkeeping (connection, advisory lock, stats and reconciliation statements)."""
+    bookkeeping (connection, advisory lock, stats and reconciliation statements). Never prepared, as the
+    assets run their day reads: planned for the day's bounds, not once for any day."""
     with conn.transaction():
-        conn.execute(statement, params).fetchall()
+        conn.execute(statement, params, prepare=False).fetchall()
 
 
 class _WindowContext:

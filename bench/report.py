@@ -77,7 +77,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         "client_daily_usage one day (asset function)": "usage_day",
         "USAGE_DAY_REPLACE alone": "usage_replace_day",
         "system_metric_daily one day": "metric_day",
-        "METRIC_DAY_UPSERT alone": "metric_upsert_day",
+        "METRIC_DAY_READ alone": "metric_upsert_day",
         "system_metric_daily 30 days": "metric_30d",
     }
     fig, ax = plt.subplots(figsize=(8, 5))

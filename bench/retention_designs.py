@@ -28,7 +28,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Retention designs against one plain DELETE",
         "",
         f"`python -m bench.retention_designs` ({args.samples:,} samples, {DAYS} days deleted, pieces of "
-        f"{BATCH:,} rows), {datetime.now().strftime('%Y-%m-%d %H:%M')} UTC, median of {args.rounds} rounds, each "
+        f"{BATCH:,} rows), {datetime.now(UTC).strftime('%Y-%m-%d %H:%M')} UTC, median of {args.rounds} rounds, each "
         "design on its own fresh copy. Goal of retention: <= 1.5x one plain DELETE.",
         "",
         "| design | SQL s | x one plain DELETE | per round (s) |",

@@ -82,16 +82,27 @@ class MetricRollupConfig(steps.RollupStepConfig):
 def write_metric_day(
     conn: psycopg.Connection, day: date, params: dict[str, Any], bound: BoundSql
 ) -> steps.DayWrite:
-    """Replace one day's row and take the day's fingerprint in the same read of the day, then read the row
+    """Replace one day's row and take the day's fingerprint from the same read of the day, then read the row
     back (same snapshot) and compare every column with what the write computed. `bound` holds
-    METRIC_DAY_UPSERT with the per-row hash put in (RollupSpec.bind).
+    METRIC_DAY_READ with the per-row hash put in (RollupSpec.bind); the read is planned for this day's bounds
+    (`prepare=False`: a prepared statement may get one plan for every day, without parallel workers), and
+    METRIC_DAY_WRITE upserts its figures, only for a day with samples.
 
     The independent recomputation (METRIC_DAY_RECONCILE) runs where rows are deleted: retention, in the
     deleting snapshot, before it deletes a day.
     """
-    (raw_rows, raw_hash, latency, rate, req, err, inserted, updated, non_finite) = conn.execute(
-        bound.replace_day_sql, params
+    raw_rows, raw_hash, latency, rate, req, err, non_finite = conn.execute(
+        bound.replace_day_sql, params, prepare=False
     ).fetchone()
+    inserted = updated = 0
+    if not raw_rows:  # no samples: nothing computed, nothing written (the row a day has stays)
+        latency = rate = req = err = None
+    else:
+        written = conn.execute(
+            sql.METRIC_DAY_WRITE, {**params, "latency": latency, "error_rate": rate, "req": req, "err": err}
+        ).fetchone()
+        if written is not None:
+            inserted, updated = (1, 0) if written[0] else (0, 1)
     stored = conn.execute(sql.METRIC_DAY_ROW, params).fetchone()
     agg_latency, agg_rate, agg_req, agg_err = stored if stored is not None else (None, None, None, None)
     mismatch = None
@@ -214,7 +225,7 @@ METRIC_DAILY = RollupSpec(
         METRIC_NULL_TIMESTAMP_CHECK,
         *steps.SHARED_CHECK_NAMES,
     ),
-    replace_day_sql=sql.METRIC_DAY_UPSERT,
+    replace_day_sql=sql.METRIC_DAY_READ,
     reconcile_day_sql=sql.METRIC_DAY_RECONCILE,
     read_reconciliation=read_reconciliation,
     aggregate_exists_sql=sql.METRIC_DAY_EXISTS,

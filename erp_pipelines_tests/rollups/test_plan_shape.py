@@ -65,20 +65,22 @@ def _plan(url: str, statement: str, params: dict) -> list[dict]:
 def _day_params(day: date) -> dict:
     start = datetime(day.year, day.month, day.day)
     return {"day": day, "day_start": start, "day_end": start + timedelta(days=1), "now": datetime(2026, 4, 1),
-            **CATEGORIES}
+            "from_ts": start, "to_ts": start + timedelta(hours=6), **CATEGORIES}
 
 
 @pytest.mark.parametrize(
     "name",
-    ["USAGE_DAY_REPLACE", "USAGE_DAY_STATS", "USAGE_DAY_MISMATCHES", "METRIC_DAY_UPSERT", "METRIC_DAY_RECONCILE"],
+    ["USAGE_DAY_REPLACE", "USAGE_DAY_STATS", "USAGE_DAY_MISMATCHES", "METRIC_DAY_READ", "METRIC_DAY_RECONCILE",
+     "METRIC_DAY_PARTIALS"],
 )
 def test_daily_rollup_statement_reads_only_its_day_range(analyzed_db, name):
     statement = getattr(rollup_sql, name)
     for spec in ROLLUPS:  # the statements that hash rows, as they run: with the per-row hash put in
-        if statement in (spec.replace_day_sql, spec.reconcile_day_sql):
+        if statement in (spec.replace_day_sql, spec.reconcile_day_sql, spec.day_partials_sql):
             with psycopg.connect(analyzed_db) as conn:
                 bound = spec.bind(conn)
-            statement = bound.replace_day_sql if statement == spec.replace_day_sql else bound.reconcile_day_sql
+            statement = {spec.replace_day_sql: bound.replace_day_sql, spec.reconcile_day_sql: bound.reconcile_day_sql,
+                         spec.day_partials_sql: bound.day_partials_sql}[statement]
     nodes = _plan(analyzed_db, statement, _day_params(END_DAY - timedelta(days=3)))
     used = {n["Index Name"] for n in nodes if "Index Name" in n}
     assert used <= ALLOWED, f"{name} walks an unrelated index: {used - ALLOWED}"
