@@ -65,7 +65,8 @@ RETURNING_HASH = (
 def _pieces(conn: psycopg.Connection, a: datetime, b: datetime) -> list[tuple[datetime, datetime]]:
     cuts = [a]
     while (row := conn.execute(BATCH_END, {"a": cuts[-1], "b": b, "batch": BATCH}).fetchone()) is not None:
-        cuts.append(row[0])
+        # more than a batch on one timestamp (none in the generated data): one piece of them, then past them
+        cuts.append(row[0] if row[0] > cuts[-1] else cuts[-1] + timedelta(microseconds=1))
     cuts.append(b)
     return list(zip(cuts, cuts[1:], strict=False))
 

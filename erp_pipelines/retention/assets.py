@@ -37,7 +37,7 @@ GRANT to run (dbwork.erp_connection).
 """
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -183,7 +183,9 @@ def _segments(conn: psycopg.Connection, spec: RollupSpec, day_start: datetime, d
     from_ts = day_start
     while True:
         row = conn.execute(batch_end, {"from_ts": from_ts, "day_end": day_end, "batch": batch}).fetchone()
-        to_ts = day_end if row is None else row[0]
+        # a timestamptz comes back in the session's TimeZone; compared and stepped in UTC (in a zone with
+        # daylight saving, local wall-clock times repeat an hour each autumn)
+        to_ts = day_end if row is None else _in_utc(row[0])
         if to_ts > from_ts:
             segments.append(Segment(from_ts, to_ts))
             if row is None:
@@ -196,25 +198,41 @@ def _segments(conn: psycopg.Connection, spec: RollupSpec, day_start: datetime, d
                 return segments
 
 
+def _in_utc(ts: datetime) -> datetime:
+    """An aware timestamp in UTC (a naive one, of a `timestamp` column, as it is)."""
+    return ts if ts.tzinfo is None else ts.astimezone(UTC)
+
+
 def _read_day(conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, params: dict[str, Any],
               segments: list[Segment]) -> Reconciliation:
     """The day's fingerprint and reconciliation (`spec.read_reconciliation`): in one statement, or, when the
-    rollup can add up partial rows (METRIC_DAY_PARTIALS), in statements of at most READ_BATCHES pieces
-    whose rows are added up by `reconcile_from_parts_sql`. Same snapshot, same rows, same verdict."""
+    rollup can add up partial rows (METRIC_DAY_PARTIALS: the first column the group key, the others sums),
+    in statements of at most READ_BATCHES pieces whose rows are added up here per group key and sent to
+    `reconcile_from_parts_sql` as one array per column. Same snapshot, same rows, same verdict (tested
+    against the one-statement reading in test_retention_pieces.py)."""
     if bound.day_partials_sql is None or bound.reconcile_from_parts_sql is None:
         return spec.read_reconciliation(conn, bound, params)
-    columns: dict[str, list[Any]] = {}
+    names: list[str] = []
+    merged: dict[Any, list[Any]] = {}  # group key -> the group's sums so far
     for first in range(0, len(segments), READ_BATCHES):
         piece = segments[first:first + READ_BATCHES]
         cursor = conn.execute(bound.day_partials_sql, {"from_ts": piece[0].from_ts, "to_ts": piece[-1].to_ts})
         names = [d.name for d in cursor.description or ()]
-        for name in names:
-            columns.setdefault(name, [])
-        for row in cursor.fetchall():
-            for name, value in zip(names, row, strict=True):
-                columns[name].append(value)
+        for key, *sums in cursor.fetchall():
+            before = merged.get(key)
+            merged[key] = sums if before is None else [_add(a, b) for a, b in zip(before, sums, strict=True)]
+    # one row per group key, however many pieces: the arrays grow with the day's groups, not its rows
+    columns = {name: [] for name in names} if names else {}
+    for key, sums in merged.items():
+        for name, value in zip(names, (key, *sums), strict=True):
+            columns[name].append(value)
     parts = replace(bound, reconcile_day_sql=bound.reconcile_from_parts_sql)
     return spec.read_reconciliation(conn, parts, {**params, **columns})
+
+
+def _add(a: Any, b: Any) -> Any:
+    """SQL's sum of two partial sums: NULL (no value in that piece) adds nothing; exact for int/Decimal."""
+    return b if a is None else a if b is None else a + b
 
 
 def _delete_day(conn: psycopg.Connection, spec: RollupSpec, segments: list[Segment], batch: int) -> tuple[int, int]:

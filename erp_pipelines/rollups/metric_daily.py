@@ -1,7 +1,8 @@
 """`system_metric_daily`: one row per UTC day of `system_metric_samples`, request-weighted.
 
-Partitioned by UTC day (`erp_pipelines.partitions.DAILY_PARTITIONS`) and computed inside PostgreSQL, one
-set-based statement per day (rollups/sql.py says why, and gives the formula). A run covers
+Partitioned by UTC day (`erp_pipelines.partitions.DAILY_PARTITIONS`) and computed inside PostgreSQL: per
+day one set-based read (which PostgreSQL may run with parallel workers) and a one-row upsert of its figures
+(rollups/sql.py says why, and gives the formula). A run covers
 `context.partition_time_window`: one day nightly, N days for a backfill, which `BackfillPolicy.single_run()`
 makes ONE run. The asset step is the one every rollup runs (rollups/machine.py, from `BODY` below: what
 this rollup does differently, as data); the per-day loop, its chunked transactions, the ledger and what a
@@ -58,7 +59,8 @@ def _latency_within_rounding(mean: Any, stored: Any) -> bool:
 
 def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[str, Any]) -> Reconciliation:
     """The stored row against an independent recomputation from the samples, and the day's fingerprint, in
-    one read (METRIC_DAY_RECONCILE, bound): retention's gate, and the step's `recompute_check`."""
+    one read (`bound.reconcile_day_sql`: METRIC_DAY_RECONCILE for the step's `recompute_check`; retention
+    passes METRIC_RECONCILE_FROM_PARTS, the same figures from the partial rows of its pieces)."""
     (_samples, latency, rate, req, err, agg_latency, agg_rate, agg_req, agg_err, has_aggregate, raw_rows,
      raw_hash) = conn.execute(bound.reconcile_day_sql, params).fetchone()
     fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
@@ -88,8 +90,8 @@ def write_metric_day(
     (`prepare=False`: a prepared statement may get one plan for every day, without parallel workers), and
     METRIC_DAY_WRITE upserts its figures, only for a day with samples.
 
-    The independent recomputation (METRIC_DAY_RECONCILE) runs where rows are deleted: retention, in the
-    deleting snapshot, before it deletes a day.
+    The independent recomputation (METRIC_DAY_PARTIALS, METRIC_RECONCILE_FINAL) runs where rows are
+    deleted: retention, in the deleting snapshot, before it deletes a day.
     """
     raw_rows, raw_hash, latency, rate, req, err, non_finite = conn.execute(
         bound.replace_day_sql, params, prepare=False

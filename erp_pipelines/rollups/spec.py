@@ -95,7 +95,8 @@ class RollupSpec:
     body: Any = None
     # retention's bounded reading of a day (optional; None: the day is read by `reconcile_day_sql` in one
     # statement): `day_partials_sql` reads one time range [%(from_ts)s, %(to_ts)s) of the raw table into
-    # partial rows that add up (RAW_ROW_HASH_MARK as above), and `reconcile_from_parts_sql` is
+    # partial rows that add up: its first column is a group key, the others sums (RAW_ROW_HASH_MARK as
+    # above); `reconcile_from_parts_sql` is
     # `reconcile_day_sql` computed from those rows, sent back as one array per column named as the partial
     # rows' columns; it returns the very row `read_reconciliation` reads
     day_partials_sql: str | None = None

@@ -64,6 +64,17 @@ def _with_aggregate_hash(statement: str, aggregate_row_hash: str) -> str:
 # before) never gets them. Measured at 166,667 samples a day on 2 cores: 45 ms as one statement, 29 ms for
 # the parallel read (bench/results.md). The step compares the figures with the row read back
 # (METRIC_DAY_ROW).
+# The fallback error rate of a day without requests: the plain mean of the finite rates (NaN and +-Infinity
+# out), summed as numeric so that it is exact, never overflows, and does not depend on the order parallel
+# workers add the samples in (a float sum does: a re-run could then rewrite the row). Only evaluated for a
+# day whose requests sum to 0.
+METRIC_PLAIN_ERROR_RATE = """
+SELECT (sum("errorRatePct"::numeric) FILTER (WHERE "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity')
+        / nullif(count(*) FILTER (WHERE "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'), 0))::float8
+FROM system_metric_samples
+WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+"""
+PLAIN_RATE_MARK = "{plain_rate}"
 METRIC_DAY_READ = """
 WITH t AS (
     SELECT count(*) AS samples,
@@ -76,9 +87,7 @@ WITH t AS (
            sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
            coalesce(sum("reqCount"), 0) AS req,
            coalesce(sum("errCount"), 0) AS err,
-           -- NaN and +-Infinity kept out of the mean (NaN orders above every number) and counted
-           avg("errorRatePct") FILTER (WHERE "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity')
-               AS plain_error_rate,
+           -- NaN and +-Infinity are kept out of the fallback mean (NaN orders above every number) and counted
            count(*) FILTER (WHERE NOT ("errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'))
                AS non_finite
     FROM system_metric_samples
@@ -86,12 +95,12 @@ WITH t AS (
 )
 SELECT t.samples AS raw_rows, t.raw_hash,
        round(t.latency_weighted / t.latency_weight)::int AS latency,
-       CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE t.plain_error_rate END AS error_rate,
+       CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE ({plain_rate}) END AS error_rate,
        t.req,  -- bigint sums: written as they are, so a day past 2^31 fails on an int column (the step says so)
        t.err,
        t.non_finite
 FROM t
-"""
+""".replace(PLAIN_RATE_MARK, METRIC_PLAIN_ERROR_RATE.strip())
 METRIC_DAY_WRITE = """
 INSERT INTO system_metric_daily AS d (day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", created_at)
 VALUES (%(day_start)s, %(latency)s, %(error_rate)s, %(req)s, %(err)s, %(now)s)
@@ -126,19 +135,16 @@ RETURNING (xmax = 0) AS inserted
 # groups), with sums only, so the partial rows of several ranges add up to those of the whole day;
 # METRIC_RECONCILE_FINAL adds them up again per reqCount (`{partials}`: either the whole day's
 # partials as a subquery, METRIC_DAY_RECONCILE, or the pieces' rows sent back as arrays,
-# METRIC_RECONCILE_FROM_PARTS) and derives the day's figures from them. The fallback error rate's sum and
-# count of the finite rates are partial sums too (the fallback is read with the rest: the rows of a piece
-# retention already deleted cannot be read again).
+# METRIC_RECONCILE_FROM_PARTS) and derives the day's figures from them. The fallback error rate (a day
+# without requests only) is read from the day's rows themselves, which are all still there: retention reads
+# every piece before it deletes one.
 METRIC_DAY_PARTIALS = """
 SELECT "reqCount" AS requests,
        count(*) AS samples,
        sum({raw_row_hash}) AS raw_hash,
        count("latencyMs") AS timed,
        sum("latencyMs") AS latency_sum,
-       sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err,
-       sum(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct" END)
-           AS rate_sum,
-       count(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN 1 END) AS rates
+       sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err
 FROM system_metric_samples
 WHERE collected_at >= %(from_ts)s AND collected_at < %(to_ts)s
 GROUP BY 1
@@ -147,7 +153,7 @@ PARTIALS_MARK = "{partials}"
 METRIC_RECONCILE_FINAL = """
 WITH g AS (
     SELECT requests, sum(samples) AS samples, sum(raw_hash) AS raw_hash, sum(timed) AS timed,
-           sum(latency_sum) AS latency_sum, sum(err) AS err, sum(rate_sum) AS rate_sum, sum(rates) AS rates
+           sum(latency_sum) AS latency_sum, sum(err) AS err
     FROM {partials}
     GROUP BY requests
 ),
@@ -160,13 +166,18 @@ r AS (
                / (SELECT sum(greatest(requests, 1)::numeric * timed) FROM g))) FILTER (WHERE timed > 0)
                AS latency_mean,
            coalesce(sum(CASE WHEN requests IS NULL THEN 0 ELSE requests::numeric * samples END), 0) AS req,
-           coalesce(sum(err), 0) AS err,
-           sum(rate_sum) / nullif(sum(rates), 0) AS plain_rate
+           coalesce(sum(err), 0) AS err
     FROM g
 )
 SELECT r.samples,
        r.latency_mean AS latency,  -- unrounded: the step compares it with the stored integer within 0.5
-       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE r.plain_rate END AS error_rate,
+       -- the fallback reads the day's rows: retention reads every piece before it deletes any
+       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE (
+           SELECT sum(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct"::numeric END)
+                  / nullif(count(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN 1 END), 0)
+           FROM system_metric_samples
+           WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+       )::float8 END AS error_rate,
        r.req, r.err,
        d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount", d.day IS NOT NULL AS has_aggregate,
        r.samples AS raw_rows, r.raw_hash
@@ -181,8 +192,7 @@ METRIC_DAY_RECONCILE = METRIC_RECONCILE_FINAL.replace(
 METRIC_RECONCILE_FROM_PARTS = METRIC_RECONCILE_FINAL.replace(
     PARTIALS_MARK,
     "unnest(%(requests)s::bigint[], %(samples)s::bigint[], %(raw_hash)s::numeric[], %(timed)s::bigint[], "
-    "%(latency_sum)s::numeric[], %(err)s::numeric[], %(rate_sum)s::float8[], %(rates)s::bigint[]) "
-    "AS p(requests, samples, raw_hash, timed, latency_sum, err, rate_sum, rates)",
+    "%(latency_sum)s::numeric[], %(err)s::numeric[]) AS p(requests, samples, raw_hash, timed, latency_sum, err)",
 )
 METRIC_DAY_EXISTS = "SELECT 1 FROM system_metric_daily WHERE day = %(day_start)s"
 METRIC_DAY_DELETE = "DELETE FROM system_metric_daily WHERE day = %(day_start)s"

@@ -10,15 +10,21 @@ piece all occur.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from datetime import timedelta
+import threading
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 
+import psycopg
 from hypothesis import given
 from hypothesis import strategies as st
 
 from erp_pipelines.retention.assets import _read_day, _segments
+from erp_pipelines.rollups.assets import system_metric_daily
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY, write_metric_day
+from erp_pipelines.rollups.registry import rollup_named
 from erp_pipelines_tests.support.erp_data import insert_samples, set_health_config
 from erp_pipelines_tests.support.generated import bounded
 from erp_pipelines_tests.support.ledger import pruned_days
@@ -136,3 +142,56 @@ def test_pieces_follow_a_day_that_ends_on_a_tie(erp_tables):
         segments = _segments(conn, METRIC_DAILY, params["day_start"], params["day_end"], 2)
     assert [s.tied for s in segments] == [False, True]
     assert segments[-1].to_ts == params["day_end"]
+
+
+def test_pieces_of_a_timestamptz_day_are_walked_in_utc_across_the_autumn_clock_change(erp_tables):
+    """Found by review: a timestamptz comes back in the session's TimeZone, where 02:00-03:00 happens twice
+    on the night clocks go back; stepping past a tie in local wall-clock time went back an hour and the walk
+    never ended. The walk now compares and steps in UTC."""
+    conn = erp_tables
+    conn.execute("ALTER TABLE rate_limit_violations ALTER COLUMN created_at TYPE timestamptz "
+                 "USING created_at AT TIME ZONE 'UTC'")
+    spec = dataclasses.replace(rollup_named("rate_limit_violations_daily"), ts_type="timestamptz")
+    day = date(2026, 10, 25)  # Europe/Berlin: 03:00 CEST -> 02:00 CET at 01:00 UTC
+    moments = ["00:30", "01:30", "01:30", "01:30", "01:45", "23:59"]  # 02:30 CEST, then 02:30 CET three times
+    for moment in moments:
+        conn.execute("INSERT INTO rate_limit_violations (ip_address, endpoint, limit_type, window_start, created_at) "
+                     "VALUES ('10.0.0.1', '/x', 'ip', now(), %s::timestamptz)", (f"{day} {moment}:00+00",))
+    conn.execute("SET TimeZone TO 'Europe/Berlin'")
+    day_start, day_end = spec.day_bounds(day)
+    found: list = []
+    with conn.transaction():
+        walker = threading.Thread(target=lambda: found.append(_segments(conn, spec, day_start, day_end, 2)),
+                                  daemon=True)
+        walker.start()
+        walker.join(timeout=60)
+        assert found, "the walk did not end"
+    segments = found[0]
+    assert segments[0].from_ts == day_start and segments[-1].to_ts == day_end
+    assert all(a.to_ts == b.from_ts for a, b in pairwise(segments))
+    tied = [s for s in segments if s.tied]
+    assert [s.from_ts for s in tied] == [datetime(2026, 10, 25, 1, 30, tzinfo=UTC)]
+
+
+def test_a_day_without_requests_gets_the_exact_mean_rate_however_the_read_is_parallelized(
+    erp_tables, resources, instance
+):
+    """Found by review: once the metric read may run with parallel workers, a float `avg` adds the samples in
+    an order that changes from run to run, so a re-run could rewrite the row of a day without requests. The
+    fallback mean is summed as numeric: the stored rate is the exact mean of the finite rates (each rate as
+    PostgreSQL converts a float8 to numeric: 15 significant digits), run after run."""
+    conn = erp_tables
+    db = conn.execute("SELECT current_database()").fetchone()[0]
+    for setting in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_index_scan_size = 0",
+                    "min_parallel_table_scan_size = 0"):  # every read that can go parallel does
+        conn.execute(psycopg.sql.SQL("ALTER DATABASE {} SET " + setting).format(psycopg.sql.Identifier(db)))
+    rates = [((i * 7919) % 1000) / 7.0 for i in range(3000)]
+    insert_samples(conn, [(10, rate, 0, 0, at(OLD, i % 24, i % 60)) for i, rate in enumerate(rates)]
+                   + [(10, math.nan, None, None, at(OLD, 5))])
+    exact = sum(Decimal(format(rate, ".15g")) for rate in rates) / len(rates)
+    stored = []
+    for _ in range(3):
+        roll_up(resources, instance, OLD, assets=[system_metric_daily])
+        stored.append(metric_rows(conn)[OLD])
+    assert stored[0] == stored[1] == stored[2]
+    assert stored[0][1] == float(exact)
