@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -40,18 +39,13 @@ from bench.data import prepare_database
 from bench.measure_retention import copy_for_retention
 from erp_pipelines.demo.generate import default_end_day
 from erp_pipelines.embedded import ensure_database
-from erp_pipelines.rollups import sql as rollup_sql
+from erp_pipelines.retention.assets import _delete_day, _read_day, _segments
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY
 
 OUT = Path(__file__).resolve().parent / "results-retention-designs.md"
 SCHEMA = "bench_designs"
 BATCH = 15_000
 DAYS = 23
-BATCH_END = (
-    "SELECT collected_at FROM system_metric_samples WHERE collected_at >= %(a)s AND collected_at < %(b)s "
-    "ORDER BY collected_at OFFSET %(batch)s LIMIT 1"
-)
-DELETE = "DELETE FROM system_metric_samples WHERE collected_at >= %(a)s AND collected_at < %(b)s"
 COUNT_READ = (
     'SELECT count(*), sum("reqCount") FROM system_metric_samples WHERE collected_at >= %(day_start)s '
     "AND collected_at < %(day_end)s"
@@ -62,23 +56,15 @@ RETURNING_HASH = (
 )
 
 
-def _pieces(conn: psycopg.Connection, a: datetime, b: datetime) -> list[tuple[datetime, datetime]]:
-    cuts = [a]
-    while (row := conn.execute(BATCH_END, {"a": cuts[-1], "b": b, "batch": BATCH}).fetchone()) is not None:
-        # more than a batch on one timestamp (none in the generated data): one piece of them, then past them
-        cuts.append(row[0] if row[0] > cuts[-1] else cuts[-1] + timedelta(microseconds=1))
-    cuts.append(b)
-    return list(zip(cuts, cuts[1:], strict=False))
-
-
 def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime], None]:
-    """One day's work of the design `name` (inside the day's transaction)."""
+    """One day's work of the design `name` (inside the day's transaction). The pieces, the piecewise read and
+    the deletes are retention's own functions (retention/assets.py), so that design is what retention runs."""
     bound = METRIC_DAILY.bind(conn)
     h = bound.fingerprint_sql.as_string(conn).split("sum(", 1)[1].rsplit("), 0)", 1)[0]
 
     def day(a: datetime, b: datetime) -> None:
-        params = {"day_start": a, "day_end": b}
-        pieces = _pieces(conn, a, b)
+        params = {"day": a.date(), "day_start": a, "day_end": b}
+        pieces = _segments(conn, METRIC_DAILY, a, b, BATCH)
         if name == "count read, then delete":
             conn.execute(COUNT_READ, params).fetchone()
         elif name == "fingerprint read, then delete":
@@ -86,21 +72,12 @@ def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime
         elif name == "reconciliation read (one per day), then delete":
             conn.execute(bound.reconcile_day_sql, params).fetchone()
         elif name == "reconciliation in pieces, then delete":
-            parts: dict[str, list[Any]] = {}
-            for i in range(0, len(pieces), 4):
-                cur = conn.execute(bound.day_partials_sql or "", {"from_ts": pieces[i][0],
-                                                                   "to_ts": pieces[min(i + 3, len(pieces) - 1)][1]})
-                names = [d.name for d in cur.description or ()]
-                for row in cur.fetchall():
-                    for n, v in zip(names, row, strict=True):
-                        parts.setdefault(n, []).append(v)
-            conn.execute(rollup_sql.METRIC_RECONCILE_FROM_PARTS, {**params, **parts}).fetchone()
+            _read_day(conn, METRIC_DAILY, bound, params, pieces)
         if name == "DELETE ... RETURNING the hash":
-            for x, y in pieces:
-                conn.execute(RETURNING_HASH.format(h=h), {"a": x, "b": y}).fetchone()  # noqa: S608 - row_hash.py
+            for piece in pieces:  # no ties in the generated data: every piece is a plain range
+                conn.execute(RETURNING_HASH.format(h=h), {"a": piece.from_ts, "b": piece.to_ts}).fetchone()  # noqa: S608
             return
-        for x, y in pieces:
-            conn.execute(DELETE, {"a": x, "b": y})
+        _delete_day(conn, METRIC_DAILY, pieces, BATCH)
 
     return day
 
