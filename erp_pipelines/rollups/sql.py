@@ -61,8 +61,9 @@ def _with_aggregate_hash(statement: str, aggregate_row_hash: str) -> str:
 # day's fingerprint (raw_rows, raw_hash; the ledger's value, same expression as retention's fingerprint),
 # then METRIC_DAY_WRITE upserts the one row from those figures (parameters). The read is a plain SELECT so
 # that PostgreSQL may run it with parallel workers: a statement that writes (the upsert inside a CTE, as
-# before) never gets them. Measured at 166,667 samples a day on 2 cores: 45 ms as one statement, 29 ms for
-# the parallel read (bench/results.md). The step compares the figures with the row read back
+# before) never gets them. Measured at 166,667 samples a day on 2 cores: 45 ms as one statement, 28 ms for
+# the parallel read (a side measurement on the bench's data; bench/results.md times METRIC_DAY_READ alone at
+# 31 ms, and the whole step went from 6.3x to 3.7x the day's count(*)). The step compares the figures with the row read back
 # (METRIC_DAY_ROW).
 # The fallback error rate of a day without requests: the plain mean of the finite rates (NaN and +-Infinity
 # out), summed as numeric so that it is exact, never overflows, and does not depend on the order parallel
