@@ -6,7 +6,8 @@
 Why: retention's goal is <= 1.5x one plain DELETE with no statement over 100 ms, and it may delete a row
 only when it has proved, in the deleting snapshot, that the day's rows are the ones the aggregate was
 computed from (fingerprint: count and per-row hash of every read column) and that the aggregate equals an
-independent recomputation. This measures what each way of proving it costs on the same data, so the design
+independent recomputation: recomputed there, or verified by the rollup's own read and recorded in the ledger
+as the row's hash (then retention reads the fingerprint and that hash only). This measures what each way of proving it costs on the same data, so the design
 is chosen from numbers: every design runs on a fresh copy of the samples (copied, indexed, VACUUM ANALYZEd),
 23 days of 166,667 samples, in pieces of 15,000 rows walked by timestamp, one transaction per day:
 
@@ -14,8 +15,10 @@ is chosen from numbers: every design runs on a fresh copy of the samples (copied
 - `count read, then delete`: a read that touches every row (`count(*)`, `sum("reqCount")`), no hash;
 - `fingerprint read, then delete`: count and per-row hash, no recomputation;
 - `reconciliation read (one per day), then delete`: the proof as retention ran it before (METRIC_DAY_RECONCILE);
-- `reconciliation in pieces, then delete`: the proof as retention runs it (METRIC_DAY_PARTIALS per four pieces,
-  METRIC_RECONCILE_FROM_PARTS);
+- `reconciliation in pieces, then delete`: the proof as retention runs it for a day the rollup did not verify
+  (METRIC_DAY_PARTIALS per four pieces, METRIC_RECONCILE_FROM_PARTS);
+- `fingerprint in pieces + the verified row's hash, then delete`: the proof as retention runs it for a day
+  the rollup verified (`_read_fingerprint`, statements of twelve pieces, and METRIC_AGGREGATE_HASH);
 - `DELETE ... RETURNING the hash`: the deleted rows' count and hash summed from RETURNING, the proof
   folded into the deletes (no recomputation yet).
 Results: bench/results-retention-designs.md (and .json). Times are wall seconds of SQL, medians of --rounds.
@@ -39,7 +42,8 @@ from bench.data import prepare_database
 from bench.measure_retention import copy_for_retention
 from erp_pipelines.demo.generate import default_end_day
 from erp_pipelines.embedded import ensure_database
-from erp_pipelines.retention.assets import _delete_day, _read_day, _segments
+from erp_pipelines.retention.assets import _delete_day, _read_day, _read_fingerprint, _segments
+from erp_pipelines.rollups import sql as rollup_sql
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY
 
 OUT = Path(__file__).resolve().parent / "results-retention-designs.md"
@@ -73,6 +77,9 @@ def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime
             conn.execute(bound.reconcile_day_sql, params).fetchone()
         elif name == "reconciliation in pieces, then delete":
             _read_day(conn, METRIC_DAILY, bound, params, pieces)
+        elif name == VERIFIED:
+            _read_fingerprint(conn, bound, pieces)
+            conn.execute(rollup_sql.METRIC_AGGREGATE_HASH, params).fetchone()
         if name == "DELETE ... RETURNING the hash":
             for piece in pieces:  # no ties in the generated data: every piece is a plain range
                 conn.execute(RETURNING_HASH.format(h=h), {"a": piece.from_ts, "b": piece.to_ts}).fetchone()  # noqa: S608
@@ -82,10 +89,12 @@ def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime
     return day
 
 
+VERIFIED = "fingerprint in pieces + the verified row's hash, then delete"
 DESIGNS = (
     "delete only",
     "count read, then delete",
     "fingerprint read, then delete",
+    VERIFIED,
     "reconciliation read (one per day), then delete",
     "reconciliation in pieces, then delete",
     "DELETE ... RETURNING the hash",

@@ -7,8 +7,9 @@ can drop the whole schema without touching ERP data (docs/own_schema.md lists it
 
 - `rollup_ledger`: per rollup (aggregate table) and UTC day, the exact fingerprint of the raw rows the
   aggregate was computed from (row count + an order-independent hash of every column the rollup reads),
-  written in the same transaction as the aggregate. Retention deletes a raw day only when the day's current
-  fingerprint equals this one, read in one snapshot taken after the rollup lock.
+  written in the same transaction as the aggregate, and the hash of the aggregate row(s) when the write
+  verified them against an independent recomputation (`aggregate_hash`). Retention deletes a raw day only
+  when the day's current fingerprint equals this one, read in one snapshot taken after the rollup lock.
 - `pruned_days`: per raw table and day, what retention deleted (rows, fingerprint) and when. A pruned day's
   aggregate is never rebuilt from the (partial) raw rows left or arriving later.
 - `invalidations`: append-only (raw table, day) marks written by statement-level triggers on the raw
@@ -45,6 +46,15 @@ CREATE TABLE IF NOT EXISTS {schema}.rollup_ledger (
     computed_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (rollup, day)
 );
+-- the hash of the aggregate row(s) the write verified against an independent recomputation (NULL: not
+-- verified); added after the first release, so an older ledger gets it here (only when missing: ALTER TABLE
+-- needs the table's owner even when there is nothing to do)
+DO $upgrade$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {ledger}::regclass
+                   AND attname = 'aggregate_hash' AND NOT attisdropped) THEN
+        ALTER TABLE {schema}.rollup_ledger ADD COLUMN aggregate_hash numeric;
+    END IF;
+END $upgrade$;
 
 CREATE TABLE IF NOT EXISTS {schema}.pruned_days (
     raw_table    text        NOT NULL,  -- e.g. system_metric_samples
@@ -83,7 +93,8 @@ def install(conn: psycopg.Connection, erp_schema: str, schema: str | None = None
     """Create our schema and its tables if missing (idempotent), in the caller's transaction, and claim
     the schema for `erp_schema` if nobody has; an existing claim for another ERP schema is an error."""
     name = schema or own_schema_name()
-    conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(name)))
+    ledger = sql.Literal(sql.Identifier(name, "rollup_ledger").as_string(conn))
+    conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(name), ledger=ledger))
     claimed = conn.execute(READ_CLAIM, {"schema": sql.Identifier(name).as_string(conn)}).fetchone()[0]
     if claimed is None:
         try:

@@ -13,10 +13,13 @@ Order and rules:
    - in that snapshot the day is cut into pieces of at most `batch_size` rows, walked by timestamp
      (retention/sql.py BATCH_END; `_segments`);
    - the day's current fingerprint (rows + exact hash of every column the rollup reads) must equal the one
-     the rollup ledger recorded with the aggregate, AND the aggregate must equal a recomputation from the
-     raw rows (the rollup's own reconciliation, every column); both come from ONE read of the day (the
-     bound reconciliation statement also sums the per-row hash), in statements of at most READ_BATCHES
-     pieces when the rollup's reconciliation adds up from partial rows (`_read_day`), else in one;
+     the rollup ledger recorded with the aggregate, AND the aggregate must provably equal an independent
+     recomputation from those rows (`_prove_day`): either the rollup's write verified it and the ledger
+     holds the row's hash (then the fingerprint is read alone, in statements of at most
+     FINGERPRINT_READ_BATCHES pieces, and the row's hash must equal the ledger's), or both come from ONE
+     read of the day (the bound reconciliation statement also sums the per-row hash), in statements of at
+     most READ_BATCHES pieces when the rollup's reconciliation adds up from partial rows (`_read_day`), else
+     in one;
    - then the pieces are deleted, the count must equal the fingerprint's, and the day is recorded in
      `pruned_days`; COMMIT.
    A day that fails a test is kept and listed in `skipped_days`; when its raw rows changed since the
@@ -171,6 +174,9 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 # batches per statement: a statement of ~60k rows at the default batch_size, at most 32 ms on the shared
 # 2-core machine (bench/results.md, longest retention statement), however large the day.
 READ_BATCHES = 4
+# The fingerprint alone (a day the rollup verified, `_prove_day`) is about half the work a row: up to this
+# many batches per statement, ~180k rows at the default batch_size, ~20-25 ms on the shared 2-core machine.
+FINGERPRINT_READ_BATCHES = 12
 
 
 def _segments(conn: psycopg.Connection, spec: RollupSpec, day_start: datetime, day_end: datetime,
@@ -260,9 +266,7 @@ def _prune_day(
     conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int
 ) -> tuple[int, int, int]:
     """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip.
-    The day is cut into pieces once, read once before its deletes (`_read_day`: its fingerprint, hashed with
-    the same expression the rollup's write used, and the independent recomputation together), then its
-    pieces are deleted."""
+    The day is cut into pieces once and proved before any of its pieces is deleted (`_prove_day`)."""
     # our own deletes mark nothing in the invalidation log (a pruned day is never refreshed)
     conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
     pruned = ledger.read_pruned(conn, spec.raw_table, [day])
@@ -278,20 +282,7 @@ def _prune_day(
         raise _Refresh(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up, or "
                        "rolled up while empty); refresh requested")
     segments = _segments(conn, spec, params["day_start"], params["day_end"], batch)
-    reading = _read_day(conn, spec, bound, params, segments)
-    fp, why = reading.fingerprint, reading.mismatch
-    if recorded != fp:
-        ledger.mark_day(conn, spec.raw_table, day)
-        raise _Refresh(
-            f"raw rows changed since {spec.aggregate_table} was computed ({recorded.raw_rows} then, "
-            f"{fp.raw_rows} now, or an update); refresh requested"
-        )
-    if why:
-        raise _Skip(f"{why} (re-materialize the partition)")
-    # rows with a NULL key column are in no aggregate row: they stay raw (held_rows.py)
-    kept = reading.null_key_rows
-    if kept is None:
-        kept = held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
+    fp, kept = _prove_day(conn, spec, bound, day, params, segments, recorded)
     deleted, statements = _delete_day(conn, spec, segments, batch)
     if deleted != fp.raw_rows - kept:  # cannot happen in one snapshot; never commit a partial day
         raise RuntimeError(
@@ -299,6 +290,63 @@ def _prune_day(
         )
     ledger.record_pruned(conn, spec.raw_table, day, spec.aggregate_table, deleted, Decimal(fp.raw_hash))
     return deleted, statements, kept
+
+
+def _prove_day(
+    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any],
+    segments: list[Segment], recorded: ledger.LedgerEntry,
+) -> tuple[ledger.Fingerprint, int]:
+    """That the day's aggregate holds its raw rows, in the day's snapshot: returns (the day's fingerprint, rows
+    with a NULL key column, which stay raw) or raises _Refresh / _Skip. Two proofs, by what the ledger holds:
+
+    - the write verified the aggregate against an independent recomputation (`recorded.aggregate_hash`):
+      the day's fingerprint now (`_read_fingerprint`) equals the ledger's AND the aggregate row(s) hash as
+      the ledger recorded (`bound.aggregate_hash_sql`). The rows are those the verified row was computed
+      from, and the row is that row: no recomputation needed;
+    - otherwise (an older ledger entry, a rollup whose write does not verify, or an aggregate changed since):
+      the day's fingerprint and the independent recomputation from ONE read of its rows (`_read_day`).
+    """
+    if recorded.aggregate_hash is not None and bound.aggregate_hash_sql is not None:
+        fp = _read_fingerprint(conn, bound, segments)
+        _same_rows(conn, spec, day, recorded, fp)
+        row = conn.execute(bound.aggregate_hash_sql, params).fetchone()
+        if row is not None and row[0] is not None and Decimal(row[0]) == recorded.aggregate_hash:
+            return fp, held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
+        # the aggregate changed since it was verified: the recomputation decides
+    reading = _read_day(conn, spec, bound, params, segments)
+    fp, why = reading.fingerprint, reading.mismatch
+    _same_rows(conn, spec, day, recorded, fp)
+    if why:
+        raise _Skip(f"{why} (re-materialize the partition)")
+    # rows with a NULL key column are in no aggregate row: they stay raw (held_rows.py)
+    kept = reading.null_key_rows
+    if kept is None:
+        kept = held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
+    return fp, kept
+
+
+def _same_rows(conn: psycopg.Connection, spec: RollupSpec, day: date, recorded: ledger.LedgerEntry,
+               fp: ledger.Fingerprint) -> None:
+    """Raise _Refresh (after marking the day) when the raw rows changed since the aggregate was computed."""
+    if recorded.fingerprint != fp:
+        ledger.mark_day(conn, spec.raw_table, day)
+        raise _Refresh(
+            f"raw rows changed since {spec.aggregate_table} was computed ({recorded.raw_rows} then, "
+            f"{fp.raw_rows} now, or an update); refresh requested"
+        )
+
+
+def _read_fingerprint(conn: psycopg.Connection, bound: BoundSql, segments: list[Segment]) -> ledger.Fingerprint:
+    """The day's fingerprint (rows, hash sum: `bound.fingerprint_sql`) over its pieces, in statements of at
+    most FINGERPRINT_READ_BATCHES pieces, added up exactly (Python integers). The pieces cover the day without
+    gap or overlap, rows with a NULL key column included, so the sum is the whole day's fingerprint."""
+    rows = total = 0
+    for first in range(0, len(segments), FINGERPRINT_READ_BATCHES):
+        piece = segments[first:first + FINGERPRINT_READ_BATCHES]
+        n, h = conn.execute(bound.fingerprint_sql, {"day_start": piece[0].from_ts, "day_end": piece[-1].to_ts}).fetchone()
+        rows += int(n)
+        total += int(h)
+    return ledger.Fingerprint(rows, Decimal(total))
 
 
 class _Late(Exception):

@@ -2,7 +2,9 @@
 which raw days were pruned, and the invalidation marks a rollup clears.
 
 Tables (erp_pipelines/own_schema.py): `rollup_ledger` (rollup, day) -> the exact fingerprint of the raw rows
-the aggregate was computed from, written in the same transaction and snapshot as the aggregate;
+the aggregate was computed from, written in the same transaction and snapshot as the aggregate, and the hash
+of the aggregate row(s) when the write verified them against an independent recomputation (`aggregate_hash`,
+NULL otherwise);
 `pruned_days` (raw_table, day) -> what retention deleted, written in the deleting transaction;
 `invalidations` (raw_table, day) marks written by the capture triggers (erp_pipelines.capture) and by
 retention when it skips a day that changed. A rollup deletes the marks of its days that its snapshot sees,
@@ -30,22 +32,29 @@ OWN_PRIVILEGES = {
     "invalidations": "SELECT, INSERT, DELETE",
 }
 
+# Present and current: the three tables, and the ledger's `aggregate_hash` (added by a later version: an
+# older install is upgraded by `install`, own_schema.py).
 OWN_TABLES_EXIST = """
 SELECT to_regclass(%(ledger)s) IS NOT NULL AND to_regclass(%(pruned)s) IS NOT NULL
-       AND to_regclass(%(log)s) IS NOT NULL,
+       AND to_regclass(%(log)s) IS NOT NULL
+       AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%(ledger)s)
+                   AND attname = 'aggregate_hash' AND NOT attisdropped),
        obj_description(to_regnamespace(%(schema)s), 'pg_namespace')
 """
 LEDGER_READ = sql.SQL(
-    "SELECT day, raw_rows, raw_hash FROM {schema}.rollup_ledger WHERE rollup = %(rollup)s AND day = ANY(%(days)s)"
+    "SELECT day, raw_rows, raw_hash, aggregate_hash FROM {schema}.rollup_ledger "
+    "WHERE rollup = %(rollup)s AND day = ANY(%(days)s)"
 )
-# Rewritten only when the fingerprint changed, so a re-run without changes leaves the row identical.
+# Rewritten only when something changed, so a re-run without changes leaves the row identical.
 LEDGER_WRITE = sql.SQL(
     """
-INSERT INTO {schema}.rollup_ledger AS l (rollup, day, raw_rows, raw_hash, computed_at)
-VALUES (%(rollup)s, %(day)s, %(raw_rows)s, %(raw_hash)s, now())
+INSERT INTO {schema}.rollup_ledger AS l (rollup, day, raw_rows, raw_hash, aggregate_hash, computed_at)
+VALUES (%(rollup)s, %(day)s, %(raw_rows)s, %(raw_hash)s, %(aggregate_hash)s, now())
 ON CONFLICT (rollup, day) DO UPDATE SET
-    raw_rows = EXCLUDED.raw_rows, raw_hash = EXCLUDED.raw_hash, computed_at = EXCLUDED.computed_at
-WHERE (l.raw_rows, l.raw_hash) IS DISTINCT FROM (EXCLUDED.raw_rows, EXCLUDED.raw_hash)
+    raw_rows = EXCLUDED.raw_rows, raw_hash = EXCLUDED.raw_hash, aggregate_hash = EXCLUDED.aggregate_hash,
+    computed_at = EXCLUDED.computed_at
+WHERE (l.raw_rows, l.raw_hash, l.aggregate_hash)
+      IS DISTINCT FROM (EXCLUDED.raw_rows, EXCLUDED.raw_hash, EXCLUDED.aggregate_hash)
 """
 )
 LEDGER_DELETE_BEFORE = sql.SQL("DELETE FROM {schema}.rollup_ledger WHERE rollup = %(rollup)s AND day < %(cutoff_day)s")
@@ -74,6 +83,19 @@ class Fingerprint:
     raw_hash: Decimal
 
 
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One day of `rollup_ledger`: the raw rows' fingerprint, and the hash of the aggregate row(s) the write
+    verified against an independent recomputation (None: not verified, or written by an older version)."""
+
+    fingerprint: Fingerprint
+    aggregate_hash: Decimal | None = None
+
+    @property
+    def raw_rows(self) -> int:
+        return self.fingerprint.raw_rows
+
+
 def _q(statement: sql.SQL, schema: str | None) -> sql.Composed:
     return statement.format(schema=sql.Identifier(schema or own_schema.own_schema_name()))
 
@@ -95,8 +117,8 @@ def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | N
             own_schema.install(conn, erp_schema, name)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ErpPipelinesError(
-            f"Our own schema {name} (rollup ledger, pruned days, invalidation log) is missing and this role may "
-            f"not create it: {exc.diag.message_primary}.",
+            f"Our own schema {name} (rollup ledger, pruned days, invalidation log) is missing, or older than this "
+            f"version, and this role may not create or upgrade it: {exc.diag.message_primary}.",
             where=f"schema {name}",
             fix="Materialize `pipeline_state` (schema group) as the schema owner, or GRANT CREATE ON DATABASE "
             "to this role (docs/own_schema.md).",
@@ -105,17 +127,21 @@ def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | N
 
 def read_ledger(
     conn: psycopg.Connection, rollup: str, days: Sequence[date], schema: str | None = None
-) -> dict[date, Fingerprint]:
+) -> dict[date, LedgerEntry]:
     rows = conn.execute(_q(LEDGER_READ, schema), {"rollup": rollup, "days": list(days)}).fetchall()
-    return {day: Fingerprint(int(n), Decimal(h)) for day, n, h in rows}
+    return {
+        day: LedgerEntry(Fingerprint(int(n), Decimal(h)), None if a is None else Decimal(a)) for day, n, h, a in rows
+    }
 
 
 def write_ledger(
-    conn: psycopg.Connection, rollup: str, day: date, fingerprint: Fingerprint, schema: str | None = None
+    conn: psycopg.Connection, rollup: str, day: date, fingerprint: Fingerprint,
+    aggregate_hash: Decimal | None = None, schema: str | None = None,
 ) -> None:
     conn.execute(
         _q(LEDGER_WRITE, schema),
-        {"rollup": rollup, "day": day, "raw_rows": fingerprint.raw_rows, "raw_hash": fingerprint.raw_hash},
+        {"rollup": rollup, "day": day, "raw_rows": fingerprint.raw_rows, "raw_hash": fingerprint.raw_hash,
+         "aggregate_hash": aggregate_hash},
     )
 
 

@@ -9,8 +9,8 @@ this rollup does differently, as data); the per-day loop, its chunked transactio
 pruned day does are shared by every rollup: rollups/steps.py.
 
 Checks: reconciliation (every column of each rolled-up day, read back, equals what the write computed from
-its raw samples in the same snapshot and read; blocking, so retention in the same run waits; retention
-recomputes independently before deleting), health thresholds (the worst day of the
+its raw samples AND an independent recomputation, both from the same read in the same snapshot; blocking,
+so retention in the same run waits), health thresholds (the worst day of the
 window), samples without a timestamp (WARN), late rows for pruned days (WARN), raw times in UTC (ERROR).
 
 Errors: a lost connection becomes `DatabaseUnavailable` (retried by the RetryPolicy; the chunk in progress
@@ -57,6 +57,21 @@ def _latency_within_rounding(mean: Any, stored: Any) -> bool:
     return abs(float(mean) - float(stored)) <= 0.5 + 1e-9 * max(1.0, abs(float(mean)))
 
 
+def _independent_mismatch(independent: tuple[Any, Any, Any, Any], stored: tuple[Any, Any, Any, Any]) -> str | None:
+    """Why the stored row (avgLatencyMs, avgErrorRatePct, reqCount, errCount) differs from the independent
+    recomputation (unrounded latency mean, error rate, requests, errors); None: it does not."""
+    latency, rate, req, err = independent
+    agg_latency, agg_rate, agg_req, agg_err = stored
+    if (int(req), int(err)) != (agg_req, agg_err) or not _latency_within_rounding(latency, agg_latency) or (
+        not _float_equal(rate, agg_rate)
+    ):
+        return (
+            f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, independent "
+            f"recomputation {latency}/{rate}/{req}/{err}"
+        )
+    return None
+
+
 def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[str, Any]) -> Reconciliation:
     """The stored row against an independent recomputation from the samples, and the day's fingerprint, in
     one read (`bound.reconcile_day_sql`: METRIC_DAY_RECONCILE for the step's `recompute_check`; retention
@@ -66,15 +81,9 @@ def read_reconciliation(conn: psycopg.Connection, bound: BoundSql, params: dict[
     fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
     if not has_aggregate:
         return Reconciliation(fingerprint, "no aggregate row")
-    if (int(req), int(err)) != (agg_req, agg_err) or not _latency_within_rounding(latency, agg_latency) or (
-        not _float_equal(rate, agg_rate)
-    ):
-        return Reconciliation(
-            fingerprint,
-            f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, independent "
-            f"recomputation {latency}/{rate}/{req}/{err}",
-        )
-    return Reconciliation(fingerprint, None)
+    return Reconciliation(
+        fingerprint, _independent_mismatch((latency, rate, req, err), (agg_latency, agg_rate, agg_req, agg_err))
+    )
 
 
 class MetricRollupConfig(steps.RollupStepConfig):
@@ -84,16 +93,15 @@ class MetricRollupConfig(steps.RollupStepConfig):
 def write_metric_day(
     conn: psycopg.Connection, day: date, params: dict[str, Any], bound: BoundSql
 ) -> steps.DayWrite:
-    """Replace one day's row and take the day's fingerprint from the same read of the day, then read the row
-    back (same snapshot) and compare every column with what the write computed. `bound` holds
-    METRIC_DAY_READ with the per-row hash put in (RollupSpec.bind); the read is planned for this day's bounds
-    (`prepare=False`: a prepared statement may get one plan for every day, without parallel workers), and
-    METRIC_DAY_WRITE upserts its figures, only for a day with samples.
-
-    The independent recomputation (METRIC_DAY_PARTIALS, METRIC_RECONCILE_FINAL) runs where rows are
-    deleted: retention, in the deleting snapshot, before it deletes a day.
+    """Replace one day's row from ONE read of the day, which also gives the day's fingerprint and the
+    independent recomputation of the figures (METRIC_DAY_READ, with the per-row hash put in by
+    RollupSpec.bind; planned for this day's bounds, `prepare=False`: a prepared statement may get one plan for
+    every day, without parallel workers); METRIC_DAY_WRITE upserts the figures, only for a day with samples.
+    The row read back (same snapshot) must equal what the write computed AND the independent recomputation;
+    then its hash goes into the ledger as verified (`DayWrite.aggregate_hash`), and retention needs only the
+    day's fingerprint and that hash to prove the row holds the samples.
     """
-    raw_rows, raw_hash, latency, rate, req, err, non_finite = conn.execute(
+    (raw_rows, raw_hash, latency, rate, req, err, non_finite, *independent) = conn.execute(
         bound.replace_day_sql, params, prepare=False
     ).fetchone()
     inserted = updated = 0
@@ -117,13 +125,19 @@ def write_metric_day(
             f"aggregate latency/rate/requests/errors {agg_latency}/{agg_rate}/{agg_req}/{agg_err}, "
             f"samples {latency}/{rate}/{req}/{err}"
         )
+    elif raw_rows:
+        mismatch = _independent_mismatch(tuple(independent), tuple(stored))
     if params.get("recompute_check") and mismatch is None:
         mismatch = read_reconciliation(conn, bound, params).mismatch
+    verified = None
+    if mismatch is None and raw_rows:
+        verified = Decimal(conn.execute(sql.METRIC_AGGREGATE_HASH, params).fetchone()[0])
     return steps.DayWrite(
         fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
         inserted=int(inserted),
         updated=int(updated),
         mismatch=mismatch,
+        aggregate_hash=verified,
         figures={
             **dict(zip(daily_report.METRIC_FIGURE_NAMES, (agg_latency, agg_rate, agg_req, agg_err), strict=True)),
             "samples": int(raw_rows),
@@ -173,9 +187,9 @@ BODY = machine.RollupBody(
             METRIC_RECONCILIATION_CHECK,
             blocking=True,
             description="Per day: every column (avg latency, error rate, requests, errors) read back equals "
-            "what the write computed from the samples it fingerprinted, in the same snapshot (run config "
-            "recompute_check adds an independent recomputation); blocks retention_pruning in the same run "
-            "when not.",
+            "what the write computed from the samples it fingerprinted AND an independent recomputation (samples "
+            "grouped by reqCount), from the same read in the same snapshot; blocks retention_pruning in the same "
+            "run when not.",
         ),
         machine.CheckDecl(
             METRIC_HEALTH_CHECK,
@@ -237,6 +251,7 @@ METRIC_DAILY = RollupSpec(
     body=BODY,
     day_partials_sql=sql.METRIC_DAY_PARTIALS,
     reconcile_from_parts_sql=sql.METRIC_RECONCILE_FROM_PARTS,
+    aggregate_hash_sql=sql.METRIC_AGGREGATE_HASH,
 )
 system_metric_daily = machine.build_asset(METRIC_DAILY)
 

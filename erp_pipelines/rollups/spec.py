@@ -101,6 +101,11 @@ class RollupSpec:
     # rows' columns; it returns the very row `read_reconciliation` reads
     day_partials_sql: str | None = None
     reconcile_from_parts_sql: str | None = None
+    # the hash of the day's aggregate row(s) (%(day)s / %(day_start)s), when the rollup's write verifies its
+    # rows against an independent recomputation and reports that hash (`DayWrite.aggregate_hash`): the ledger
+    # records it, and retention then proves a day from the fingerprint and this hash alone (None: retention
+    # always recomputes)
+    aggregate_hash_sql: str | None = None
 
     @property
     def asset_key(self) -> str:
@@ -167,6 +172,7 @@ class RollupSpec:
                 None if self.day_partials_sql is None else self.day_partials_sql.replace(RAW_ROW_HASH_MARK, expression)
             ),
             reconcile_from_parts_sql=self.reconcile_from_parts_sql,
+            aggregate_hash_sql=self.aggregate_hash_sql,
         )
 
 
@@ -198,6 +204,7 @@ class BoundSql:
     # retention's bounded reading of a day (RollupSpec.day_partials_sql); None: one statement per day
     day_partials_sql: str | None = None
     reconcile_from_parts_sql: str | None = None
+    aggregate_hash_sql: str | None = None  # RollupSpec.aggregate_hash_sql
 
 
 # (connection in the day's snapshot, the spec's bound statements, the day's parameters) -> the reading

@@ -57,14 +57,14 @@ def _with_aggregate_hash(statement: str, aggregate_row_hash: str) -> str:
 # data leaves the row (including created_at) byte-for-byte identical. A day without samples (none yet, or
 # pruned by retention) gets no row and keeps the one it has: the step writes only when `raw_rows` > 0.
 #
-# Two statements in the step's snapshot: ONE read of the day (METRIC_DAY_READ) gives the figures AND the
-# day's fingerprint (raw_rows, raw_hash; the ledger's value, same expression as retention's fingerprint),
-# then METRIC_DAY_WRITE upserts the one row from those figures (parameters). The read is a plain SELECT so
-# that PostgreSQL may run it with parallel workers: a statement that writes (the upsert inside a CTE, as
-# before) never gets them. Measured at 166,667 samples a day on 2 cores: 45 ms as one statement, 28 ms for
-# the parallel read (a side measurement on the bench's data; bench/results.md times METRIC_DAY_READ alone at
-# 31 ms, and the whole step went from 6.3x to 3.7x the day's count(*)). The step compares the figures with the row read back
-# (METRIC_DAY_ROW).
+# Two statements in the step's snapshot: ONE read of the day (METRIC_DAY_READ) gives the figures, the
+# day's fingerprint (raw_rows, raw_hash; the ledger's value, same expression as retention's fingerprint) AND
+# the independent recomputation of the figures (below), then METRIC_DAY_WRITE upserts the one row from the
+# figures (parameters). The read is a plain SELECT so that PostgreSQL may run it with parallel workers: a
+# statement that writes (the upsert inside a CTE, as before) never gets them. The step compares the row read
+# back (METRIC_DAY_ROW) with the figures AND with the independent recomputation; only when both agree does
+# the ledger record the row's hash (METRIC_AGGREGATE_HASH) as verified, which spares retention the
+# recomputation (retention/assets.py).
 # The fallback error rate of a day without requests: the plain mean of the finite rates (NaN and +-Infinity
 # out), summed as numeric so that it is exact, never overflows, and does not depend on the order parallel
 # workers add the samples in (a float sum does: a re-run could then rewrite the row). Only evaluated for a
@@ -76,69 +76,29 @@ FROM system_metric_samples
 WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
 """
 PLAIN_RATE_MARK = "{plain_rate}"
-METRIC_DAY_READ = """
-WITH t AS (
-    SELECT count(*) AS samples,
-           coalesce(sum({raw_row_hash}), 0) AS raw_hash,
-           -- bigint products (an int latency times an int weight cannot overflow) summed exactly as
-           -- numeric: the same value as numeric products, ~2x cheaper per sample; a float latency column
-           -- would make it a float product
-           sum("latencyMs" * greatest("reqCount", 1)::bigint) FILTER (WHERE "latencyMs" IS NOT NULL)
-               AS latency_weighted,
-           sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
-           coalesce(sum("reqCount"), 0) AS req,
-           coalesce(sum("errCount"), 0) AS err,
-           -- NaN and +-Infinity are kept out of the fallback mean (NaN orders above every number) and counted
-           count(*) FILTER (WHERE NOT ("errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'))
-               AS non_finite
-    FROM system_metric_samples
-    WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
-)
-SELECT t.samples AS raw_rows, t.raw_hash,
-       round(t.latency_weighted / t.latency_weight)::int AS latency,
-       CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE ({plain_rate}) END AS error_rate,
-       t.req,  -- bigint sums: written as they are, so a day past 2^31 fails on an int column (the step says so)
-       t.err,
-       t.non_finite
-FROM t
-""".replace(PLAIN_RATE_MARK, METRIC_PLAIN_ERROR_RATE.strip())
-METRIC_DAY_WRITE = """
-INSERT INTO system_metric_daily AS d (day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", created_at)
-VALUES (%(day_start)s, %(latency)s, %(error_rate)s, %(req)s, %(err)s, %(now)s)
-ON CONFLICT (day) DO UPDATE SET
-    "avgLatencyMs" = EXCLUDED."avgLatencyMs",
-    "avgErrorRatePct" = EXCLUDED."avgErrorRatePct",
-    "reqCount" = EXCLUDED."reqCount",
-    "errCount" = EXCLUDED."errCount"
-WHERE (d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount")
-      IS DISTINCT FROM
-      (EXCLUDED."avgLatencyMs", EXCLUDED."avgErrorRatePct", EXCLUDED."reqCount", EXCLUDED."errCount")
-RETURNING (xmax = 0) AS inserted
-"""
 
-# Independent reconciliation of one day: the day's figures recomputed from its raw samples next to the
-# stored aggregate row; EVERY column is compared (latency mean and error rate too), so a late idle sample or
-# an updated latency shows. Run by retention in the snapshot that deletes the day (retention/assets.py),
-# never trusting the rollup's own bookkeeping; the rollup step itself compares what its write computed with
-# the row read back (see METRIC_DAY_READ). The same read gives the day's fingerprint (raw_rows =
-# samples, raw_hash: `{raw_row_hash}` as in the write), so retention reads a day once before deleting it.
-# Written independently of METRIC_DAY_READ, so a formula bug cannot pass both: the samples are grouped by
-# their raw reqCount (`g`: one hash aggregate over the day, a few hundred distinct values); the day's
-# requests are the sum of each value times its samples, and the latency mean is the sum over the groups of
-# each group's plain mean latency times the group's share of the day's weight (left unrounded and compared
-# within 0.5 of the stored integer), not the write's sum of products over the sum of weights; errors are sums
-# of CASE; the fallback error rate (used for a day without requests only) a sum over a count of the finite
-# rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample share from a window
-# function over the day cost twice as much at 166k samples a day: the window spooled every sample to disk.)
+# Independent reconciliation of one day: the day's figures recomputed from its raw samples, compared with
+# the stored aggregate row, EVERY column (latency mean and error rate too), so a late idle sample or an
+# updated latency shows. Written independently of the write's formula, so a formula bug cannot pass both:
+# the samples are grouped by their raw reqCount (`g`: one hash aggregate over the day, a few hundred
+# distinct values); the day's requests are the sum of each value times its samples, and the latency mean is
+# the sum over the groups of each group's plain mean latency times the group's share of the day's weight
+# (left unrounded and compared within 0.5 of the stored integer), not the write's sum of products over the
+# sum of weights; errors are sums of CASE; the fallback error rate (used for a day without requests only) a
+# sum over a count of the finite rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample
+# share from a window function over the day cost twice as much at 166k samples a day: the window spooled
+# every sample to disk.)
 #
-# The day is read in two steps so that retention can read it in bounded pieces: METRIC_DAY_PARTIALS groups
-# the samples of one time range [from_ts, to_ts) by their raw reqCount (a hash aggregate, a few hundred
-# groups), with sums only, so the partial rows of several ranges add up to those of the whole day;
-# METRIC_RECONCILE_FINAL adds them up again per reqCount (`{partials}`: either the whole day's
-# partials as a subquery, METRIC_DAY_RECONCILE, or the pieces' rows sent back as arrays,
-# METRIC_RECONCILE_FROM_PARTS) and derives the day's figures from them. The fallback error rate (a day
-# without requests only) is read from the day's rows themselves, which are all still there: retention reads
-# every piece before it deletes one.
+# It runs in two places, from the same text:
+# - in the step's own read (METRIC_DAY_READ): the write's sums and these group sums come from ONE grouped
+#   read of the day, and the step compares both with the row it wrote;
+# - in retention, for a day the ledger does not record as verified (older ledger entries; an aggregate row
+#   changed since its rollup): METRIC_DAY_PARTIALS reads one time range [from_ts, to_ts) into partial rows
+#   per reqCount, with sums only, so the partial rows of several ranges add up to those of the whole day;
+#   METRIC_RECONCILE_FINAL adds them up again per reqCount (`{partials}`: either the whole day's partials as
+#   a subquery, METRIC_DAY_RECONCILE, or the pieces' rows sent back as arrays, METRIC_RECONCILE_FROM_PARTS).
+#   The fallback error rate is read from the day's rows themselves, which are all still there: retention
+#   reads every piece before it deletes one.
 METRIC_DAY_PARTIALS = """
 SELECT "reqCount" AS requests,
        count(*) AS samples,
@@ -151,8 +111,10 @@ WHERE collected_at >= %(from_ts)s AND collected_at < %(to_ts)s
 GROUP BY 1
 """
 PARTIALS_MARK = "{partials}"
-METRIC_RECONCILE_FINAL = """
-WITH g AS (
+# `g` and `r`: the independent figures from partial rows (`{partials}`: requests, samples, raw_hash, timed,
+# latency_sum, err)
+METRIC_INDEPENDENT = """
+g AS (
     SELECT requests, sum(samples) AS samples, sum(raw_hash) AS raw_hash, sum(timed) AS timed,
            sum(latency_sum) AS latency_sum, sum(err) AS err
     FROM {partials}
@@ -169,21 +131,28 @@ r AS (
            coalesce(sum(CASE WHEN requests IS NULL THEN 0 ELSE requests::numeric * samples END), 0) AS req,
            coalesce(sum(err), 0) AS err
     FROM g
-)
-SELECT r.samples,
-       r.latency_mean AS latency,  -- unrounded: the step compares it with the stored integer within 0.5
-       -- the fallback reads the day's rows: retention reads every piece before it deletes any
-       CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE (
+)"""
+# the independent error rate; the fallback reads the day's rows (only for a day without requests)
+METRIC_INDEPENDENT_ERROR_RATE = """CASE WHEN r.req > 0 THEN round(100.0 * r.err / r.req, 2)::float8 ELSE (
            SELECT sum(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN "errorRatePct"::numeric END)
                   / nullif(count(CASE WHEN "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity' THEN 1 END), 0)
            FROM system_metric_samples
            WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
-       )::float8 END AS error_rate,
+       )::float8 END"""
+METRIC_RECONCILE_FINAL = (
+    """
+WITH{independent}
+SELECT r.samples,
+       r.latency_mean AS latency,  -- unrounded: compared with the stored integer within 0.5
+       {independent_rate} AS error_rate,
        r.req, r.err,
        d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount", d.day IS NOT NULL AS has_aggregate,
        r.samples AS raw_rows, r.raw_hash
 FROM r LEFT JOIN system_metric_daily AS d ON d.day = %(day_start)s
 """
+    .replace("{independent}", METRIC_INDEPENDENT)
+    .replace("{independent_rate}", METRIC_INDEPENDENT_ERROR_RATE)
+)
 # The whole day in one statement (the rollup's `recompute_check`; the range is the day).
 METRIC_DAY_RECONCILE = METRIC_RECONCILE_FINAL.replace(
     PARTIALS_MARK,
@@ -195,6 +164,79 @@ METRIC_RECONCILE_FROM_PARTS = METRIC_RECONCILE_FINAL.replace(
     "unnest(%(requests)s::bigint[], %(samples)s::bigint[], %(raw_hash)s::numeric[], %(timed)s::bigint[], "
     "%(latency_sum)s::numeric[], %(err)s::numeric[]) AS p(requests, samples, raw_hash, timed, latency_sum, err)",
 )
+
+# The step's one read: `p` is the day grouped by reqCount with both the write's own sums (latency_weighted
+# .. non_finite: the write's formula, summed over the groups in `t`) and the independent recomputation's
+# partial sums (METRIC_DAY_PARTIALS' columns, read by `g`/`r`). Measured at 166,667 samples a day on the
+# bench's data (2 cores): 37 ms, against 28 ms for the write's sums alone (ungrouped) and 8.5 ms for the
+# day's count(*) (bench/results.md times the whole step).
+METRIC_DAY_READ = (
+    """
+WITH p AS (
+    SELECT "reqCount" AS requests,
+           count(*) AS samples,
+           sum({raw_row_hash}) AS raw_hash,
+           count("latencyMs") AS timed,
+           sum("latencyMs") AS latency_sum,
+           sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err,
+           -- the write's own sums: bigint products (an int latency times an int weight cannot overflow)
+           -- summed exactly as numeric, ~2x cheaper per sample than numeric products; a float latency column
+           -- would make it a float product
+           sum("latencyMs" * greatest("reqCount", 1)::bigint) FILTER (WHERE "latencyMs" IS NOT NULL)
+               AS latency_weighted,
+           sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
+           sum("reqCount") AS req_sum,
+           sum("errCount") AS err_sum,
+           -- NaN and +-Infinity are kept out of the fallback mean (NaN orders above every number) and counted
+           count(*) FILTER (WHERE NOT ("errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'))
+               AS non_finite
+    FROM system_metric_samples
+    WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+    GROUP BY 1
+),
+t AS (
+    SELECT coalesce(sum(samples), 0)::bigint AS samples, coalesce(sum(raw_hash), 0) AS raw_hash,
+           sum(latency_weighted) AS latency_weighted, sum(latency_weight) AS latency_weight,
+           coalesce(sum(req_sum), 0)::bigint AS req, coalesce(sum(err_sum), 0)::bigint AS err,
+           coalesce(sum(non_finite), 0)::bigint AS non_finite
+    FROM p
+),{independent}
+SELECT t.samples AS raw_rows, t.raw_hash,
+       round(t.latency_weighted / t.latency_weight)::int AS latency,
+       CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE ({plain_rate}) END AS error_rate,
+       t.req,  -- bigint sums: written as they are, so a day past 2^31 fails on an int column (the step says so)
+       t.err,
+       t.non_finite,
+       -- the independent recomputation, compared by the step with the row it wrote
+       r.latency_mean AS independent_latency,
+       {independent_rate} AS independent_error_rate,
+       r.req AS independent_req,
+       r.err AS independent_err
+FROM t, r
+"""
+    .replace("{independent}", METRIC_INDEPENDENT.replace(PARTIALS_MARK, "p"))
+    .replace("{independent_rate}", METRIC_INDEPENDENT_ERROR_RATE)
+    .replace(PLAIN_RATE_MARK, METRIC_PLAIN_ERROR_RATE.strip())
+)
+METRIC_DAY_WRITE = """
+INSERT INTO system_metric_daily AS d (day, "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", created_at)
+VALUES (%(day_start)s, %(latency)s, %(error_rate)s, %(req)s, %(err)s, %(now)s)
+ON CONFLICT (day) DO UPDATE SET
+    "avgLatencyMs" = EXCLUDED."avgLatencyMs",
+    "avgErrorRatePct" = EXCLUDED."avgErrorRatePct",
+    "reqCount" = EXCLUDED."reqCount",
+    "errCount" = EXCLUDED."errCount"
+WHERE (d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount")
+      IS DISTINCT FROM
+      (EXCLUDED."avgLatencyMs", EXCLUDED."avgErrorRatePct", EXCLUDED."reqCount", EXCLUDED."errCount")
+RETURNING (xmax = 0) AS inserted
+"""
+# The hash of the day's aggregate row over every column the reconciliation compares: the ledger records it
+# when the step verified the row (METRIC_DAY_READ), and retention compares it with the row's hash now.
+METRIC_AGGREGATE_HASH = """
+SELECT hash_record_extended(row("avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount"), 0)
+FROM system_metric_daily WHERE day = %(day_start)s
+"""
 METRIC_DAY_EXISTS = "SELECT 1 FROM system_metric_daily WHERE day = %(day_start)s"
 METRIC_DAY_DELETE = "DELETE FROM system_metric_daily WHERE day = %(day_start)s"
 # For a day with an aggregate but no ledger entry only (written before the ledger existed): are its raw

@@ -45,6 +45,7 @@ import enum
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import dagster as dg
@@ -77,10 +78,11 @@ class RollupStepConfig(dg.Config):
     )
     recompute_check: bool = Field(
         default=False,
-        description="Also reconcile every day against an independent recomputation from its raw rows (a second "
-        "read of the day; about doubles the step). Off by default: the step proves the table holds exactly "
-        "the rows it computed from the fingerprinted raw rows, and retention always runs the independent "
-        "recomputation before it deletes a day.",
+        description="Also reconcile every day against retention's independent recomputation from its raw rows (a "
+        "second read of the day; about doubles the step). Off by default: the step proves the table holds exactly "
+        "the rows it computed from the fingerprinted raw rows (system_metric_daily also checks them against an "
+        "independent recomputation from the same read), and retention recomputes independently before it "
+        "deletes a day the step did not verify.",
     )
     adopt_existing_aggregates: bool = Field(
         default=False,
@@ -111,6 +113,9 @@ class DayWrite:
     updated: int = 0
     deleted: int = 0
     mismatch: str | None = None  # the aggregate read back differs from what the write computed
+    # the hash of the aggregate row(s) read back (RollupSpec.aggregate_hash_sql) when the write verified them
+    # against an independent recomputation from the same rows; the ledger records it (None: not verified)
+    aggregate_hash: Decimal | None = None
     figures: Mapping[str, Figure] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -279,7 +284,7 @@ def roll_up_chunk(
             outcome = DayOutcome.REMOVED if removed else DayOutcome.EMPTY
             results.append(DayResult(**base, outcome=outcome, rows_deleted=removed))
             continue
-        ledger.write_ledger(conn, spec.aggregate_table, day, fp)
+        ledger.write_ledger(conn, spec.aggregate_table, day, fp, written.aggregate_hash)
         results.append(
             DayResult(
                 **base,
