@@ -46,15 +46,6 @@ CREATE TABLE IF NOT EXISTS {schema}.rollup_ledger (
     computed_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (rollup, day)
 );
--- the hash of the aggregate row(s) the write verified against an independent recomputation (NULL: not
--- verified); added after the first release, so an older ledger gets it here (only when missing: ALTER TABLE
--- needs the table's owner even when there is nothing to do)
-DO $upgrade$ BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {ledger}::regclass
-                   AND attname = 'aggregate_hash' AND NOT attisdropped) THEN
-        ALTER TABLE {schema}.rollup_ledger ADD COLUMN aggregate_hash numeric;
-    END IF;
-END $upgrade$;
 
 CREATE TABLE IF NOT EXISTS {schema}.pruned_days (
     raw_table    text        NOT NULL,  -- e.g. system_metric_samples
@@ -72,6 +63,19 @@ CREATE TABLE IF NOT EXISTS {schema}.invalidations (
     marked_at    timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX IF NOT EXISTS invalidations_table_day ON {schema}.invalidations (raw_table, day);
+"""
+# Added after the first release: `rollup_ledger.aggregate_hash`, the seal of the aggregate row(s) the write
+# verified against an independent recomputation (NULL: not verified; rollups/ledger.py verification_seal).
+# Only when missing (ALTER TABLE needs the table's owner even when there is nothing to do); two runs
+# upgrading at once both succeed.
+UPGRADE = """
+DO $upgrade$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {ledger}::regclass
+                   AND attname = 'aggregate_hash' AND NOT attisdropped) THEN
+        ALTER TABLE {schema}.rollup_ledger ADD COLUMN aggregate_hash numeric;
+    END IF;
+EXCEPTION WHEN duplicate_column THEN NULL;
+END $upgrade$;
 """
 
 
@@ -93,8 +97,8 @@ def install(conn: psycopg.Connection, erp_schema: str, schema: str | None = None
     """Create our schema and its tables if missing (idempotent), in the caller's transaction, and claim
     the schema for `erp_schema` if nobody has; an existing claim for another ERP schema is an error."""
     name = schema or own_schema_name()
-    ledger = sql.Literal(sql.Identifier(name, "rollup_ledger").as_string(conn))
-    conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(name), ledger=ledger))
+    conn.execute(sql.SQL(DDL).format(schema=sql.Identifier(name)))
+    upgrade(conn, name)
     claimed = conn.execute(READ_CLAIM, {"schema": sql.Identifier(name).as_string(conn)}).fetchone()[0]
     if claimed is None:
         try:
@@ -108,6 +112,13 @@ def install(conn: psycopg.Connection, erp_schema: str, schema: str | None = None
             pass  # left unclaimed until its owner installs it (pipeline_state)
         return
     check_claim(name, claimed, erp_schema)
+
+
+def upgrade(conn: psycopg.Connection, schema: str | None = None) -> None:
+    """Bring tables of an older version up to this one (UPGRADE), in the caller's transaction."""
+    name = schema or own_schema_name()
+    ledger = sql.Literal(sql.Identifier(name, "rollup_ledger").as_string(conn))
+    conn.execute(sql.SQL(UPGRADE).format(schema=sql.Identifier(name), ledger=ledger))
 
 
 def check_claim(schema: str, claimed: str | None, erp_schema: str) -> None:

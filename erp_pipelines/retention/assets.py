@@ -299,9 +299,10 @@ def _prove_day(
     """That the day's aggregate holds its raw rows, in the day's snapshot: returns (the day's fingerprint, rows
     with a NULL key column, which stay raw) or raises _Refresh / _Skip. Two proofs, by what the ledger holds:
 
-    - the write verified the aggregate against an independent recomputation (`recorded.aggregate_hash`):
-      the day's fingerprint now (`_read_fingerprint`) equals the ledger's AND the aggregate row(s) hash as
-      the ledger recorded (`bound.aggregate_hash_sql`). The rows are those the verified row was computed
+    - the write verified the aggregate against an independent recomputation (`recorded.aggregate_hash`, the
+      seal of the row's hash and the fingerprint it was verified for): the day's fingerprint now
+      (`_read_fingerprint`) equals the ledger's AND seals with the aggregate row's hash now
+      (`bound.aggregate_hash_sql`) to the recorded seal. The rows are those the verified row was computed
       from, and the row is that row: no recomputation needed;
     - otherwise (an older ledger entry, a rollup whose write does not verify, or an aggregate changed since):
       the day's fingerprint and the independent recomputation from ONE read of its rows (`_read_day`).
@@ -310,7 +311,7 @@ def _prove_day(
         fp = _read_fingerprint(conn, bound, segments)
         _same_rows(conn, spec, day, recorded, fp)
         row = conn.execute(bound.aggregate_hash_sql, params).fetchone()
-        if row is not None and row[0] is not None and Decimal(row[0]) == recorded.aggregate_hash:
+        if row is not None and recorded.verifies(fp, row[0]):
             return fp, held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
         # the aggregate changed since it was verified: the recomputation decides
     reading = _read_day(conn, spec, bound, params, segments)

@@ -13,6 +13,7 @@ so a mark committed after the snapshot survives and asks for another refresh.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -36,9 +37,9 @@ OWN_PRIVILEGES = {
 # older install is upgraded by `install`, own_schema.py).
 OWN_TABLES_EXIST = """
 SELECT to_regclass(%(ledger)s) IS NOT NULL AND to_regclass(%(pruned)s) IS NOT NULL
-       AND to_regclass(%(log)s) IS NOT NULL
-       AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%(ledger)s)
-                   AND attname = 'aggregate_hash' AND NOT attisdropped),
+       AND to_regclass(%(log)s) IS NOT NULL,
+       EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(%(ledger)s)
+               AND attname = 'aggregate_hash' AND NOT attisdropped),
        obj_description(to_regnamespace(%(schema)s), 'pg_namespace')
 """
 LEDGER_READ = sql.SQL(
@@ -85,8 +86,9 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One day of `rollup_ledger`: the raw rows' fingerprint, and the hash of the aggregate row(s) the write
-    verified against an independent recomputation (None: not verified, or written by an older version)."""
+    """One day of `rollup_ledger`: the raw rows' fingerprint, and the seal of the aggregate row(s) the write
+    verified against an independent recomputation (`verification_seal`; None: not verified, or written by
+    an older version)."""
 
     fingerprint: Fingerprint
     aggregate_hash: Decimal | None = None
@@ -94,6 +96,24 @@ class LedgerEntry:
     @property
     def raw_rows(self) -> int:
         return self.fingerprint.raw_rows
+
+    def verifies(self, fingerprint: Fingerprint, row_hash: object) -> bool:
+        """True when the write verified an aggregate whose row(s) hash to `row_hash` now, computed from raw
+        rows with `fingerprint` (the ones there now): the seal recorded equals the seal of both."""
+        return (
+            self.aggregate_hash is not None and row_hash is not None
+            and self.aggregate_hash == verification_seal(fingerprint, Decimal(row_hash))
+        )
+
+
+def verification_seal(fingerprint: Fingerprint, row_hash: Decimal) -> Decimal:
+    """What `rollup_ledger.aggregate_hash` holds: the verified row's hash sealed together with the fingerprint
+    of the raw rows it was verified against (128 bits of SHA-256 over the three numbers). Why not the row's
+    hash alone (found by review): a writer that updates the fingerprint but not this column (an older
+    version's LEDGER_WRITE, after a downgrade) would leave a verification standing for rows it never saw;
+    sealed, it no longer matches the new fingerprint, and retention recomputes the day."""
+    text = f"{fingerprint.raw_rows}:{int(fingerprint.raw_hash)}:{int(row_hash)}"
+    return Decimal(int.from_bytes(hashlib.sha256(text.encode()).digest()[:16], "big"))
 
 
 def _q(statement: sql.SQL, schema: str | None) -> sql.Composed:
@@ -108,17 +128,33 @@ def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | N
     names = {k: sql.Identifier(name, t).as_string(conn) for k, t in
              (("ledger", "rollup_ledger"), ("pruned", "pruned_days"), ("log", "invalidations"))}
     with autocommit(conn):  # one round trip; called between transactions
-        present, claimed = conn.execute(OWN_TABLES_EXIST, {**names, "schema": sql.Identifier(name).as_string(conn)}).fetchone()
+        present, current, claimed = conn.execute(
+            OWN_TABLES_EXIST, {**names, "schema": sql.Identifier(name).as_string(conn)}
+        ).fetchone()
     own_schema.check_claim(name, claimed, erp_schema)
-    if present:
+    if present and current:
+        return
+    if present:  # a ledger of an older version: only its new column is added (by the table's owner)
+        try:
+            with conn.transaction():
+                own_schema.upgrade(conn, name)
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise ErpPipelinesError(
+                f"The rollup ledger {names['ledger']} was created by an older version and lacks its column "
+                f"aggregate_hash; this role may not add it ({exc.diag.message_primary}). Nothing was written.",
+                where=f"table {names['ledger']}",
+                fix="Materialize `pipeline_state` (schema group) once as the owner of our schema's tables (the "
+                "sync role, docs/own_schema.md); days recorded before keep an empty aggregate_hash, and "
+                "retention recomputes them.",
+            ) from None
         return
     try:
         with conn.transaction():
             own_schema.install(conn, erp_schema, name)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ErpPipelinesError(
-            f"Our own schema {name} (rollup ledger, pruned days, invalidation log) is missing, or older than this "
-            f"version, and this role may not create or upgrade it: {exc.diag.message_primary}.",
+            f"Our own schema {name} (rollup ledger, pruned days, invalidation log) is missing and this role may "
+            f"not create it: {exc.diag.message_primary}.",
             where=f"schema {name}",
             fix="Materialize `pipeline_state` (schema group) as the schema owner, or GRANT CREATE ON DATABASE "
             "to this role (docs/own_schema.md).",

@@ -113,7 +113,8 @@ def write_metric_day(
         ).fetchone()
         if written is not None:
             inserted, updated = (1, 0) if written[0] else (0, 1)
-    stored = conn.execute(sql.METRIC_DAY_ROW, params).fetchone()
+    read_back = conn.execute(sql.METRIC_DAY_ROW, params).fetchone()
+    stored, row_hash = (None, None) if read_back is None else (read_back[:4], read_back[4])
     agg_latency, agg_rate, agg_req, agg_err = stored if stored is not None else (None, None, None, None)
     mismatch = None
     if stored is None:
@@ -129,11 +130,12 @@ def write_metric_day(
         mismatch = _independent_mismatch(tuple(independent), tuple(stored))
     if params.get("recompute_check") and mismatch is None:
         mismatch = read_reconciliation(conn, bound, params).mismatch
+    fingerprint = ledger.Fingerprint(int(raw_rows), Decimal(raw_hash))
     verified = None
     if mismatch is None and raw_rows:
-        verified = Decimal(conn.execute(sql.METRIC_AGGREGATE_HASH, params).fetchone()[0])
+        verified = ledger.verification_seal(fingerprint, Decimal(row_hash))
     return steps.DayWrite(
-        fingerprint=ledger.Fingerprint(int(raw_rows), Decimal(raw_hash)),
+        fingerprint=fingerprint,
         inserted=int(inserted),
         updated=int(updated),
         mismatch=mismatch,

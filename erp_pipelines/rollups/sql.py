@@ -63,7 +63,7 @@ def _with_aggregate_hash(statement: str, aggregate_row_hash: str) -> str:
 # figures (parameters). The read is a plain SELECT so that PostgreSQL may run it with parallel workers: a
 # statement that writes (the upsert inside a CTE, as before) never gets them. The step compares the row read
 # back (METRIC_DAY_ROW) with the figures AND with the independent recomputation; only when both agree does
-# the ledger record the row's hash (METRIC_AGGREGATE_HASH) as verified, which spares retention the
+# the ledger record the row's hash (METRIC_ROW_HASH, read back with the row) as verified, which spares retention the
 # recomputation (retention/assets.py).
 # The fallback error rate of a day without requests: the plain mean of the finite rates (NaN and +-Infinity
 # out), summed as numeric so that it is exact, never overflows, and does not depend on the order parallel
@@ -232,11 +232,15 @@ WHERE (d."avgLatencyMs", d."avgErrorRatePct", d."reqCount", d."errCount")
 RETURNING (xmax = 0) AS inserted
 """
 # The hash of the day's aggregate row over every column the reconciliation compares: the ledger records it
-# when the step verified the row (METRIC_DAY_READ), and retention compares it with the row's hash now.
-METRIC_AGGREGATE_HASH = """
-SELECT hash_record_extended(row("avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount"), 0)
-FROM system_metric_daily WHERE day = %(day_start)s
-"""
+# (sealed with the fingerprint, ledger.verification_seal) when the step verified the row (METRIC_DAY_READ),
+# and retention compares it with the row's hash now. Each column's NULL flag is hashed too: the record hash
+# hashes a NULL as 0, and so does a float8 0.0 (found by review), so without the flags a verified error rate
+# of 0.0 set to NULL afterwards would keep the row's hash. (-0.0 and 0.0 hash alike, and compare equal.)
+METRIC_ROW_HASH = (
+    'hash_record_extended(row("avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", "avgLatencyMs" IS NULL, '
+    '"avgErrorRatePct" IS NULL, "reqCount" IS NULL, "errCount" IS NULL), 1)'
+)
+METRIC_AGGREGATE_HASH = f"SELECT {METRIC_ROW_HASH} FROM system_metric_daily WHERE day = %(day_start)s"  # noqa: S608
 METRIC_DAY_EXISTS = "SELECT 1 FROM system_metric_daily WHERE day = %(day_start)s"
 METRIC_DAY_DELETE = "DELETE FROM system_metric_daily WHERE day = %(day_start)s"
 # For a day with an aggregate but no ledger entry only (written before the ledger existed): are its raw
@@ -467,9 +471,11 @@ SELECT count(*) FROM client_daily_usage WHERE date >= %(first_day)s AND date < %
 """
 
 # One day's aggregate row, for the health-threshold check.
-METRIC_DAY_ROW = """
-SELECT "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount" FROM system_metric_daily WHERE day = %(day_start)s
-"""
+# One day's aggregate row and its hash (METRIC_ROW_HASH): the step's read-back, and the health check's row.
+METRIC_DAY_ROW = f"""
+SELECT "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", {METRIC_ROW_HASH}
+FROM system_metric_daily WHERE day = %(day_start)s
+"""  # noqa: S608 - constant text
 
 # Observation of the external raw tables: RollupSpec.observation_sql (rollups/spec.py), per instance.
 

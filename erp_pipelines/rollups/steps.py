@@ -113,8 +113,9 @@ class DayWrite:
     updated: int = 0
     deleted: int = 0
     mismatch: str | None = None  # the aggregate read back differs from what the write computed
-    # the hash of the aggregate row(s) read back (RollupSpec.aggregate_hash_sql) when the write verified them
-    # against an independent recomputation from the same rows; the ledger records it (None: not verified)
+    # the seal of the aggregate row(s) read back (RollupSpec.aggregate_hash_sql, ledger.verification_seal)
+    # when the write verified them against an independent recomputation from the same rows; the ledger
+    # records it (None: not verified)
     aggregate_hash: Decimal | None = None
     figures: Mapping[str, Figure] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)

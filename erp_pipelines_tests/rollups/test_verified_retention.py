@@ -12,6 +12,7 @@ the same snapshot on the same rows: the shortcut must never prove a day the reco
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from psycopg import sql
 
 from erp_pipelines import own_schema
+from erp_pipelines.resources import ErpDatabase
 from erp_pipelines.retention.assets import _prove_day, _read_fingerprint, _Refresh, _segments, _Skip
 from erp_pipelines.rollups import ledger
 from erp_pipelines.rollups import sql as rollup_sql
@@ -30,7 +32,7 @@ from erp_pipelines.rollups.assets import system_metric_daily
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY, write_metric_day
 from erp_pipelines_tests.support.erp_data import insert_samples, set_health_config
 from erp_pipelines_tests.support.generated import bounded
-from erp_pipelines_tests.support.ledger import install_own_schema, pruned_days
+from erp_pipelines_tests.support.ledger import grant_own_schema, install_own_schema, pruned_days
 from erp_pipelines_tests.support.rollups import (
     ago,
     at,
@@ -85,7 +87,9 @@ def test_a_verified_day_is_pruned_from_its_fingerprint_and_the_rows_hash_without
     _arrange(conn, resources, instance)
     recorded = _recorded_hash(conn)
     assert recorded is not None
-    assert recorded == conn.execute(rollup_sql.METRIC_AGGREGATE_HASH, {"day_start": at(OLD)}).fetchone()[0]
+    row_hash = conn.execute(rollup_sql.METRIC_AGGREGATE_HASH, {"day_start": at(OLD)}).fetchone()[0]
+    fingerprint = ledger.read_ledger(conn, "system_metric_daily", [OLD])[OLD].fingerprint
+    assert recorded == ledger.verification_seal(fingerprint, row_hash)
     aggregate = metric_rows(conn)
     with statements_run() as seen:
         result = prune(resources, instance, batch_size=4)
@@ -95,7 +99,7 @@ def test_a_verified_day_is_pruned_from_its_fingerprint_and_the_rows_hash_without
     assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
     assert metric_rows(conn) == aggregate
     assert not [text for text in seen if RECOMPUTATION in text]
-    assert [text for text in seen if "AS raw_rows" in text]  # the fingerprint, in pieces
+    assert [text for text in seen if text.lstrip().startswith("SELECT count(*) AS raw_rows")]  # the fingerprint
 
 
 def test_an_aggregate_changed_after_it_was_verified_is_recomputed_and_kept(erp_tables, resources, instance):
@@ -153,7 +157,24 @@ def test_a_ledger_from_before_verified_hashes_is_upgraded_and_its_days_are_recom
     assert [text for text in seen if RECOMPUTATION in text]
 
 
-TAMPERING = ("nothing", "aggregate changed", "aggregate rewritten equal", "sample changed", "sample added")
+TAMPERING = {
+    "nothing": None,
+    "aggregate changed": 'UPDATE system_metric_daily SET "reqCount" = "reqCount" + 1',
+    "aggregate rewritten equal": 'UPDATE system_metric_daily SET "reqCount" = "reqCount"',
+    # NULL and 0 apart (found by review: the record hash hashes both a NULL and a float8 0.0 as 0)
+    "rate set NULL": 'UPDATE system_metric_daily SET "avgErrorRatePct" = NULL',
+    "rate set 0": 'UPDATE system_metric_daily SET "avgErrorRatePct" = 0',
+    "latency set NULL": 'UPDATE system_metric_daily SET "avgLatencyMs" = NULL',
+    "errors set 0": 'UPDATE system_metric_daily SET "errCount" = 0',
+    "sample changed": 'UPDATE system_metric_samples SET "latencyMs" = coalesce("latencyMs", 0) + 1 '
+                      "WHERE id = (SELECT min(id) FROM system_metric_samples)",
+    "sample added": "INSERT INTO system_metric_samples (\"latencyMs\", \"errorRatePct\", \"reqCount\", "
+                    "\"errCount\", collected_at) VALUES (1, 0, 1, 0, %(late)s)",
+}
+# what each tampering must lead to, whatever the rows (the others depend on them: either, as long as the
+# shortcut and the recomputation agree)
+EXPECTED = {"nothing": "proved", "aggregate rewritten equal": "proved", "aggregate changed": "skip",
+            "sample changed": "refresh", "sample added": "refresh"}
 rates = st.one_of(st.none(), st.floats(0, 100, allow_nan=False), st.sampled_from([math.nan, math.inf]))
 samples = st.lists(
     st.tuples(st.one_of(st.none(), st.integers(0, 5000)), rates, st.one_of(st.none(), st.integers(0, 3)),
@@ -175,37 +196,120 @@ def _verdict(conn: psycopg.Connection, params: dict, segments: list, entry: ledg
         return ("skip",)
 
 
-@given(rows=samples, batch=st.integers(1, 7), tampering=st.sampled_from(TAMPERING))
-@bounded(ci=30)
-def test_the_shortcut_never_proves_a_day_the_recomputation_would_not(erp_tables, rows, batch, tampering):
-    conn = erp_tables
-    install_own_schema(conn)  # a refresh mark goes to our invalidation log
+def _verified_then(conn: psycopg.Connection, rows: list, batch: int, *changes: str) -> tuple[tuple, tuple]:
+    """Roll the day up (verified) in one REPEATABLE READ transaction, make `changes`, then judge it both ways:
+    (shortcut verdict, recomputation verdict). Everything is rolled back."""
     conn.execute("DELETE FROM system_metric_samples")
     conn.execute("DELETE FROM system_metric_daily")
-    insert_samples(conn, [(lat, rate, req, err, at(OLD, 1 + moment, 7 * moment)) for lat, rate, req, err, moment in rows])
+    insert_samples(conn, rows)
     day_start, day_end = METRIC_DAILY.day_bounds(OLD)
     params = {"day": OLD, "day_start": day_start, "day_end": day_end, "now": day_end}
     with conn.transaction(force_rollback=True):
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         written = write_metric_day(conn, OLD, params, METRIC_DAILY.bind(conn))
         assert written.mismatch is None and written.aggregate_hash is not None
-        verified = ledger.LedgerEntry(written.fingerprint, written.aggregate_hash)
-        if tampering == "aggregate changed":
-            conn.execute('UPDATE system_metric_daily SET "reqCount" = "reqCount" + 1')
-        elif tampering == "aggregate rewritten equal":
-            conn.execute('UPDATE system_metric_daily SET "reqCount" = "reqCount"')
-        elif tampering == "sample changed":
-            conn.execute('UPDATE system_metric_samples SET "latencyMs" = coalesce("latencyMs", 0) + 1 '
-                         "WHERE id = (SELECT min(id) FROM system_metric_samples)")
-        elif tampering == "sample added":
-            insert_samples(conn, [(1, 0.0, 1, 0, at(OLD, 23))])
+        for change in changes:
+            conn.execute(change, {"late": at(OLD, 23)})
         segments = _segments(conn, METRIC_DAILY, day_start, day_end, batch)
-        shortcut = _verdict(conn, params, segments, verified)
+        shortcut = _verdict(conn, params, segments, ledger.LedgerEntry(written.fingerprint, written.aggregate_hash))
         recomputed = _verdict(conn, params, segments, ledger.LedgerEntry(written.fingerprint, None))
+    return shortcut, recomputed
+
+
+@given(rows=samples, batch=st.integers(1, 7), tampering=st.sampled_from(sorted(TAMPERING)))
+@bounded(ci=40)
+def test_the_shortcut_never_proves_a_day_the_recomputation_would_not(erp_tables, rows, batch, tampering):
+    conn = erp_tables
+    install_own_schema(conn)  # a refresh mark goes to our invalidation log
+    change = TAMPERING[tampering]
+    shortcut, recomputed = _verified_then(
+        conn, [(lat, rate, req, err, at(OLD, 1 + moment, 7 * moment)) for lat, rate, req, err, moment in rows], batch,
+        *([change] if change else []),
+    )
     assert shortcut == recomputed
-    expected = {"nothing": "proved", "aggregate rewritten equal": "proved", "aggregate changed": "skip",
-                "sample changed": "refresh", "sample added": "refresh"}[tampering]
-    assert shortcut[0] == expected
+    if tampering in EXPECTED:
+        assert shortcut[0] == EXPECTED[tampering]
+
+
+def test_an_error_rate_of_zero_set_to_null_after_verification_is_not_proved(erp_tables):
+    """Found by review: a day with requests and no errors has avgErrorRatePct 0.0; set to NULL, the row's
+    record hash was unchanged (NULL and 0.0 both hash as 0), so the shortcut would have proved the day."""
+    conn = erp_tables
+    install_own_schema(conn)
+    shortcut, recomputed = _verified_then(conn, [(100, 0.0, 5, 0, at(OLD, 3))], 10, TAMPERING["rate set NULL"])
+    assert shortcut == recomputed == ("skip",)
+
+
+def test_a_fingerprint_recorded_without_its_seal_does_not_prove_the_day(erp_tables):
+    """Found by review: a writer that updates the ledger's fingerprint but not its seal (an older version's
+    LEDGER_WRITE after a downgrade) while the row stays as verified (an app rule blocking the update) must not
+    leave a verification for rows it never saw: the seal binds the row's hash to the fingerprint."""
+    conn = erp_tables
+    install_own_schema(conn)
+    rows = [(100 + i, 0.5, i, 0, at(OLD, i)) for i in range(6)]
+    day_start, day_end = METRIC_DAILY.day_bounds(OLD)
+    params = {"day": OLD, "day_start": day_start, "day_end": day_end, "now": day_end}
+    insert_samples(conn, rows)
+    with conn.transaction(force_rollback=True):
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        bound = METRIC_DAILY.bind(conn)
+        written = write_metric_day(conn, OLD, params, bound)
+        insert_samples(conn, [(900, 0.5, 3, 1, at(OLD, 20))])  # not in the row
+        now = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
+        stale = ledger.LedgerEntry(now, written.aggregate_hash)
+        segments = _segments(conn, METRIC_DAILY, day_start, day_end, 4)
+        assert _verdict(conn, params, segments, stale) == ("skip",)
+
+
+def test_an_unverified_rewrite_clears_the_recorded_seal(erp_tables, resources, instance):
+    """A verified day re-rolled while an app trigger changes what is written: the ledger's seal goes back to
+    NULL with the new fingerprint (never a seal next to a fingerprint it was not made for)."""
+    conn = erp_tables
+    _arrange(conn, resources, instance)
+    assert _recorded_hash(conn) is not None
+    conn.execute(
+        """
+CREATE FUNCTION public.app_bumps_errors() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN NEW."errCount" := coalesce(NEW."errCount", 0) + 1; RETURN NEW; END $$;
+CREATE TRIGGER app_bumps_errors BEFORE INSERT OR UPDATE ON system_metric_daily
+    FOR EACH ROW EXECUTE FUNCTION public.app_bumps_errors();
+"""
+    )
+    insert_samples(conn, [(999, 0.5, 4, 1, at(OLD, 22))])
+    result = roll_up(resources, instance, OLD, assets=[system_metric_daily], raise_on_error=False)
+    assert not check_results(result)[("system_metric_daily", "totals_match_samples")].passed
+    assert _recorded_hash(conn) is None
+
+
+def test_a_role_that_does_not_own_an_older_ledger_is_told_how_to_upgrade_it(erp_tables, erp_url, resources, instance):
+    """Our schema as an older version left it, and a rollup role with the documented grants but not the
+    tables' owner: the run stops before writing anything and names the one step to take."""
+    conn = erp_tables
+    _arrange(conn, resources, instance)
+    own = sql.Identifier(own_schema.own_schema_name())
+    conn.execute(sql.SQL("ALTER TABLE {}.rollup_ledger DROP COLUMN aggregate_hash").format(own))
+    role, password = "erp_upg_" + uuid.uuid4().hex[:8], "Upg-pw-" + uuid.uuid4().hex[:8]
+    conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
+    try:
+        db = conn.execute("SELECT current_database()").fetchone()[0]
+        for grant in ("GRANT CONNECT ON DATABASE {db} TO {role}", "GRANT USAGE ON SCHEMA public TO {role}",
+                      "GRANT SELECT ON system_metric_samples, system_health_config TO {role}",
+                      "GRANT SELECT, INSERT, UPDATE, DELETE ON system_metric_daily TO {role}",
+                      "GRANT USAGE ON SEQUENCE system_metric_daily_id_seq TO {role}"):
+            conn.execute(sql.SQL(grant).format(db=sql.Identifier(db), role=sql.Identifier(role)))
+        grant_own_schema(conn, role, upgrade=False)
+        url = psycopg.conninfo.make_conninfo(erp_url, user=role, password=password)
+        before = metric_rows(conn)
+        result = roll_up({"erp_db": ErpDatabase(url=url)}, instance, OLD, assets=[system_metric_daily],
+                         raise_on_error=False)
+        assert not result.success
+        failure = next(e for e in result.all_events if e.is_step_failure)
+        text = failure.step_failure_data.user_failure_data.description
+        assert "aggregate_hash" in text and "pipeline_state" in text and password not in text, text
+        assert metric_rows(conn) == before
+    finally:
+        conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
 @pytest.mark.parametrize("batch", [1, 3, 100])

@@ -49,9 +49,11 @@ def marks(conn: psycopg.Connection, raw_table: str) -> list[date]:
     return [d for (d,) in rows]
 
 
-def grant_own_schema(conn: psycopg.Connection, role: str) -> None:
-    """Install our schema (as the schema owner would, through pipeline_state) and the documented grants."""
-    own_schema.install(conn, "public")
+def grant_own_schema(conn: psycopg.Connection, role: str, upgrade: bool = True) -> None:
+    """Install our schema (as the schema owner would, through pipeline_state) and the documented grants
+    (`upgrade=False`: grants only, the tables left as they are)."""
+    if upgrade:
+        own_schema.install(conn, "public")
     for statement in (
         "GRANT USAGE ON SCHEMA {schema} TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.rollup_ledger TO {role}",
