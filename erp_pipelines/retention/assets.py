@@ -175,7 +175,8 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 # 2-core machine (bench/results.md, longest retention statement), however large the day.
 READ_BATCHES = 4
 # The fingerprint alone (a day the rollup verified, `_prove_day`) is about half the work a row: up to this
-# many batches per statement, ~180k rows at the default batch_size, ~20-25 ms on the shared 2-core machine.
+# many batches per statement, ~180k rows at the default batch_size (a side measurement on the bench's data:
+# 20-25 ms for a whole day of 166,667 samples; bench/results.md has the longest retention statement).
 FINGERPRINT_READ_BATCHES = 12
 
 

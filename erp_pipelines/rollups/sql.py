@@ -165,11 +165,16 @@ METRIC_RECONCILE_FROM_PARTS = METRIC_RECONCILE_FINAL.replace(
     "%(latency_sum)s::numeric[], %(err)s::numeric[]) AS p(requests, samples, raw_hash, timed, latency_sum, err)",
 )
 
-# The step's one read: `p` is the day grouped by reqCount with both the write's own sums (latency_weighted
-# .. non_finite: the write's formula, summed over the groups in `t`) and the independent recomputation's
-# partial sums (METRIC_DAY_PARTIALS' columns, read by `g`/`r`). Measured at 166,667 samples a day on the
-# bench's data (2 cores): 37 ms, against 28 ms for the write's sums alone (ungrouped) and 8.5 ms for the
-# day's count(*) (bench/results.md times the whole step).
+# The step's one read: `p` is the day grouped by reqCount, with the sums both computations need; `t` is the
+# write's formula over them and `g`/`r` (METRIC_INDEPENDENT) the independent one. What they share is the
+# plain per-reqCount sums and counts (METRIC_DAY_PARTIALS' columns); the formulas are written apart: the
+# write's latency is the sum of latency times weight over the sum of weights (exact integer sums, as when it
+# summed per sample), the independent one a weighted mean of the groups' plain means; the write's requests
+# and errors are sums of the columns, the independent ones the group values times their samples and sums of
+# CASE. Grouping costs the read little more than the write's sums alone did (side measurements on the
+# bench's data, 166,667 samples a day, 2 cores: 28-31 ms against 25-28 ms; 35 ms with the write's own
+# per-sample products next to the groups' sums, and 9.9 ms for the day's count(*)); bench/results.md times
+# the read and the whole step.
 METRIC_DAY_READ = (
     """
 WITH p AS (
@@ -179,12 +184,6 @@ WITH p AS (
            count("latencyMs") AS timed,
            sum("latencyMs") AS latency_sum,
            sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err,
-           -- the write's own sums: bigint products (an int latency times an int weight cannot overflow)
-           -- summed exactly as numeric, ~2x cheaper per sample than numeric products; a float latency column
-           -- would make it a float product
-           sum("latencyMs" * greatest("reqCount", 1)::bigint) FILTER (WHERE "latencyMs" IS NOT NULL)
-               AS latency_weighted,
-           sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
            sum("reqCount") AS req_sum,
            sum("errCount") AS err_sum,
            -- NaN and +-Infinity are kept out of the fallback mean (NaN orders above every number) and counted
@@ -195,8 +194,11 @@ WITH p AS (
     GROUP BY 1
 ),
 t AS (
+    -- the write: each latency times its sample's weight w = greatest(reqCount, 1) (a group's samples share
+    -- one weight), summed exactly as numeric, over the sum of the weights of the samples with a latency
     SELECT coalesce(sum(samples), 0)::bigint AS samples, coalesce(sum(raw_hash), 0) AS raw_hash,
-           sum(latency_weighted) AS latency_weighted, sum(latency_weight) AS latency_weight,
+           sum(latency_sum::numeric * greatest(requests, 1)) FILTER (WHERE timed > 0) AS latency_weighted,
+           sum(timed::numeric * greatest(requests, 1)) FILTER (WHERE timed > 0) AS latency_weight,
            coalesce(sum(req_sum), 0)::bigint AS req, coalesce(sum(err_sum), 0)::bigint AS err,
            coalesce(sum(non_finite), 0)::bigint AS non_finite
     FROM p
