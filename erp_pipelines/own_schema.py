@@ -7,7 +7,7 @@ can drop the whole schema without touching ERP data (docs/own_schema.md lists it
 
 - `rollup_ledger`: per rollup (aggregate table) and UTC day, the exact fingerprint of the raw rows the
   aggregate was computed from (row count + an order-independent hash of every column the rollup reads),
-  written in the same transaction as the aggregate, and the hash of the aggregate row(s) when the write
+  written in the same transaction as the aggregate, and the seal of the aggregate row(s) when the write
   verified them against an independent recomputation (`aggregate_hash`). Retention deletes a raw day only
   when the day's current fingerprint equals this one, read in one snapshot taken after the rollup lock.
 - `pruned_days`: per raw table and day, what retention deleted (rows, fingerprint) and when. A pruned day's

@@ -2,9 +2,9 @@
 which raw days were pruned, and the invalidation marks a rollup clears.
 
 Tables (erp_pipelines/own_schema.py): `rollup_ledger` (rollup, day) -> the exact fingerprint of the raw rows
-the aggregate was computed from, written in the same transaction and snapshot as the aggregate, and the hash
-of the aggregate row(s) when the write verified them against an independent recomputation (`aggregate_hash`,
-NULL otherwise);
+the aggregate was computed from, written in the same transaction and snapshot as the aggregate, and the seal
+of the aggregate row(s) when the write verified them against an independent recomputation (`aggregate_hash`:
+their hash sealed with that fingerprint, `verification_seal`; NULL otherwise);
 `pruned_days` (raw_table, day) -> what retention deleted, written in the deleting transaction;
 `invalidations` (raw_table, day) marks written by the capture triggers (erp_pipelines.capture) and by
 retention when it skips a day that changed. A rollup deletes the marks of its days that its snapshot sees,
@@ -135,18 +135,7 @@ def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | N
     if present and current:
         return
     if present:  # a ledger of an older version: only its new column is added (by the table's owner)
-        try:
-            with conn.transaction():
-                own_schema.upgrade(conn, name)
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise ErpPipelinesError(
-                f"The rollup ledger {names['ledger']} was created by an older version and lacks its column "
-                f"aggregate_hash; this role may not add it ({exc.diag.message_primary}). Nothing was written.",
-                where=f"table {names['ledger']}",
-                fix="Materialize `pipeline_state` (schema group) once as the owner of our schema's tables (the "
-                "sync role, docs/own_schema.md); days recorded before keep an empty aggregate_hash, and "
-                "retention recomputes them.",
-            ) from None
+        _upgrade(conn, name, names["ledger"])
         return
     try:
         with conn.transaction():
@@ -158,6 +147,35 @@ def ensure_own_schema(conn: psycopg.Connection, erp_schema: str, schema: str | N
             where=f"schema {name}",
             fix="Materialize `pipeline_state` (schema group) as the schema owner, or GRANT CREATE ON DATABASE "
             "to this role (docs/own_schema.md).",
+        ) from None
+
+
+LEDGER_OWNER = "SELECT tableowner FROM pg_tables WHERE schemaname = %(schema)s AND tablename = 'rollup_ledger'"
+
+
+def _upgrade(conn: psycopg.Connection, schema: str, ledger: str) -> None:
+    """Add the column a later version brought (own_schema.UPGRADE) to an older ledger, or say who can."""
+    try:
+        with conn.transaction():
+            own_schema.upgrade(conn, schema)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        with autocommit(conn):
+            owner = conn.execute(LEDGER_OWNER, {"schema": schema}).fetchone()
+        raise ErpPipelinesError(
+            f"The rollup ledger {ledger} was created by an older version and lacks its column aggregate_hash; "
+            f"this role may not add it ({exc.diag.message_primary}). Nothing was written.",
+            where=f"table {ledger} (owner: {owner[0] if owner else 'unknown'})",
+            fix=f"As its owner, run `ALTER TABLE {ledger} ADD COLUMN aggregate_hash numeric` once (or materialize "
+            "`pipeline_state` as that role); days recorded before keep an empty aggregate_hash, and retention "
+            "recomputes them (docs/own_schema.md).",
+        ) from None
+    except psycopg.errors.LockNotAvailable:
+        raise ErpPipelinesError(
+            f"The rollup ledger {ledger} was created by an older version and lacks its column aggregate_hash; "
+            "adding it waited longer than lock_timeout for another run of ours that holds the table. Nothing "
+            "was written.",
+            where=f"table {ledger}",
+            fix="Run again once the other run (a rollup or retention) has finished; the column is added once.",
         ) from None
 
 

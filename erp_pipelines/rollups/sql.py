@@ -79,7 +79,8 @@ PLAIN_RATE_MARK = "{plain_rate}"
 
 # Independent reconciliation of one day: the day's figures recomputed from its raw samples, compared with
 # the stored aggregate row, EVERY column (latency mean and error rate too), so a late idle sample or an
-# updated latency shows. Written independently of the write's formula, so a formula bug cannot pass both:
+# updated latency shows. Its formulas are written apart from the write's, so a bug in one formula does not
+# pass both (what the two share in the step's read, and what guards that, is said at METRIC_DAY_READ):
 # the samples are grouped by their raw reqCount (`g`: one hash aggregate over the day, a few hundred
 # distinct values); the day's requests are the sum of each value times its samples, and the latency mean is
 # the sum over the groups of each group's plain mean latency times the group's share of the day's weight
@@ -166,8 +167,12 @@ METRIC_RECONCILE_FROM_PARTS = METRIC_RECONCILE_FINAL.replace(
 )
 
 # The step's one read: `p` is the day grouped by reqCount, with the sums both computations need; `t` is the
-# write's formula over them and `g`/`r` (METRIC_INDEPENDENT) the independent one. What they share is the
-# plain per-reqCount sums and counts (METRIC_DAY_PARTIALS' columns); the formulas are written apart: the
+# write's formula over them and `g`/`r` (METRIC_INDEPENDENT) the independent one. What they share is this
+# one scan of the day and its plain per-reqCount counts and sums (samples, timed, latency_sum), so a wrong
+# column in `p` would pass both: that part is held to references outside SQL instead, the plain-Python
+# reference (test_rollups.py), the statements before this change (test_rollup_instances_match_frozen_sql.py,
+# test_verified_retention.py's generated comparison) and retention's fingerprint, a statement of its own. The
+# formulas are written apart: the
 # write's latency is the sum of latency times weight over the sum of weights (exact integer sums, as when it
 # summed per sample), the independent one a weighted mean of the groups' plain means; the write's requests
 # and errors are sums of the columns, the independent ones the group values times their samples and sums of
@@ -472,7 +477,6 @@ USAGE_WINDOW_ROWS = """
 SELECT count(*) FROM client_daily_usage WHERE date >= %(first_day)s AND date < %(end_day)s
 """
 
-# One day's aggregate row, for the health-threshold check.
 # One day's aggregate row and its hash (METRIC_ROW_HASH): the step's read-back, and the health check's row.
 METRIC_DAY_ROW = f"""
 SELECT "avgLatencyMs", "avgErrorRatePct", "reqCount", "errCount", {METRIC_ROW_HASH}

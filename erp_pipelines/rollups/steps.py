@@ -81,8 +81,8 @@ class RollupStepConfig(dg.Config):
         description="Also reconcile every day against retention's independent recomputation from its raw rows (a "
         "second read of the day; about doubles the step). Off by default: the step proves the table holds exactly "
         "the rows it computed from the fingerprinted raw rows (system_metric_daily also checks them against an "
-        "independent recomputation from the same read), and retention recomputes independently before it "
-        "deletes a day the step did not verify.",
+        "independent recomputation from the same read, so for it this adds only a second scan), and retention "
+        "recomputes independently before it deletes a day the step did not verify.",
     )
     adopt_existing_aggregates: bool = Field(
         default=False,

@@ -1,4 +1,4 @@
-"""A day the rollup verified is proved by retention from its fingerprint and the aggregate row's hash alone.
+"""A day the rollup verified is proved by retention from its fingerprint and the seal of the row it verified.
 
 Why (issue 18, retention's total SQL <= 1.5x one plain DELETE): the independent recomputation now runs in
 the metric rollup's own read of the day, and the ledger records the hash of the row it verified. Retention
@@ -31,6 +31,7 @@ from erp_pipelines.rollups import sql as rollup_sql
 from erp_pipelines.rollups.assets import system_metric_daily
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY, write_metric_day
 from erp_pipelines_tests.support.erp_data import insert_samples, set_health_config
+from erp_pipelines_tests.support.frozen_rollup_sql import FROZEN_METRIC_DAY_READ
 from erp_pipelines_tests.support.generated import bounded
 from erp_pipelines_tests.support.ledger import grant_own_schema, install_own_schema, pruned_days
 from erp_pipelines_tests.support.rollups import (
@@ -46,7 +47,7 @@ from erp_pipelines_tests.support.rollups import (
 )
 
 OLD = ago(20)
-RECOMPUTATION = "AS latency_sum"  # in METRIC_DAY_PARTIALS and METRIC_DAY_RECONCILE, not in the fingerprint
+RECOMPUTATION = "has_aggregate"  # METRIC_RECONCILE_FINAL's column: retention's recomputation ran
 
 
 @contextmanager
@@ -299,13 +300,15 @@ def test_a_role_that_does_not_own_an_older_ledger_is_told_how_to_upgrade_it(erp_
             conn.execute(sql.SQL(grant).format(db=sql.Identifier(db), role=sql.Identifier(role)))
         grant_own_schema(conn, role, upgrade=False)
         url = psycopg.conninfo.make_conninfo(erp_url, user=role, password=password)
+        insert_samples(conn, [(999, 0.5, 4, 1, at(OLD, 22))])  # a run that went ahead would rewrite the row
         before = metric_rows(conn)
         result = roll_up({"erp_db": ErpDatabase(url=url)}, instance, OLD, assets=[system_metric_daily],
                          raise_on_error=False)
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure)
         text = failure.step_failure_data.user_failure_data.description
-        assert "aggregate_hash" in text and "pipeline_state" in text and password not in text, text
+        assert "aggregate_hash" in text and "ALTER TABLE" in text and password not in text, text
+        assert "owner: postgres" in text, text  # the role that created our tables here
         assert metric_rows(conn) == before
     finally:
         conn.execute(sql.SQL("DROP OWNED BY {} CASCADE").format(sql.Identifier(role)))
@@ -325,3 +328,31 @@ def test_the_fingerprint_in_pieces_equals_the_days_fingerprint(erp_tables, batch
         whole = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
     assert pieces == whole and whole.raw_rows == 47
     assert count(conn, "SELECT count(*) FROM system_metric_samples") == 47
+
+
+signed_counts = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from([0, 2**31 - 1]))
+hostile_samples = st.lists(
+    st.tuples(st.one_of(st.none(), st.integers(-5, 5000), st.just(2**31 - 1)), rates, signed_counts, signed_counts,
+              st.integers(0, 5)),
+    min_size=0, max_size=30,
+)
+
+
+@given(rows=hostile_samples)
+@bounded(ci=40)
+def test_the_grouped_read_gives_the_per_sample_reads_figures(erp_tables, rows):
+    """The step's read groups the day by reqCount and takes the write's figures from the groups' sums; the
+    read before it (FROZEN_METRIC_DAY_READ) summed them per sample. Same rows in, same figures and fingerprint
+    out: NULL, zero, negative and largest reqCount/errCount, NULL and largest latencies, NaN and Infinity
+    rates, days without requests or without latencies, and an empty day."""
+    conn = erp_tables
+    conn.execute("DELETE FROM system_metric_samples")
+    insert_samples(conn, [(lat, rate, req, err, at(OLD, 1 + moment, 7 * moment)) for lat, rate, req, err, moment in rows])
+    day_start, day_end = METRIC_DAILY.day_bounds(OLD)
+    params = {"day": OLD, "day_start": day_start, "day_end": day_end}
+    with conn.transaction(force_rollback=True):
+        bound = METRIC_DAILY.bind(conn)
+        grouped = conn.execute(bound.replace_day_sql, params).fetchone()
+        expression = bound.fingerprint_sql.as_string(conn).split("sum(", 1)[1].rsplit("), 0)", 1)[0]
+        per_sample = conn.execute(FROZEN_METRIC_DAY_READ.replace("{raw_row_hash}", expression), params).fetchone()
+    assert tuple(grouped[:7]) == tuple(per_sample)

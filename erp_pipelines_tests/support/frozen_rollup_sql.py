@@ -136,3 +136,35 @@ SELECT (SELECT coalesce(sum(events), 0) FROM per_type)::bigint AS raw_rows,
        (SELECT count(*) FROM written WHERE NOT inserted) AS updated,
        (SELECT count(*) FROM removed) AS deleted
 """
+
+# METRIC_DAY_READ as it was before it grouped the day by reqCount (the write's sums per sample, the fallback
+# rate read only for a day without requests), 2026-12-05: the generated comparison in
+# test_verified_retention.py holds the grouped read to it, negative and NULL counts included.
+FROZEN_METRIC_DAY_READ = """WITH t AS (
+    SELECT count(*) AS samples,
+           coalesce(sum({raw_row_hash}), 0) AS raw_hash,
+           -- bigint products (an int latency times an int weight cannot overflow) summed exactly as
+           -- numeric: the same value as numeric products, ~2x cheaper per sample; a float latency column
+           -- would make it a float product
+           sum("latencyMs" * greatest("reqCount", 1)::bigint) FILTER (WHERE "latencyMs" IS NOT NULL)
+               AS latency_weighted,
+           sum(greatest("reqCount", 1)) FILTER (WHERE "latencyMs" IS NOT NULL) AS latency_weight,
+           coalesce(sum("reqCount"), 0) AS req,
+           coalesce(sum("errCount"), 0) AS err,
+           -- NaN and +-Infinity are kept out of the fallback mean (NaN orders above every number) and counted
+           count(*) FILTER (WHERE NOT ("errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'))
+               AS non_finite
+    FROM system_metric_samples
+    WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s
+)
+SELECT t.samples AS raw_rows, t.raw_hash,
+       round(t.latency_weighted / t.latency_weight)::int AS latency,
+       CASE WHEN t.req > 0 THEN round(100.0 * t.err / t.req, 2)::float8 ELSE (SELECT (sum("errorRatePct"::numeric) FILTER (WHERE "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity')
+        / nullif(count(*) FILTER (WHERE "errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'), 0))::float8
+FROM system_metric_samples
+WHERE collected_at >= %(day_start)s AND collected_at < %(day_end)s) END AS error_rate,
+       t.req,  -- bigint sums: written as they are, so a day past 2^31 fails on an int column (the step says so)
+       t.err,
+       t.non_finite
+FROM t
+"""
