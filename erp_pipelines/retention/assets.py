@@ -15,8 +15,9 @@ Order and rules:
    - the day's current fingerprint (rows + exact hash of every column the rollup reads) must equal the one
      the rollup ledger recorded with the aggregate, AND the aggregate must provably equal an independent
      recomputation from those rows (`_prove_day`): either the rollup's write verified it and the ledger
-     holds the row's hash (then the fingerprint is read alone, in statements of at most
-     FINGERPRINT_READ_BATCHES pieces, and the row's hash must equal the ledger's), or both come from ONE
+     holds its seal (then the fingerprint is read alone, in statements of at most
+     FINGERPRINT_READ_BATCHES pieces, and the row's hash now, sealed with it, must equal that seal), or
+     both come from ONE
      read of the day (the bound reconciliation statement also sums the per-row hash), in statements of at
      most READ_BATCHES pieces when the rollup's reconciliation adds up from partial rows (`_read_day`), else
      in one;

@@ -98,8 +98,8 @@ def write_metric_day(
     RollupSpec.bind; planned for this day's bounds, `prepare=False`: a prepared statement may get one plan for
     every day, without parallel workers); METRIC_DAY_WRITE upserts the figures, only for a day with samples.
     The row read back (same snapshot) must equal what the write computed AND the independent recomputation;
-    then its hash goes into the ledger as verified (`DayWrite.aggregate_hash`), and retention needs only the
-    day's fingerprint and that hash to prove the row holds the samples.
+    then its hash, sealed with the fingerprint, goes into the ledger as verified (`DayWrite.aggregate_hash`),
+    and retention needs only the day's fingerprint and the row's hash to prove the row holds the samples.
     """
     (raw_rows, raw_hash, latency, rate, req, err, non_finite, *independent) = conn.execute(
         bound.replace_day_sql, params, prepare=False
