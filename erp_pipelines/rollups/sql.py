@@ -100,17 +100,22 @@ PLAIN_RATE_MARK = "{plain_rate}"
 #   a subquery, METRIC_DAY_RECONCILE, or the pieces' rows sent back as arrays, METRIC_RECONCILE_FROM_PARTS).
 #   The fallback error rate is read from the day's rows themselves, which are all still there: retention
 #   reads every piece before it deletes one.
+# The partial sums per reqCount the independent recomputation adds up (METRIC_INDEPENDENT reads these
+# columns): one text for retention's pieces (METRIC_DAY_PARTIALS) and the step's read (METRIC_DAY_READ), so
+# the two cannot drift apart.
+PARTIAL_SUMS_MARK = "{partial_sums}"
+METRIC_PARTIAL_SUMS = """"reqCount" AS requests,
+           count(*) AS samples,
+           sum({raw_row_hash}) AS raw_hash,
+           count("latencyMs") AS timed,
+           sum("latencyMs") AS latency_sum,
+           sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err"""
 METRIC_DAY_PARTIALS = """
-SELECT "reqCount" AS requests,
-       count(*) AS samples,
-       sum({raw_row_hash}) AS raw_hash,
-       count("latencyMs") AS timed,
-       sum("latencyMs") AS latency_sum,
-       sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err
+SELECT {partial_sums}
 FROM system_metric_samples
 WHERE collected_at >= %(from_ts)s AND collected_at < %(to_ts)s
 GROUP BY 1
-"""
+""".replace(PARTIAL_SUMS_MARK, METRIC_PARTIAL_SUMS)
 PARTIALS_MARK = "{partials}"
 # `g` and `r`: the independent figures from partial rows (`{partials}`: requests, samples, raw_hash, timed,
 # latency_sum, err)
@@ -183,12 +188,7 @@ METRIC_RECONCILE_FROM_PARTS = METRIC_RECONCILE_FINAL.replace(
 METRIC_DAY_READ = (
     """
 WITH p AS (
-    SELECT "reqCount" AS requests,
-           count(*) AS samples,
-           sum({raw_row_hash}) AS raw_hash,
-           count("latencyMs") AS timed,
-           sum("latencyMs") AS latency_sum,
-           sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err,
+    SELECT {partial_sums},
            sum("reqCount") AS req_sum,
            sum("errCount") AS err_sum,
            -- NaN and +-Infinity are kept out of the fallback mean (NaN orders above every number) and counted
@@ -221,6 +221,7 @@ SELECT t.samples AS raw_rows, t.raw_hash,
        r.err AS independent_err
 FROM t, r
 """
+    .replace(PARTIAL_SUMS_MARK, METRIC_PARTIAL_SUMS)
     .replace("{independent}", METRIC_INDEPENDENT.replace(PARTIALS_MARK, "p"))
     .replace("{independent_rate}", METRIC_INDEPENDENT_ERROR_RATE)
     .replace(PLAIN_RATE_MARK, METRIC_PLAIN_ERROR_RATE.strip())
