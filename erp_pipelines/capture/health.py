@@ -4,7 +4,8 @@ Why a module: `pipeline_state` re-enables a capture trigger disabled by hand (`A
 TRIGGER`, or `ENABLE REPLICA TRIGGER`, which never fires for the app) and re-creates a dropped one, but it runs
 only with the schema sync. Between two syncs change capture could be off for weeks without a word: the
 late-data sensor would then see no changed day. So every rollup run reads its raw table's triggers here (one
-catalog query, no lock) and its `capture_triggers_enabled` check (WARN) says what is off and what to run.
+catalog query, no lock) and its `capture_triggers_enabled` check
+(WARN) says what is off and what to run.
 
 What counts as off: a trigger of ours present but not firing for the app's sessions (`tgenabled` 'D' or 'R'),
 or missing while its function is installed in our schema (the trigger was dropped by hand). No trigger and no
@@ -20,14 +21,19 @@ import psycopg
 from psycopg import sql
 
 from erp_pipelines import own_schema
-from erp_pipelines.capture.triggers import OUR_FUNCTIONS, Operation, capture_name
+from erp_pipelines.capture.triggers import Operation, capture_name
 
-# Our triggers on one raw table and whether each fires for normal sessions ('O') or always ('A'); which of
-# our capture functions exist is triggers.OUR_FUNCTIONS, the query pipeline_state's uninstall reads.
-TRIGGER_STATES = """
-SELECT t.tgname, t.tgenabled IN ('O', 'A')
-FROM pg_trigger t
-WHERE t.tgrelid = to_regclass(%(table)s) AND NOT t.tgisinternal AND t.tgname = ANY(%(names)s)
+# Our triggers on one raw table, whether each fires for normal sessions ('O') or always ('A'), and which of
+# their functions exist in our schema (the same names; triggers.OUR_FUNCTIONS lists all of them for
+# pipeline_state's uninstall): one round trip, since every rollup run reads it.
+CAPTURE_STATE = """
+SELECT ARRAY(SELECT t.tgname FROM pg_trigger t
+             WHERE t.tgrelid = to_regclass(%(table)s) AND NOT t.tgisinternal AND t.tgname = ANY(%(names)s)),
+       ARRAY(SELECT t.tgname FROM pg_trigger t
+             WHERE t.tgrelid = to_regclass(%(table)s) AND NOT t.tgisinternal AND t.tgname = ANY(%(names)s)
+               AND t.tgenabled IN ('O', 'A')),
+       ARRAY(SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = %(schema)s AND p.proname = ANY(%(names)s) AND p.pronargs = 0)
 """
 
 
@@ -49,12 +55,13 @@ def capture_state(conn: psycopg.Connection, erp_schema: str, raw_table: str) -> 
     """Read (no lock) the state of `raw_table`'s capture triggers (module docstring)."""
     names = [capture_name(raw_table, op) for op in Operation]
     table = sql.Identifier(erp_schema, raw_table).as_string(conn)
-    states = dict(conn.execute(TRIGGER_STATES, {"table": table, "names": names}).fetchall())
-    functions = {r[0] for r in conn.execute(OUR_FUNCTIONS, {"schema": own_schema.own_schema_name()})} & set(names)
-    if not states and not functions:
+    present, firing, functions = conn.execute(
+        CAPTURE_STATE, {"table": table, "names": names, "schema": own_schema.own_schema_name()}
+    ).fetchone()
+    if not present and not functions:
         return CaptureState(raw_table, installed=False)
     return CaptureState(
         raw_table,
-        disabled=tuple(n for n in names if states.get(n) is False),
-        missing=tuple(n for n in names if n not in states),
+        disabled=tuple(n for n in names if n in present and n not in firing),
+        missing=tuple(n for n in names if n not in present),
     )

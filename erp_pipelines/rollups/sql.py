@@ -85,7 +85,7 @@ PLAIN_RATE_MARK = "{plain_rate}"
 # distinct values); the day's requests are the sum of each value times its samples, and the latency mean is
 # the sum over the groups of each group's plain mean latency times the group's share of the day's weight
 # (left unrounded and compared within 0.5 of the stored integer), not the write's sum of products over the
-# sum of weights; errors are sums of CASE; the fallback error rate (used for a day without requests only) a
+# sum of weights; errors are the plain sum of the column (one formula only); the fallback error rate (used for a day without requests only) a
 # sum over a count of the finite rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample
 # share from a window function over the day cost twice as much at 166k samples a day: the window spooled
 # every sample to disk.)
@@ -109,7 +109,7 @@ METRIC_PARTIAL_SUMS = """"reqCount" AS requests,
            sum({raw_row_hash}) AS raw_hash,
            count("latencyMs") AS timed,
            sum("latencyMs") AS latency_sum,
-           sum(CASE WHEN "errCount" IS NULL THEN 0 ELSE "errCount" END) AS err"""
+           sum("errCount") AS err"""
 METRIC_DAY_PARTIALS = """
 SELECT {partial_sums}
 FROM system_metric_samples
@@ -173,24 +173,23 @@ METRIC_RECONCILE_FROM_PARTS = METRIC_RECONCILE_FINAL.replace(
 
 # The step's one read: `p` is the day grouped by reqCount, with the sums both computations need; `t` is the
 # write's formula over them and `g`/`r` (METRIC_INDEPENDENT) the independent one. What they share is this
-# one scan of the day and its plain per-reqCount counts and sums (samples, timed, latency_sum), so a wrong
-# column in `p` would pass both: that part is held to references outside SQL instead, the plain-Python
+# one scan of the day and its plain per-reqCount counts and sums (samples, timed, latency_sum, err), so a
+# wrong column in `p` would pass both: that part is held to references outside SQL instead, the plain-Python
 # reference (test_rollups.py), the statements before this change (test_rollup_instances_match_frozen_sql.py,
-# test_verified_retention.py's generated comparison) and retention's fingerprint, a statement of its own. The
-# formulas are written apart: the
-# write's latency is the sum of latency times weight over the sum of weights (exact integer sums, as when it
-# summed per sample), the independent one a weighted mean of the groups' plain means; the write's requests
-# and errors are sums of the columns, the independent ones the group values times their samples and sums of
-# CASE. Grouping costs the read little more than the write's sums alone did (side measurements on the
-# bench's data, 166,667 samples a day, 2 cores: 28-31 ms against 25-28 ms; 35 ms with the write's own
-# per-sample products next to the groups' sums, and 9.9 ms for the day's count(*)); bench/results.md times
+# test_verified_retention.py's generated comparison) and retention's fingerprint, a statement of its own.
+# The formulas are written apart where there are two: the write's latency is the sum of latency times weight
+# over the sum of weights (exact integer sums, as when it summed per sample), the independent one a weighted
+# mean of the groups' plain means; the write's requests are the sum of the column, the independent ones the
+# group values times their samples. Errors are a plain sum of the column, shared (a second sum of the same
+# column, once written with CASE, was the same formula and cost ~1 ms a day). Grouping costs the read
+# little more than the write's sums alone did (side measurements on the bench's data, 166,667 samples a
+# day, 2 cores: 27-29 ms against 25-28 ms, and 8-10 ms for the day's count(*)); bench/results.md times
 # the read and the whole step.
 METRIC_DAY_READ = (
     """
 WITH p AS (
     SELECT {partial_sums},
            sum("reqCount") AS req_sum,
-           sum("errCount") AS err_sum,
            -- NaN and +-Infinity are kept out of the fallback mean (NaN orders above every number) and counted
            count(*) FILTER (WHERE NOT ("errorRatePct" < 'Infinity' AND "errorRatePct" > '-Infinity'))
                AS non_finite
@@ -204,7 +203,7 @@ t AS (
     SELECT coalesce(sum(samples), 0)::bigint AS samples, coalesce(sum(raw_hash), 0) AS raw_hash,
            sum(latency_sum::numeric * greatest(requests, 1)) FILTER (WHERE timed > 0) AS latency_weighted,
            sum(timed::numeric * greatest(requests, 1)) FILTER (WHERE timed > 0) AS latency_weight,
-           coalesce(sum(req_sum), 0)::bigint AS req, coalesce(sum(err_sum), 0)::bigint AS err,
+           coalesce(sum(req_sum), 0)::bigint AS req, coalesce(sum(err), 0)::bigint AS err,
            coalesce(sum(non_finite), 0)::bigint AS non_finite
     FROM p
 ),{independent}
