@@ -326,7 +326,8 @@ def retention_details(results: dict[str, Any]) -> list[str]:
         "## Retention detail (first run)",
         "",
         f"- rows deleted: {r['rows_deleted']:,} ({r['days_skipped']} day(s) skipped), "
-        f"{r['delete_statements']} DELETE statements (batches walked by timestamp), {r['statements']} statements in all",
+        f"{r['delete_statements']} DELETE statements (ranges of heap blocks, or batches walked by timestamp), "
+        f"{r['statements']} statements in all",
         f"- longest statement {r['longest_statement_s'] * 1000:.1f} ms ({r['longest_statement']}), "
         f"longest DELETE {r['longest_delete_s'] * 1000:.1f} ms",
         f"- asset SQL {r['asset_sql_s']:.2f}s, asset wall time {r['asset_wall_s']:.2f}s, one DELETE "

@@ -17,8 +17,11 @@ is chosen from numbers: every design runs on a fresh copy of the samples (copied
 - `reconciliation read (one per day), then delete`: the proof as retention ran it before (METRIC_DAY_RECONCILE);
 - `reconciliation in pieces, then delete`: the proof as retention runs it for a day the rollup did not verify
   (METRIC_DAY_PARTIALS per four pieces, METRIC_RECONCILE_FROM_PARTS);
-- `fingerprint in pieces + the verified row's hash, then delete`: the proof as retention runs it for a day
-  the rollup verified (`_read_fingerprint`, statements of twelve pieces, and METRIC_AGGREGATE_HASH);
+- `fingerprint in pieces + the verified row's hash, then delete`: the proof as retention ran it for a day
+  the rollup verified before block pieces (the fingerprint in statements of twelve walked pieces, and
+  METRIC_AGGREGATE_HASH);
+- `fingerprint with block spans + the verified row's hash, then delete by blocks`: as retention runs it now
+  (retention/block_pieces.py: no walk; the day's rows go by ranges of heap blocks);
 - `DELETE ... RETURNING the hash`: the deleted rows' count and hash summed from RETURNING, the proof
   folded into the deletes (no recomputation yet).
 Results: bench/results-retention-designs.md (and .json). Times are wall seconds of SQL, medians of --rounds.
@@ -42,7 +45,9 @@ from bench.data import prepare_database
 from bench.measure_retention import copy_for_retention
 from erp_pipelines.demo.generate import default_end_day
 from erp_pipelines.embedded import ensure_database
-from erp_pipelines.retention.assets import _delete_day, _read_day, _read_fingerprint, _segments
+from erp_pipelines.retention import block_pieces
+from erp_pipelines.retention import sql as retention_sql
+from erp_pipelines.retention.assets import FINGERPRINT_READ_BATCHES, _delete_day, _read_day, _segments
 from erp_pipelines.rollups import sql as rollup_sql
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY
 
@@ -66,8 +71,17 @@ def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime
     bound = METRIC_DAILY.bind(conn)
     h = bound.fingerprint_sql.as_string(conn).split("sum(", 1)[1].rsplit("), 0)", 1)[0]
 
+    delete_blocks = retention_sql.compose(retention_sql.DELETE_BLOCKS, "system_metric_samples", "collected_at", "id")
+    facts = block_pieces.block_facts(conn)
+
     def day(a: datetime, b: datetime) -> None:
         params = {"day": a.date(), "day_start": a, "day_end": b}
+        if name == BLOCKS:  # the expected rows: the ledger's count in retention, the day's count here
+            slices = block_pieces.time_slices(a, b, 166_667, FINGERPRINT_READ_BATCHES * BATCH)
+            spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql, slices)
+            conn.execute(rollup_sql.METRIC_AGGREGATE_HASH, params).fetchone()
+            block_pieces.delete_pieces(conn, delete_blocks, block_pieces.plan(spans, facts, BATCH).pieces)
+            return
         pieces = _segments(conn, METRIC_DAILY, a, b, BATCH)
         if name == "count read, then delete":
             conn.execute(COUNT_READ, params).fetchone()
@@ -78,7 +92,9 @@ def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime
         elif name == "reconciliation in pieces, then delete":
             _read_day(conn, METRIC_DAILY, bound, params, pieces)
         elif name == VERIFIED:
-            _read_fingerprint(conn, bound, pieces)
+            for first in range(0, len(pieces), FINGERPRINT_READ_BATCHES):
+                group = pieces[first:first + FINGERPRINT_READ_BATCHES]
+                conn.execute(bound.fingerprint_sql, {"day_start": group[0].from_ts, "day_end": group[-1].to_ts}).fetchone()
             conn.execute(rollup_sql.METRIC_AGGREGATE_HASH, params).fetchone()
         if name == "DELETE ... RETURNING the hash":
             for piece in pieces:  # no ties in the generated data: every piece is a plain range
@@ -90,11 +106,13 @@ def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime
 
 
 VERIFIED = "fingerprint in pieces + the verified row's hash, then delete"
+BLOCKS = "fingerprint with block spans + the verified row's hash, then delete by blocks"
 DESIGNS = (
     "delete only",
     "count read, then delete",
     "fingerprint read, then delete",
     VERIFIED,
+    BLOCKS,
     "reconciliation read (one per day), then delete",
     "reconciliation in pieces, then delete",
     "DELETE ... RETURNING the hash",

@@ -10,19 +10,20 @@ Order and rules:
    - the rollup's advisory lock FIRST (dbwork.write_transaction, bounded by lock_timeout: a day that waits
      longer is skipped and retried next run), THEN the REPEATABLE READ snapshot, so the snapshot sees the
      rollup it may have waited for;
-   - in that snapshot the day is cut into pieces of at most `batch_size` rows, walked by timestamp
-     (retention/sql.py BATCH_END; `_segments`);
    - the day's current fingerprint (rows + exact hash of every column the rollup reads) must equal the one
      the rollup ledger recorded with the aggregate, AND the aggregate must provably equal an independent
-     recomputation from those rows (`_prove_day`): either the rollup's write verified it and the ledger
-     holds its seal (then the fingerprint is read alone, in statements of at most
-     FINGERPRINT_READ_BATCHES pieces, and the row's hash now, sealed with it, must equal that seal), or
-     both come from ONE
-     read of the day (the bound reconciliation statement also sums the per-row hash), in statements of at
-     most READ_BATCHES pieces when the rollup's reconciliation adds up from partial rows (`_read_day`), else
-     in one;
-   - then the pieces are deleted, the count must equal the fingerprint's, and the day is recorded in
-     `pruned_days`; COMMIT.
+     recomputation from those rows. Two proofs:
+     - the rollup's write verified the aggregate and the ledger holds its seal (`_prove_verified`): the
+       fingerprint is read alone, in time slices that also return their rows' ctid span, and the row's hash
+       now, sealed with it, must equal that seal. The rows then go by ranges of heap blocks inside those
+       spans, at most `batch_size` rows a statement (retention/block_pieces.py; a slice whose rows are
+       spread thin is walked as below);
+     - otherwise (`_prove_recomputed`) the day is cut into pieces of at most `batch_size` rows walked by
+       timestamp (retention/sql.py BATCH_END; `_segments`), and the fingerprint and the recomputation come
+       from ONE read of the day (the bound reconciliation statement also sums the per-row hash), in
+       statements of at most READ_BATCHES pieces when the rollup's reconciliation adds up from partial rows
+       (`_read_day`), else in one; the pieces are then deleted;
+   - the count deleted must equal the fingerprint's, and the day is recorded in `pruned_days`; COMMIT.
    A day that fails a test is kept and listed in `skipped_days`; when its raw rows changed since the
    rollup, an invalidation mark asks the late-data sensor for a refresh. A day already pruned whose raw
    rows are late arrivals is never deleted (`late_rows_kept`): those rows are in no aggregate.
@@ -57,7 +58,7 @@ from erp_pipelines.health_config import read_config, validate_config
 from erp_pipelines.own_schema import own_schema_name
 from erp_pipelines.partitions import DAILY_PARTITIONS
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.retention import sql
+from erp_pipelines.retention import block_pieces, sql
 from erp_pipelines.retention.today import guard_today
 from erp_pipelines.rollups import held_rows, ledger
 from erp_pipelines.rollups.registry import ROLLUP_ASSETS, ROLLUPS
@@ -84,8 +85,9 @@ class RetentionConfig(dg.Config):
         "fingerprint equals the rollup ledger's). Unset (the default): raw usage events are kept.",
     )
     batch_size: int = Field(
-        default=15000, description="Rows per DELETE statement at most (batches walked by timestamp): each "
-        "statement's row locks last ~50-90 ms at 15,000 rows on a shared 2-core machine (bench/results.md)."
+        default=15000, description="Rows per DELETE statement at most (ranges of heap blocks for a day the rollup "
+        "sealed, else batches walked by timestamp): a statement of raw samples took at most ~30-70 ms, most "
+        "under 30 ms, on a shared 2-core machine (bench/results.md)."
     )
     event_categories: dict[str, list[str]] = Field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_EVENT_CATEGORIES.items()},
@@ -175,9 +177,10 @@ ONE_MICROSECOND = timedelta(microseconds=1)
 # batches per statement: a statement of ~60k rows at the default batch_size, at most 32 ms on the shared
 # 2-core machine (bench/results.md, longest retention statement), however large the day.
 READ_BATCHES = 4
-# The fingerprint alone (a day the rollup verified, `_prove_day`) is about half the work a row: up to this
-# many batches per statement, ~180k rows at the default batch_size (a side measurement on the bench's data:
-# 20-25 ms for a whole day of 166,667 samples; bench/results.md has the longest retention statement).
+# The fingerprint alone (a day the rollup verified, `_prove_verified`) is about half the work a row: time
+# slices sized for up to this many batches each, ~180k rows at the default batch_size (a side measurement on
+# the bench's data: 20-25 ms for a whole day of 166,667 samples; bench/results.md has the longest retention
+# statement).
 FINGERPRINT_READ_BATCHES = 12
 
 
@@ -265,10 +268,13 @@ def _delete_day(conn: psycopg.Connection, spec: RollupSpec, segments: list[Segme
 
 
 def _prune_day(
-    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int
+    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any], batch: int,
+    facts: block_pieces.BlockFacts,
 ) -> tuple[int, int, int]:
     """Inside the day's transaction (lock taken, then snapshot): test, delete, record. Raises _Skip.
-    The day is cut into pieces once and proved before any of its pieces is deleted (`_prove_day`)."""
+    The day is proved before any of its rows is deleted: by the rollup's seal, then deleted by heap blocks
+    (`_prove_verified`, retention/block_pieces.py), or by the recomputation over pieces walked by timestamp,
+    which are then deleted (`_prove_recomputed`)."""
     # our own deletes mark nothing in the invalidation log (a pruned day is never refreshed)
     conn.execute(CAPTURE_OFF, {"setting": SKIP_SETTING})
     pruned = ledger.read_pruned(conn, spec.raw_table, [day])
@@ -283,9 +289,13 @@ def _prune_day(
         ledger.mark_day_once(conn, spec.raw_table, day)
         raise _Refresh(f"{fp.raw_rows} raw row(s) but no ledger entry of {spec.aggregate_table} (not rolled up, or "
                        "rolled up while empty); refresh requested")
-    segments = _segments(conn, spec, params["day_start"], params["day_end"], batch)
-    fp, kept = _prove_day(conn, spec, bound, day, params, segments, recorded)
-    deleted, statements = _delete_day(conn, spec, segments, batch)
+    proof = _prove_day(conn, spec, bound, day, params, recorded, batch)
+    fp, kept = proof.fingerprint, proof.kept
+    if proof.spans is not None:
+        deleted, statements = _delete_planned(conn, spec, block_pieces.plan(proof.spans, facts, batch), batch,
+                                              fp.raw_rows - kept, params)
+    else:
+        deleted, statements = _delete_day(conn, spec, proof.segments, batch)
     if deleted != fp.raw_rows - kept:  # cannot happen in one snapshot; never commit a partial day
         raise RuntimeError(
             f"{spec.raw_table} {day}: deleted {deleted} rows, fingerprint says {fp.raw_rows} ({kept} kept)"
@@ -294,28 +304,65 @@ def _prune_day(
     return deleted, statements, kept
 
 
+@dataclass(frozen=True)
+class Proof:
+    """That a day's aggregate holds its raw rows (`_prove_day`), and what its deletes go by."""
+
+    fingerprint: ledger.Fingerprint
+    kept: int  # rows with a NULL key column: in no aggregate row, they stay raw (held_rows.py)
+    spans: list[block_pieces.Span] | None = None  # verified: deleted by heap blocks (block_pieces.plan)
+    segments: list[Segment] = field(default_factory=list)  # recomputed: deleted by these walked pieces
+
+
 def _prove_day(
+    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any],
+    recorded: ledger.LedgerEntry, batch: int,
+) -> Proof:
+    """The day's proof, in its snapshot: the verified one when it applies, else the recomputation. Raises
+    _Refresh (the rows changed since the rollup) or _Skip (the aggregate does not hold them)."""
+    verified = _prove_verified(conn, spec, bound, day, params, recorded, batch)
+    if verified is not None:
+        fp, spans = verified
+        return Proof(fp, held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"]), spans=spans)
+    segments = _segments(conn, spec, params["day_start"], params["day_end"], batch)
+    fp, kept = _prove_recomputed(conn, spec, bound, day, params, segments, recorded)
+    return Proof(fp, kept, segments=segments)
+
+
+def _prove_verified(
+    conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any],
+    recorded: ledger.LedgerEntry, batch: int,
+) -> tuple[ledger.Fingerprint, list[block_pieces.Span]] | None:
+    """The proof when the rollup's write verified the aggregate against an independent recomputation
+    (`recorded.aggregate_hash`, the seal of the row's hash and the fingerprint it was verified for): the day's
+    fingerprint now equals the ledger's AND seals with the aggregate row's hash now (`bound.aggregate_hash_sql`)
+    to the recorded seal. The rows are those the verified row was computed from, and the row is that row: no
+    recomputation needed. The fingerprint is read in time slices with each slice's ctid span
+    (block_pieces.read_spans: at most FINGERPRINT_READ_BATCHES x batch rows a slice when the day's rows are
+    spread evenly in time), which the deletes then go by.
+
+    Returns (fingerprint, spans), None when this proof does not apply (an older ledger entry, a rollup whose
+    write does not verify, an aggregate changed since: the recomputation decides), or raises _Refresh."""
+    if recorded.aggregate_hash is None or bound.aggregate_hash_sql is None or bound.fingerprint_span_sql is None:
+        return None
+    slices = block_pieces.time_slices(params["day_start"], params["day_end"], recorded.raw_rows,
+                                      FINGERPRINT_READ_BATCHES * batch)
+    spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql, slices)
+    fp = block_pieces.fingerprint(spans)
+    _same_rows(conn, spec, day, recorded, fp)
+    row = conn.execute(bound.aggregate_hash_sql, params).fetchone()
+    if row is None or not recorded.verifies(fp, row[0]):
+        return None
+    return fp, spans
+
+
+def _prove_recomputed(
     conn: psycopg.Connection, spec: RollupSpec, bound: BoundSql, day: date, params: dict[str, Any],
     segments: list[Segment], recorded: ledger.LedgerEntry,
 ) -> tuple[ledger.Fingerprint, int]:
-    """That the day's aggregate holds its raw rows, in the day's snapshot: returns (the day's fingerprint, rows
-    with a NULL key column, which stay raw) or raises _Refresh / _Skip. Two proofs, by what the ledger holds:
-
-    - the write verified the aggregate against an independent recomputation (`recorded.aggregate_hash`, the
-      seal of the row's hash and the fingerprint it was verified for): the day's fingerprint now
-      (`_read_fingerprint`) equals the ledger's AND seals with the aggregate row's hash now
-      (`bound.aggregate_hash_sql`) to the recorded seal. The rows are those the verified row was computed
-      from, and the row is that row: no recomputation needed;
-    - otherwise (an older ledger entry, a rollup whose write does not verify, or an aggregate changed since):
-      the day's fingerprint and the independent recomputation from ONE read of its rows (`_read_day`).
-    """
-    if recorded.aggregate_hash is not None and bound.aggregate_hash_sql is not None:
-        fp = _read_fingerprint(conn, bound, segments)
-        _same_rows(conn, spec, day, recorded, fp)
-        row = conn.execute(bound.aggregate_hash_sql, params).fetchone()
-        if row is not None and recorded.verifies(fp, row[0]):
-            return fp, held_rows.null_key_rows(conn, spec, params["day_start"], params["day_end"])
-        # the aggregate changed since it was verified: the recomputation decides
+    """The proof for any other day: its fingerprint and the independent recomputation from ONE read of its
+    rows over the walked pieces (`_read_day`). Returns (fingerprint, rows with a NULL key column, which stay
+    raw) or raises _Refresh / _Skip."""
     reading = _read_day(conn, spec, bound, params, segments)
     fp, why = reading.fingerprint, reading.mismatch
     _same_rows(conn, spec, day, recorded, fp)
@@ -328,6 +375,25 @@ def _prove_day(
     return fp, kept
 
 
+def _delete_planned(conn: psycopg.Connection, spec: RollupSpec, plan: block_pieces.DeletePlan, batch: int,
+                    expected: int, params: dict[str, Any]) -> tuple[int, int]:
+    """A verified day's deletes: its block pieces and its slices walked by timestamp (block_pieces.plan), then,
+    only when fewer than `expected` rows went (rows lying outside the pieces' blocks), the rest of the day
+    walked by timestamp: the walk sees only the rows this transaction has not deleted. Returns (rows deleted,
+    DELETE statements)."""
+    delete_blocks = sql.compose(sql.DELETE_BLOCKS, spec.raw_table, spec.ts_column, spec.id_column,
+                                holdable=held_rows.holdable(spec))
+    deleted = block_pieces.delete_pieces(conn, delete_blocks, plan.pieces)
+    statements = len(plan.pieces)
+    for from_ts, to_ts in plan.walked:
+        n, k = _delete_day(conn, spec, _segments(conn, spec, from_ts, to_ts, batch), batch)
+        deleted, statements = deleted + n, statements + k
+    if deleted < expected:
+        n, k = _delete_day(conn, spec, _segments(conn, spec, params["day_start"], params["day_end"], batch), batch)
+        deleted, statements = deleted + n, statements + k
+    return deleted, statements
+
+
 def _same_rows(conn: psycopg.Connection, spec: RollupSpec, day: date, recorded: ledger.LedgerEntry,
                fp: ledger.Fingerprint) -> None:
     """Raise _Refresh (after marking the day) when the raw rows changed since the aggregate was computed."""
@@ -337,19 +403,6 @@ def _same_rows(conn: psycopg.Connection, spec: RollupSpec, day: date, recorded: 
             f"raw rows changed since {spec.aggregate_table} was computed ({recorded.raw_rows} then, "
             f"{fp.raw_rows} now, or an update); refresh requested"
         )
-
-
-def _read_fingerprint(conn: psycopg.Connection, bound: BoundSql, segments: list[Segment]) -> ledger.Fingerprint:
-    """The day's fingerprint (rows, hash sum: `bound.fingerprint_sql`) over its pieces, in statements of at
-    most FINGERPRINT_READ_BATCHES pieces, added up exactly (Python integers). The pieces cover the day without
-    gap or overlap, rows with a NULL key column included, so the sum is the whole day's fingerprint."""
-    rows = total = 0
-    for first in range(0, len(segments), FINGERPRINT_READ_BATCHES):
-        piece = segments[first:first + FINGERPRINT_READ_BATCHES]
-        n, h = conn.execute(bound.fingerprint_sql, {"day_start": piece[0].from_ts, "day_end": piece[-1].to_ts}).fetchone()
-        rows += int(n)
-        total += int(h)
-    return ledger.Fingerprint(rows, Decimal(total))
 
 
 class _Late(Exception):
@@ -381,6 +434,7 @@ def _prune_raw_days(
     cutoff, _ = spec.day_bounds(cutoff_day)
     with conn.transaction():
         bound = spec.bind(conn)
+        facts = block_pieces.block_facts(conn)
         report.rows_before_start = int(conn.execute(
             sql.compose(sql.ROWS_BEFORE_START, spec.raw_table, spec.ts_column, spec.id_column),
             {"start": from_start},
@@ -397,7 +451,7 @@ def _prune_raw_days(
         try:
             with write_transaction(conn, spec.lock_key, lock_timeout=True):
                 try:
-                    n, statements, kept = _prune_day(conn, spec, bound, day, params, batch)
+                    n, statements, kept = _prune_day(conn, spec, bound, day, params, batch, facts)
                 except _Refresh as exc:  # commit the mark, delete nothing
                     refresh = exc
         except _Late as late:

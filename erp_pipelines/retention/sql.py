@@ -48,6 +48,20 @@ WHERE ctid = ANY(ARRAY(SELECT ctid FROM {raw} WHERE {ts} = %(at_ts)s AND {holdab
 """
 )
 
+# A proved day's rows in one range of heap blocks [from_tid, to_tid) (retention/block_pieces.py): a TID
+# Range Scan (PostgreSQL 14+) reads only those blocks; the timestamp range and the holdable condition keep
+# every other row, so the blocks may hold other days' rows too.
+DELETE_BLOCKS = sql.SQL(
+    """
+DELETE FROM {raw}
+WHERE ctid >= %(from_tid)s::tid AND ctid < %(to_tid)s::tid
+  AND {ts} >= %(from_ts)s AND {ts} < %(to_ts)s AND {holdable}
+"""
+)
+# Whether the server has TID Range Scans (14+; before, a ctid range is a filter on a whole-table scan), and
+# its page size (the most tuples a heap page can hold follows from it).
+BLOCK_FACTS = "SELECT current_setting('server_version_num')::int, current_setting('block_size')::int"
+
 
 EVERY_ROW = sql.SQL("true")
 

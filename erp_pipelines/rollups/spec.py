@@ -40,10 +40,18 @@ RETRY_POLICY = dg.RetryPolicy(
 # INSERT, UPDATE of a read column, or DELETE changes it (up to a 2^-64 hash collision).
 FINGERPRINT_TEMPLATE = """
 SELECT count(*) AS raw_rows,
-       coalesce(sum({row_hash}), 0) AS raw_hash
+       coalesce(sum({row_hash}), 0) AS raw_hash{span}
 FROM {raw_table}
 WHERE {ts} >= %(day_start)s AND {ts} < %(day_end)s
 """
+# What retention's verified path adds to the fingerprint: where the range's first and last rows in time lie
+# (two probes of the timestamp index; min(ctid)/max(ctid) over every row cost ~5 ms more a day on the bench's
+# data), the heap blocks it then deletes by (retention/block_pieces.py)
+FINGERPRINT_SPAN = """,
+       (SELECT ctid::text FROM {raw_table} WHERE {ts} >= %(day_start)s AND {ts} < %(day_end)s
+        ORDER BY {ts} LIMIT 1) AS first_tid,
+       (SELECT ctid::text FROM {raw_table} WHERE {ts} >= %(day_start)s AND {ts} < %(day_end)s
+        ORDER BY {ts} DESC LIMIT 1) AS last_tid"""
 
 
 @dataclass(frozen=True)
@@ -145,12 +153,14 @@ class RollupSpec:
             sql.SQL("DELETE FROM {agg} WHERE {day} = %(day)s").format(day=day, agg=aggregate),
         )
 
-    def fingerprint_sql(self, raw_row_hash: str) -> sql.Composed:
-        """(raw_rows, raw_hash) of one day of the raw table, see FINGERPRINT_TEMPLATE."""
+    def fingerprint_sql(self, raw_row_hash: str, span: bool = False) -> sql.Composed:
+        """(raw_rows, raw_hash) of one day of the raw table, see FINGERPRINT_TEMPLATE; with `span`, also the
+        ctid of its first and last row in time, as text (FINGERPRINT_SPAN)."""
+        names = {"raw_table": sql.Identifier(self.raw_table), "ts": sql.Identifier(self.ts_column)}
         return sql.SQL(FINGERPRINT_TEMPLATE).format(
             row_hash=sql.SQL(raw_row_hash),  # noqa: S608 - built by row_hash.row_hash_sql from the catalog
-            raw_table=sql.Identifier(self.raw_table),
-            ts=sql.Identifier(self.ts_column),
+            span=sql.SQL(FINGERPRINT_SPAN if span else "").format(**names),
+            **names,
         )
 
     def bind(self, conn: psycopg.Connection) -> BoundSql:
@@ -173,6 +183,7 @@ class RollupSpec:
             ),
             reconcile_from_parts_sql=self.reconcile_from_parts_sql,
             aggregate_hash_sql=self.aggregate_hash_sql,
+            fingerprint_span_sql=self.fingerprint_sql(expression, span=True),
         )
 
 
@@ -205,6 +216,9 @@ class BoundSql:
     day_partials_sql: str | None = None
     reconcile_from_parts_sql: str | None = None
     aggregate_hash_sql: str | None = None  # RollupSpec.aggregate_hash_sql
+    # the fingerprint with its rows' ctid span (RollupSpec.fingerprint_sql(span=True)): retention's deletes
+    # by heap blocks on the verified path (retention/block_pieces.py); None: by timestamp only
+    fingerprint_span_sql: sql.Composed | None = None
 
 
 # (connection in the day's snapshot, the spec's bound statements, the day's parameters) -> the reading

@@ -25,7 +25,8 @@ from psycopg import sql
 
 from erp_pipelines import own_schema
 from erp_pipelines.resources import ErpDatabase
-from erp_pipelines.retention.assets import _prove_day, _read_fingerprint, _Refresh, _segments, _Skip
+from erp_pipelines.retention import block_pieces
+from erp_pipelines.retention.assets import _prove_day, _Refresh, _Skip
 from erp_pipelines.rollups import ledger
 from erp_pipelines.rollups import sql as rollup_sql
 from erp_pipelines.rollups.assets import system_metric_daily
@@ -184,13 +185,13 @@ samples = st.lists(
 )
 
 
-def _verdict(conn: psycopg.Connection, params: dict, segments: list, entry: ledger.LedgerEntry) -> tuple:
+def _verdict(conn: psycopg.Connection, params: dict, batch: int, entry: ledger.LedgerEntry) -> tuple:
     """What `_prove_day` decides, in a savepoint undone afterwards (it may mark the day)."""
     bound = METRIC_DAILY.bind(conn)
     try:
         with conn.transaction(force_rollback=True):
-            fp, kept = _prove_day(conn, METRIC_DAILY, bound, params["day"], params, segments, entry)
-            return ("proved", fp, kept)
+            proof = _prove_day(conn, METRIC_DAILY, bound, params["day"], params, entry, batch)
+            return ("proved", proof.fingerprint, proof.kept)
     except _Refresh:
         return ("refresh",)
     except _Skip:
@@ -211,9 +212,8 @@ def _verified_then(conn: psycopg.Connection, rows: list, batch: int, *changes: s
         assert written.mismatch is None and written.aggregate_hash is not None
         for change in changes:
             conn.execute(change, {"late": at(OLD, 23)})
-        segments = _segments(conn, METRIC_DAILY, day_start, day_end, batch)
-        shortcut = _verdict(conn, params, segments, ledger.LedgerEntry(written.fingerprint, written.aggregate_hash))
-        recomputed = _verdict(conn, params, segments, ledger.LedgerEntry(written.fingerprint, None))
+        shortcut = _verdict(conn, params, batch, ledger.LedgerEntry(written.fingerprint, written.aggregate_hash))
+        recomputed = _verdict(conn, params, batch, ledger.LedgerEntry(written.fingerprint, None))
     return shortcut, recomputed
 
 
@@ -258,8 +258,7 @@ def test_a_fingerprint_recorded_without_its_seal_does_not_prove_the_day(erp_tabl
         insert_samples(conn, [(900, 0.5, 3, 1, at(OLD, 20))])  # not in the row
         now = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
         stale = ledger.LedgerEntry(now, written.aggregate_hash)
-        segments = _segments(conn, METRIC_DAILY, day_start, day_end, 4)
-        assert _verdict(conn, params, segments, stale) == ("skip",)
+        assert _verdict(conn, params, 4, stale) == ("skip",)
 
 
 def test_an_unverified_rewrite_clears_the_recorded_seal(erp_tables, resources, instance):
@@ -315,18 +314,20 @@ def test_a_role_that_does_not_own_an_older_ledger_is_told_how_to_upgrade_it(erp_
         conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
 
 
-@pytest.mark.parametrize("batch", [1, 3, 100])
-def test_the_fingerprint_in_pieces_equals_the_days_fingerprint(erp_tables, batch):
-    """The shortcut's fingerprint is summed over statements of several pieces (FINGERPRINT_READ_BATCHES)."""
+@pytest.mark.parametrize("rows_per_read", [1, 3, 100])
+def test_the_fingerprint_in_time_slices_equals_the_days_fingerprint(erp_tables, rows_per_read):
+    """The shortcut's fingerprint is summed over time slices sized from the ledger's count (block_pieces)."""
     conn = erp_tables
     insert_samples(conn, [(i, 0.1, i % 3, 0, at(OLD, 5)) for i in range(7)]
                    + [(i, None, None, None, at(OLD, i % 24, i)) for i in range(40)])
     day_start, day_end = METRIC_DAILY.day_bounds(OLD)
     with conn.transaction():
         bound = METRIC_DAILY.bind(conn)
-        pieces = _read_fingerprint(conn, bound, _segments(conn, METRIC_DAILY, day_start, day_end, batch))
+        slices = block_pieces.time_slices(day_start, day_end, 47, rows_per_read)
+        spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql, slices)
         whole = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
-    assert pieces == whole and whole.raw_rows == 47
+    assert len(slices) == min(47 // rows_per_read + (47 % rows_per_read > 0), block_pieces.MAX_SLICES)
+    assert block_pieces.fingerprint(spans) == whole and whole.raw_rows == 47
     assert count(conn, "SELECT count(*) FROM system_metric_samples") == 47
 
 

@@ -1,0 +1,162 @@
+"""Deleting a proved day by ranges of heap blocks, with no walk of its timestamps first.
+
+Why: on retention's verified path (the rollup's write verified the aggregate and the ledger holds its seal,
+retention/assets.py `_prove_day`) the proof needs only the day's fingerprint. Cutting the day into pieces of
+`batch_size` rows by walking its timestamps (retention/sql.py BATCH_END) read the day's index once more,
+~12 % of retention's SQL at 166,667 samples a day (bench/results.md, before this module). Here the
+fingerprint statements also return where their first and last rows in time lie (two probes of the
+timestamp index), and the deletes go by ranges of the heap blocks between them inside that span (retention/sql.py DELETE_BLOCKS):
+
+- a piece is at most `batch // max tuples a heap page can hold` blocks (291 on 8 kB pages), so no DELETE
+  removes more than `batch_size` rows, however the rows lie;
+- each DELETE also has the slice's timestamp range and the holdable condition, runs in the day's snapshot,
+  and the day's total must equal the fingerprint's count (retention/assets.py): which rows go never depends
+  on where they lie, only how many statements it takes;
+- rows that lie outside those blocks (a row inserted late with an early timestamp lies at the end of the
+  table) are still there after the block pieces: the day's count says so, and the rest of the day is then
+  walked and deleted by timestamp (`DeletePlan`'s remainder, run by retention/assets.py);
+- the fingerprint is read in time slices sized from the ledger's row count (at most `rows_per_read` rows
+  each when the day's rows are spread evenly over its hours; a read takes no row lock).
+
+A slice is walked and deleted by timestamp as before (`DeletePlan.walked`) when its rows are spread thin
+over their blocks (fewer than MIN_ROWS_PER_BLOCK a block: e.g. rows updated long after, which PostgreSQL
+moves to free space anywhere in the table), when `batch_size` is below one page's worth of rows, or when
+the server has no TID Range Scan (before PostgreSQL 14 a ctid range would scan the whole table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import psycopg
+from psycopg import sql as psql
+
+from erp_pipelines.retention import sql
+from erp_pipelines.rollups.ledger import Fingerprint
+
+# Below this many of the slice's rows per block of its span, a block scan reads mostly other rows: walk.
+MIN_ROWS_PER_BLOCK = 8
+# At most this many time slices a day (one a minute); a day is cut evenly in time.
+MAX_SLICES = 1440
+TID_RANGE_SCAN_VERSION = 140000
+# PostgreSQL's heap page header (24 bytes) and, per tuple, its aligned header (24) and line pointer (4):
+# MaxHeapTuplesPerPage = (block_size - 24) // 28, 291 on 8 kB pages
+PAGE_HEADER_BYTES = 24
+MIN_TUPLE_BYTES = 28
+
+
+@dataclass(frozen=True)
+class BlockFacts:
+    """What the server says about deleting by blocks (sql.BLOCK_FACTS, read once a run)."""
+
+    tid_range_scan: bool
+    block_size: int
+
+    @property
+    def max_tuples_per_page(self) -> int:
+        return (self.block_size - PAGE_HEADER_BYTES) // MIN_TUPLE_BYTES
+
+
+def block_facts(conn: psycopg.Connection) -> BlockFacts:
+    version, block_size = conn.execute(sql.BLOCK_FACTS).fetchone()
+    return BlockFacts(tid_range_scan=int(version) >= TID_RANGE_SCAN_VERSION, block_size=int(block_size))
+
+
+@dataclass(frozen=True)
+class Span:
+    """One time slice of a day as its fingerprint statement read it: its rows, their hash sum, and the heap
+    blocks between its first and last row in time (None: no row)."""
+
+    from_ts: datetime
+    to_ts: datetime
+    rows: int
+    raw_hash: int
+    first_block: int | None = None
+    last_block: int | None = None
+
+    @property
+    def blocks(self) -> int:
+        return 0 if self.first_block is None or self.last_block is None else self.last_block - self.first_block + 1
+
+
+@dataclass(frozen=True)
+class BlockPiece:
+    """One DELETE: the rows of [from_ts, to_ts) in heap blocks [first_block, end_block)."""
+
+    first_block: int
+    end_block: int
+    from_ts: datetime
+    to_ts: datetime
+
+
+@dataclass(frozen=True)
+class DeletePlan:
+    """How a proved day's rows go: by block ranges, and the slices walked by timestamp instead."""
+
+    pieces: tuple[BlockPiece, ...]
+    walked: tuple[tuple[datetime, datetime], ...]
+
+
+def time_slices(day_start: datetime, day_end: datetime, expected_rows: int, rows_per_read: int) -> list[tuple[datetime, datetime]]:
+    """The day cut evenly in time into as many slices as `expected_rows` needs at `rows_per_read` a slice."""
+    n = min(MAX_SLICES, max(1, -(-expected_rows // max(rows_per_read, 1))))
+    step = (day_end - day_start) / n
+    bounds = [day_start + step * i for i in range(n)] + [day_end]
+    return list(zip(bounds, bounds[1:], strict=False))
+
+
+def _block(tid: str | None) -> int | None:
+    """The block number of a ctid's text form '(block,offset)'."""
+    return None if tid is None else int(tid.strip("()").split(",")[0])
+
+
+def read_spans(conn: psycopg.Connection, statement: psql.Composed,
+               slices: list[tuple[datetime, datetime]]) -> list[Span]:
+    """Each slice's fingerprint and the blocks between its first and last row in time
+    (RollupSpec.fingerprint_sql(span=True)), one statement each."""
+    spans = []
+    for from_ts, to_ts in slices:
+        rows, raw_hash, first_tid, last_tid = conn.execute(
+            statement, {"day_start": from_ts, "day_end": to_ts}
+        ).fetchone()
+        ends = [b for b in (_block(first_tid), _block(last_tid)) if b is not None]
+        spans.append(Span(from_ts, to_ts, int(rows), int(raw_hash), min(ends, default=None), max(ends, default=None)))
+    return spans
+
+
+def fingerprint(spans: list[Span]) -> Fingerprint:
+    """The day's fingerprint from its slices (they cover the day without gap or overlap), summed exactly."""
+    return Fingerprint(sum(s.rows for s in spans), Decimal(sum(s.raw_hash for s in spans)))
+
+
+def plan(spans: list[Span], facts: BlockFacts, batch: int) -> DeletePlan:
+    """Block pieces for the slices whose rows are dense in their blocks; the others walked (module docstring).
+    Pure: the plan is data, printed in the log and tested without a database."""
+    per_piece = batch // facts.max_tuples_per_page
+    pieces: list[BlockPiece] = []
+    walked: list[tuple[datetime, datetime]] = []
+    for span in spans:
+        if span.rows == 0 or span.first_block is None:
+            continue
+        if not facts.tid_range_scan or per_piece < 1 or span.rows < MIN_ROWS_PER_BLOCK * span.blocks:
+            walked.append((span.from_ts, span.to_ts))
+            continue
+        end = span.first_block + span.blocks
+        pieces.extend(
+            BlockPiece(first, min(first + per_piece, end), span.from_ts, span.to_ts)
+            for first in range(span.first_block, end, per_piece)
+        )
+    return DeletePlan(tuple(pieces), tuple(walked))
+
+
+def delete_pieces(conn: psycopg.Connection, statement: psql.Composed, pieces: tuple[BlockPiece, ...]) -> int:
+    """Run the plan's block pieces (sql.DELETE_BLOCKS, composed for the raw table); returns rows deleted."""
+    deleted = 0
+    for piece in pieces:
+        deleted += conn.execute(statement, {
+            "from_tid": f"({piece.first_block},0)", "to_tid": f"({piece.end_block},0)",
+            "from_ts": piece.from_ts, "to_ts": piece.to_ts,
+        }).rowcount
+    return deleted
