@@ -72,7 +72,7 @@ def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime
     h = bound.fingerprint_sql.as_string(conn).split("sum(", 1)[1].rsplit("), 0)", 1)[0]
 
     delete_blocks = retention_sql.compose(retention_sql.DELETE_BLOCKS, "system_metric_samples", "collected_at", "id")
-    facts = block_pieces.block_facts(conn)
+    facts = block_pieces.block_facts(conn, "system_metric_samples")
 
     def day(a: datetime, b: datetime) -> None:
         params = {"day": a.date(), "day_start": a, "day_end": b}

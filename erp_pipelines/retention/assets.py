@@ -292,8 +292,7 @@ def _prune_day(
     proof = _prove_day(conn, spec, bound, day, params, recorded, batch)
     fp, kept = proof.fingerprint, proof.kept
     if proof.spans is not None:
-        deleted, statements = _delete_planned(conn, spec, block_pieces.plan(proof.spans, facts, batch), batch,
-                                              fp.raw_rows - kept, params)
+        deleted, statements = _delete_by_blocks(conn, spec, proof.spans, facts, batch)
     else:
         deleted, statements = _delete_day(conn, spec, proof.segments, batch)
     if deleted != fp.raw_rows - kept:  # cannot happen in one snapshot; never commit a partial day
@@ -339,15 +338,18 @@ def _prove_verified(
     to the recorded seal. The rows are those the verified row was computed from, and the row is that row: no
     recomputation needed. The fingerprint is read in time slices with each slice's ctid span
     (block_pieces.read_spans: at most FINGERPRINT_READ_BATCHES x batch rows a slice when the day's rows are
-    spread evenly in time), which the deletes then go by.
+    spread evenly in time), which the deletes then go by (block_pieces.plan).
 
     Returns (fingerprint, spans), None when this proof does not apply (an older ledger entry, a rollup whose
     write does not verify, an aggregate changed since: the recomputation decides), or raises _Refresh."""
-    if recorded.aggregate_hash is None or bound.aggregate_hash_sql is None or bound.fingerprint_span_sql is None:
+    if recorded.aggregate_hash is None or bound.aggregate_hash_sql is None:
         return None
     slices = block_pieces.time_slices(params["day_start"], params["day_end"], recorded.raw_rows,
                                       FINGERPRINT_READ_BATCHES * batch)
-    spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql, slices)
+    # a rollup without the span statement: the same slices without blocks, walked by timestamp
+    spanned = bound.fingerprint_span_sql is not None
+    spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql if spanned else bound.fingerprint_sql, slices,
+                                    with_blocks=spanned)
     fp = block_pieces.fingerprint(spans)
     _same_rows(conn, spec, day, recorded, fp)
     row = conn.execute(bound.aggregate_hash_sql, params).fetchone()
@@ -375,21 +377,18 @@ def _prove_recomputed(
     return fp, kept
 
 
-def _delete_planned(conn: psycopg.Connection, spec: RollupSpec, plan: block_pieces.DeletePlan, batch: int,
-                    expected: int, params: dict[str, Any]) -> tuple[int, int]:
-    """A verified day's deletes: its block pieces and its slices walked by timestamp (block_pieces.plan), then,
-    only when fewer than `expected` rows went (rows lying outside the pieces' blocks), the rest of the day
-    walked by timestamp: the walk sees only the rows this transaction has not deleted. Returns (rows deleted,
-    DELETE statements)."""
+def _delete_by_blocks(conn: psycopg.Connection, spec: RollupSpec, spans: list[block_pieces.Span],
+                      facts: block_pieces.BlockFacts, batch: int) -> tuple[int, int]:
+    """A verified day's deletes: its block pieces (block_pieces.plan), then every slice they left rows of,
+    walked by timestamp (the walk sees only the rows this transaction has not deleted); returns (rows
+    deleted, DELETE statements)."""
+    plan = block_pieces.plan(spans, facts, batch)
     delete_blocks = sql.compose(sql.DELETE_BLOCKS, spec.raw_table, spec.ts_column, spec.id_column,
                                 holdable=held_rows.holdable(spec))
-    deleted = block_pieces.delete_pieces(conn, delete_blocks, plan.pieces)
-    statements = len(plan.pieces)
-    for from_ts, to_ts in plan.walked:
+    by_slice = block_pieces.delete_pieces(conn, delete_blocks, plan.pieces)
+    deleted, statements = sum(by_slice.values()), len(plan.pieces)
+    for from_ts, to_ts in block_pieces.short_slices(spans, by_slice):
         n, k = _delete_day(conn, spec, _segments(conn, spec, from_ts, to_ts, batch), batch)
-        deleted, statements = deleted + n, statements + k
-    if deleted < expected:
-        n, k = _delete_day(conn, spec, _segments(conn, spec, params["day_start"], params["day_end"], batch), batch)
         deleted, statements = deleted + n, statements + k
     return deleted, statements
 
@@ -434,7 +433,7 @@ def _prune_raw_days(
     cutoff, _ = spec.day_bounds(cutoff_day)
     with conn.transaction():
         bound = spec.bind(conn)
-        facts = block_pieces.block_facts(conn)
+        facts = block_pieces.block_facts(conn, psql.Identifier(spec.raw_table).as_string(conn))
         report.rows_before_start = int(conn.execute(
             sql.compose(sql.ROWS_BEFORE_START, spec.raw_table, spec.ts_column, spec.id_column),
             {"start": from_start},

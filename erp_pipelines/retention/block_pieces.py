@@ -1,27 +1,30 @@
 """Deleting a proved day by ranges of heap blocks, with no walk of its timestamps first.
 
 Why: on retention's verified path (the rollup's write verified the aggregate and the ledger holds its seal,
-retention/assets.py `_prove_day`) the proof needs only the day's fingerprint. Cutting the day into pieces of
-`batch_size` rows by walking its timestamps (retention/sql.py BATCH_END) read the day's index once more,
-~12 % of retention's SQL at 166,667 samples a day (bench/results.md, before this module). Here the
-fingerprint statements also return where their first and last rows in time lie (two probes of the
-timestamp index), and the deletes go by ranges of the heap blocks between them inside that span (retention/sql.py DELETE_BLOCKS):
+retention/assets.py `_prove_verified`) the proof needs only the day's fingerprint. Cutting the day into
+pieces of `batch_size` rows by walking its timestamps (retention/sql.py BATCH_END) read the day's index once
+more: 0.28 s of retention's 2.37 s of SQL at 166,667 samples a day (bench/results.md of 2026-12-05 04:34).
+Here the fingerprint statements also probe where their first and last rows in time lie (two lookups in
+the timestamp index), and the deletes go by ranges of the heap blocks between them (retention/sql.py
+DELETE_BLOCKS):
 
 - a piece is at most `batch // max tuples a heap page can hold` blocks (291 on 8 kB pages), so no DELETE
   removes more than `batch_size` rows, however the rows lie;
-- each DELETE also has the slice's timestamp range and the holdable condition, runs in the day's snapshot,
-  and the day's total must equal the fingerprint's count (retention/assets.py): which rows go never depends
-  on where they lie, only how many statements it takes;
-- rows that lie outside those blocks (a row inserted late with an early timestamp lies at the end of the
-  table) are still there after the block pieces: the day's count says so, and the rest of the day is then
-  walked and deleted by timestamp (`DeletePlan`'s remainder, run by retention/assets.py);
-- the fingerprint is read in time slices sized from the ledger's row count (at most `rows_per_read` rows
-  each when the day's rows are spread evenly over its hours; a read takes no row lock).
+- each DELETE also has the slice's timestamp range and the holdable condition and runs in the day's
+  snapshot, and the day's total must equal the fingerprint's count (retention/assets.py): which rows go
+  never depends on where they lie, only how many statements it takes;
+- rows stored outside the probed blocks (timestamps tied with the first or last row, commits out of
+  order, free space reused after a VACUUM) are still there after the pieces: a slice whose pieces deleted
+  fewer rows than it holds is then walked by timestamp (`short_slices`), which costs that slice's walk as
+  before this module;
+- the fingerprint is read in time slices sized from the ledger's row count: at most `rows_per_read` rows a
+  slice when the day's rows are spread evenly over its hours. A day whose rows crowd into a few hours (a
+  bulk import) reads more in one statement; a read takes no row lock.
 
 A slice is walked and deleted by timestamp as before (`DeletePlan.walked`) when its rows are spread thin
 over their blocks (fewer than MIN_ROWS_PER_BLOCK a block: e.g. rows updated long after, which PostgreSQL
-moves to free space anywhere in the table), when `batch_size` is below one page's worth of rows, or when
-the server has no TID Range Scan (before PostgreSQL 14 a ctid range would scan the whole table).
+moves to free space anywhere in the table), when its blocks are unknown, when `batch_size` is below one
+page's worth of rows, or when the table cannot be deleted from by block ranges (`BlockFacts`).
 """
 
 from __future__ import annotations
@@ -49,25 +52,33 @@ MIN_TUPLE_BYTES = 28
 
 @dataclass(frozen=True)
 class BlockFacts:
-    """What the server says about deleting by blocks (sql.BLOCK_FACTS, read once a run)."""
+    """Whether one raw table can be deleted from by block ranges (sql.BLOCK_FACTS, read once a run): the
+    server has TID Range Scans (PostgreSQL 14+; before, a ctid range filters a scan of the whole table), and
+    the table is a plain table without children (a ctid range would apply to every partition or child
+    table, each with its own block numbers)."""
 
     tid_range_scan: bool
+    plain_table: bool
     block_size: int
+
+    @property
+    def usable(self) -> bool:
+        return self.tid_range_scan and self.plain_table
 
     @property
     def max_tuples_per_page(self) -> int:
         return (self.block_size - PAGE_HEADER_BYTES) // MIN_TUPLE_BYTES
 
 
-def block_facts(conn: psycopg.Connection) -> BlockFacts:
-    version, block_size = conn.execute(sql.BLOCK_FACTS).fetchone()
-    return BlockFacts(tid_range_scan=int(version) >= TID_RANGE_SCAN_VERSION, block_size=int(block_size))
+def block_facts(conn: psycopg.Connection, raw_table: str) -> BlockFacts:
+    version, block_size, plain = conn.execute(sql.BLOCK_FACTS, {"table": raw_table}).fetchone()
+    return BlockFacts(int(version) >= TID_RANGE_SCAN_VERSION, bool(plain), int(block_size))
 
 
 @dataclass(frozen=True)
 class Span:
     """One time slice of a day as its fingerprint statement read it: its rows, their hash sum, and the heap
-    blocks between its first and last row in time (None: no row)."""
+    blocks between its first and last row in time (None: no row, or not read)."""
 
     from_ts: datetime
     to_ts: datetime
@@ -78,7 +89,9 @@ class Span:
 
     @property
     def blocks(self) -> int:
-        return 0 if self.first_block is None or self.last_block is None else self.last_block - self.first_block + 1
+        if self.first_block is None or self.last_block is None:
+            return 0
+        return self.last_block - self.first_block + 1
 
 
 @dataclass(frozen=True)
@@ -99,7 +112,9 @@ class DeletePlan:
     walked: tuple[tuple[datetime, datetime], ...]
 
 
-def time_slices(day_start: datetime, day_end: datetime, expected_rows: int, rows_per_read: int) -> list[tuple[datetime, datetime]]:
+def time_slices(
+    day_start: datetime, day_end: datetime, expected_rows: int, rows_per_read: int
+) -> list[tuple[datetime, datetime]]:
     """The day cut evenly in time into as many slices as `expected_rows` needs at `rows_per_read` a slice."""
     n = min(MAX_SLICES, max(1, -(-expected_rows // max(rows_per_read, 1))))
     step = (day_end - day_start) / n
@@ -112,17 +127,16 @@ def _block(tid: str | None) -> int | None:
     return None if tid is None else int(tid.strip("()").split(",")[0])
 
 
-def read_spans(conn: psycopg.Connection, statement: psql.Composed,
-               slices: list[tuple[datetime, datetime]]) -> list[Span]:
-    """Each slice's fingerprint and the blocks between its first and last row in time
-    (RollupSpec.fingerprint_sql(span=True)), one statement each."""
+def read_spans(conn: psycopg.Connection, statement: psql.Composed, slices: list[tuple[datetime, datetime]],
+               with_blocks: bool = True) -> list[Span]:
+    """Each slice's fingerprint, and with `with_blocks` the blocks between its first and last row in time
+    (RollupSpec.fingerprint_sql(span=True)), one statement a slice."""
     spans = []
     for from_ts, to_ts in slices:
-        rows, raw_hash, first_tid, last_tid = conn.execute(
-            statement, {"day_start": from_ts, "day_end": to_ts}
-        ).fetchone()
-        ends = [b for b in (_block(first_tid), _block(last_tid)) if b is not None]
-        spans.append(Span(from_ts, to_ts, int(rows), int(raw_hash), min(ends, default=None), max(ends, default=None)))
+        row = conn.execute(statement, {"day_start": from_ts, "day_end": to_ts}).fetchone()
+        ends = [b for b in (_block(row[2]), _block(row[3])) if b is not None] if with_blocks else []
+        first, last = min(ends, default=None), max(ends, default=None)
+        spans.append(Span(from_ts, to_ts, int(row[0]), int(row[1]), first, last))
     return spans
 
 
@@ -133,14 +147,15 @@ def fingerprint(spans: list[Span]) -> Fingerprint:
 
 def plan(spans: list[Span], facts: BlockFacts, batch: int) -> DeletePlan:
     """Block pieces for the slices whose rows are dense in their blocks; the others walked (module docstring).
-    Pure: the plan is data, printed in the log and tested without a database."""
+    Pure: the plan is data, tested without a database."""
     per_piece = batch // facts.max_tuples_per_page
     pieces: list[BlockPiece] = []
     walked: list[tuple[datetime, datetime]] = []
     for span in spans:
-        if span.rows == 0 or span.first_block is None:
+        if span.rows == 0:
             continue
-        if not facts.tid_range_scan or per_piece < 1 or span.rows < MIN_ROWS_PER_BLOCK * span.blocks:
+        if (not facts.usable or per_piece < 1 or span.first_block is None
+                or span.rows < MIN_ROWS_PER_BLOCK * span.blocks):
             walked.append((span.from_ts, span.to_ts))
             continue
         end = span.first_block + span.blocks
@@ -151,12 +166,24 @@ def plan(spans: list[Span], facts: BlockFacts, batch: int) -> DeletePlan:
     return DeletePlan(tuple(pieces), tuple(walked))
 
 
-def delete_pieces(conn: psycopg.Connection, statement: psql.Composed, pieces: tuple[BlockPiece, ...]) -> int:
-    """Run the plan's block pieces (sql.DELETE_BLOCKS, composed for the raw table); returns rows deleted."""
-    deleted = 0
+def delete_pieces(conn: psycopg.Connection, statement: psql.Composed,
+                  pieces: tuple[BlockPiece, ...]) -> dict[tuple[datetime, datetime], int]:
+    """Run the plan's block pieces (sql.DELETE_BLOCKS, composed for the raw table); rows deleted per slice."""
+    deleted: dict[tuple[datetime, datetime], int] = {}
     for piece in pieces:
-        deleted += conn.execute(statement, {
+        n = conn.execute(statement, {
             "from_tid": f"({piece.first_block},0)", "to_tid": f"({piece.end_block},0)",
             "from_ts": piece.from_ts, "to_ts": piece.to_ts,
         }).rowcount
+        key = (piece.from_ts, piece.to_ts)
+        deleted[key] = deleted.get(key, 0) + n
     return deleted
+
+
+Slice = tuple[datetime, datetime]
+
+
+def short_slices(spans: list[Span], deleted: dict[Slice, int]) -> list[Slice]:
+    """The slices whose pieces deleted fewer rows than they hold: planned to be walked, rows stored outside
+    the probed blocks, or rows with a NULL key column (kept; the walk finds none of them)."""
+    return [(s.from_ts, s.to_ts) for s in spans if s.rows and deleted.get((s.from_ts, s.to_ts), 0) < s.rows]

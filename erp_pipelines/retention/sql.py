@@ -58,9 +58,14 @@ WHERE ctid >= %(from_tid)s::tid AND ctid < %(to_tid)s::tid
   AND {ts} >= %(from_ts)s AND {ts} < %(to_ts)s AND {holdable}
 """
 )
-# Whether the server has TID Range Scans (14+; before, a ctid range is a filter on a whole-table scan), and
-# its page size (the most tuples a heap page can hold follows from it).
-BLOCK_FACTS = "SELECT current_setting('server_version_num')::int, current_setting('block_size')::int"
+# Whether the server has TID Range Scans (14+; before, a ctid range is a filter on a whole-table scan), its
+# page size (the most tuples a heap page can hold follows from it), and whether the raw table is a plain
+# table without children (a ctid range would apply to each partition or child table).
+BLOCK_FACTS = """
+SELECT current_setting('server_version_num')::int, current_setting('block_size')::int,
+       coalesce((SELECT c.relkind = 'r' AND NOT c.relhassubclass FROM pg_class c
+                 WHERE c.oid = to_regclass(%(table)s)), false)
+"""
 
 
 EVERY_ROW = sql.SQL("true")

@@ -85,10 +85,10 @@ PLAIN_RATE_MARK = "{plain_rate}"
 # distinct values); the day's requests are the sum of each value times its samples, and the latency mean is
 # the sum over the groups of each group's plain mean latency times the group's share of the day's weight
 # (left unrounded and compared within 0.5 of the stored integer), not the write's sum of products over the
-# sum of weights; errors are the plain sum of the column (one formula only); the fallback error rate (used for a day without requests only) a
-# sum over a count of the finite rates (NaN/Infinity are out of both, so never a mismatch). (A per-sample
-# share from a window function over the day cost twice as much at 166k samples a day: the window spooled
-# every sample to disk.)
+# sum of weights; errors are the plain sum of the column (one formula only); the fallback error rate (used
+# for a day without requests only) a sum over a count of the finite rates (NaN/Infinity are out of both,
+# so never a mismatch). (A per-sample share from a window function over the day cost twice as much at 166k
+# samples a day: the window spooled every sample to disk.)
 #
 # It runs in two places, from the same text:
 # - in the step's own read (METRIC_DAY_READ): the write's sums and these group sums come from ONE grouped

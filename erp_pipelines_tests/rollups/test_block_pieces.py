@@ -1,5 +1,5 @@
-"""Retention deletes a verified day by ranges of heap blocks (retention/block_pieces.py), never a row of
-another day, never more than `batch_size` rows in one statement, and finds rows lying outside the blocks.
+"""Retention deletes a verified day by ranges of heap blocks (retention/block_pieces.py): never a row of
+another day or with a NULL key, never more than `batch_size` rows in one statement, every row of the day.
 
 Why: the walk of a day's timestamps that cut it into pieces (BATCH_END) was ~12 % of retention's SQL
 (issue 18: retention <= 1.5x one plain DELETE). Block ranges depend on where PostgreSQL put the rows, which
@@ -12,6 +12,7 @@ each DELETE's own row count.
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -24,14 +25,21 @@ from hypothesis import strategies as st
 
 from erp_pipelines.retention import block_pieces
 from erp_pipelines.retention import sql as retention_sql
+from erp_pipelines.rollups import held_rows
+from erp_pipelines.rollups.registry import rollup_named
 from erp_pipelines_tests.support.databases import new_database
-from erp_pipelines_tests.support.erp_data import create_erp_tables, insert_samples, set_health_config
+from erp_pipelines_tests.support.erp_data import (
+    create_erp_tables,
+    insert_events,
+    insert_samples,
+    set_health_config,
+)
 from erp_pipelines_tests.support.generated import bounded
 from erp_pipelines_tests.support.ledger import pruned_days
 from erp_pipelines_tests.support.rollups import ago, at, prune, retention_metadata, roll_up, rows_on
 
 OLD, OLDER, RECENT = ago(20), ago(21), ago(1)
-FACTS = block_pieces.BlockFacts(tid_range_scan=True, block_size=8192)
+FACTS = block_pieces.BlockFacts(tid_range_scan=True, plain_table=True, block_size=8192)
 T0 = datetime(2026, 1, 1)
 
 
@@ -64,13 +72,14 @@ spans = st.lists(
 )
 
 
-@given(raw=spans, batch=st.integers(1, 40_000), tid=st.booleans(), block_size=st.sampled_from([8192, 16384, 32768]))
+@given(raw=spans, batch=st.integers(1, 40_000), tid=st.booleans(), plain=st.booleans(),
+       block_size=st.sampled_from([8192, 16384, 32768]), known=st.booleans())
 @bounded(ci=300)
-def test_the_plan_covers_each_dense_span_in_pieces_of_at_most_a_batch(raw, batch, tid, block_size):
-    facts = block_pieces.BlockFacts(tid, block_size)
+def test_the_plan_covers_each_dense_span_in_pieces_of_at_most_a_batch(raw, batch, tid, plain, block_size, known):
+    facts = block_pieces.BlockFacts(tid, plain, block_size)
     given_spans = [
         block_pieces.Span(T0 + timedelta(hours=i), T0 + timedelta(hours=i + 1), rows, 0,
-                          None if rows == 0 else first, None if rows == 0 else first + extra)
+                          first if rows and known else None, first + extra if rows and known else None)
         for i, (first, extra, rows) in enumerate(raw)
     ]
     plan = block_pieces.plan(given_spans, facts, batch)
@@ -81,7 +90,8 @@ def test_the_plan_covers_each_dense_span_in_pieces_of_at_most_a_batch(raw, batch
             assert not mine and not walked
             continue
         per_piece = batch // facts.max_tuples_per_page
-        dense = tid and per_piece >= 1 and span.rows >= block_pieces.MIN_ROWS_PER_BLOCK * span.blocks
+        dense = (tid and plain and known and per_piece >= 1
+                 and span.rows >= block_pieces.MIN_ROWS_PER_BLOCK * span.blocks)
         assert walked == (not dense) and bool(mine) == dense
         if dense:  # end to end, no gap, no overlap; the most rows a piece's blocks can hold is <= batch
             assert mine[0].first_block == span.first_block and mine[-1].end_block == span.last_block + 1
@@ -103,7 +113,8 @@ def test_time_slices_cut_the_day_end_to_end(expected, per_read, tz):
     end = start + timedelta(days=1)
     slices = block_pieces.time_slices(start, end, expected, per_read)
     assert slices[0][0] == start and slices[-1][1] == end
-    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(slices, slices[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:], strict=False))
+    assert all(a < b for a, b in slices)
     assert len(slices) == min(block_pieces.MAX_SLICES, max(1, -(-expected // per_read)))
 
 
@@ -132,10 +143,10 @@ def test_days_sharing_blocks_lose_only_the_pruned_days_rows(erp_tables, resource
     assert sum(n for _, n in deletes) == 1000 and max(n for _, n in deletes) <= 291
 
 
-def test_a_row_lying_after_its_days_blocks_is_deleted_by_the_remainder_walk(erp_tables, resources, instance):
+def test_a_row_stored_after_other_days_rows_is_found_by_walking_its_slice(erp_tables, resources, instance):
     """A sample inserted after many of a later day, with a timestamp in the middle of the old day: it lies
-    outside the blocks between the old day's first and last rows in time. The count says so, the rest of the
-    day is walked, and nothing is left."""
+    outside the blocks between the old day's first and last rows in time. The slice's pieces delete one
+    row fewer than the slice holds, so the slice is walked, and nothing of the old day is left."""
     conn = erp_tables
     rows = ([(i, 0.5, 1, 0, at(OLD) + timedelta(seconds=100 * i)) for i in range(500)]
             + [(i, 0.5, 1, 0, at(RECENT, i % 24, i % 60)) for i in range(3000)]
@@ -147,8 +158,42 @@ def test_a_row_lying_after_its_days_blocks_is_deleted_by_the_remainder_walk(erp_
     assert retention_metadata(result)["skipped_days"]["system_metric_samples"] == {}
     assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
     assert rows_on(conn, "system_metric_samples", "collected_at", RECENT) == 3000
-    assert [kind for kind, _ in deletes] == ["blocks", "range"]
-    assert [n for _, n in deletes] == [500, 1]
+    assert deletes == [("blocks", 500), ("range", 1)]
+
+
+def test_rows_tied_with_the_first_and_last_are_all_deleted(erp_tables, resources, instance):
+    """The probes pick one of the rows tied at the day's first and last timestamps (one transaction's
+    `now()`), wherever it lies: the rows of the ties stored elsewhere are found by walking the slice."""
+    conn = erp_tables
+    first, last = at(OLD, 0, 1), at(OLD, 23, 59)
+    rows = ([(i, 0.5, 1, 0, first) for i in range(300)] + [(i, 0.5, 1, 0, at(RECENT, 3)) for i in range(2000)]
+            + [(i, 0.5, 1, 0, at(OLD, 1 + i % 20)) for i in range(300)] + [(i, 0.5, 1, 0, last) for i in range(300)]
+            + [(i, 0.5, 1, 0, at(RECENT, 4)) for i in range(2000)] + [(i, 0.5, 1, 0, first) for i in range(50)])
+    _arrange(conn, rows, resources, instance, OLD, RECENT)
+    with deletes_run() as deletes:
+        result = prune(resources, instance, batch_size=291)
+    assert result.success
+    assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
+    assert rows_on(conn, "system_metric_samples", "collected_at", RECENT) == 4000
+    assert sum(n for _, n in deletes) == 950 and max(n for _, n in deletes) <= 291
+
+
+def test_rows_with_a_null_key_in_the_blocks_stay(erp_tables):
+    """DELETE_BLOCKS keeps rows no aggregate row can hold (a NULL module_id of a usage event, held_rows.py),
+    whichever blocks they share with the day's other rows."""
+    conn = erp_tables
+    spec = rollup_named("client_daily_usage")
+    clients = [uuid.UUID(int=i + 1) for i in range(3)]  # the fixture's clients and modules 1-4
+    insert_events(conn, [(clients[i % 3], None if i % 5 == 0 else 1 + i % 4, 1, "view", at(OLD, i % 24))
+                         for i in range(200)])
+    statement = retention_sql.compose(retention_sql.DELETE_BLOCKS, spec.raw_table, spec.ts_column, spec.id_column,
+                                      holdable=held_rows.holdable(spec))
+    day_start, day_end = spec.day_bounds(OLD)
+    with conn.transaction():
+        piece = block_pieces.BlockPiece(0, 1000, day_start, day_end)
+        deleted = block_pieces.delete_pieces(conn, statement, (piece,))
+    assert deleted == {(day_start, day_end): 160}
+    assert conn.execute("SELECT count(*), count(module_id) FROM client_usage_events").fetchone() == (40, 0)
 
 
 def test_a_day_spread_thin_over_the_table_is_walked(erp_tables, resources, instance):
@@ -217,15 +262,27 @@ def test_a_block_piece_is_a_tid_range_scan(request, server):
     url = new_database(request.getfixturevalue(server))
     with psycopg.connect(url) as conn:
         create_erp_tables(conn)
-        insert_samples(conn, [(i, 0.5, 1, 0, at(OLD, i % 24, i % 60)) for i in range(5000)])
+        # thirty days, the deleted slice one hour of one of them: the timestamp index could compete
+        insert_samples(conn, [(i, 0.5, 1, 0, at(ago(d), i % 24, i % 60)) for d in range(30) for i in range(2000)])
         conn.execute("ANALYZE system_metric_samples")
         statement = retention_sql.compose(retention_sql.DELETE_BLOCKS, "system_metric_samples", "collected_at", "id")
-        day_start, day_end = at(OLD), at(OLD) + timedelta(days=1)
         plan = "\n".join(r[0] for r in conn.execute(
             psycopg.sql.SQL("EXPLAIN ") + statement,
-            {"from_tid": "(3,0)", "to_tid": "(5,0)", "from_ts": day_start, "to_ts": day_end},
+            {"from_tid": "(3,0)", "to_tid": "(5,0)", "from_ts": at(OLD, 5), "to_ts": at(OLD, 6)},
         ))
-        facts = block_pieces.block_facts(conn)
+        facts = block_pieces.block_facts(conn, "system_metric_samples")
         conn.rollback()
     assert "Tid Range Scan" in plan, plan
-    assert dataclasses.astuple(facts) == (True, 8192)
+    assert dataclasses.astuple(facts) == (True, True, 8192)
+
+
+def test_a_partitioned_raw_table_is_walked(erp_tables):
+    """A ctid range would apply to every partition, each with its own block numbers: not by blocks."""
+    conn = erp_tables
+    conn.execute("CREATE TABLE parted_samples (id int, collected_at timestamp) PARTITION BY RANGE (collected_at)")
+    conn.execute("CREATE TABLE parent_samples (id int)")
+    conn.execute("CREATE TABLE child_samples () INHERITS (parent_samples)")
+    assert block_pieces.block_facts(conn, "parted_samples").usable is False
+    assert block_pieces.block_facts(conn, "parent_samples").usable is False
+    assert block_pieces.block_facts(conn, "child_samples").usable is True
+    assert block_pieces.block_facts(conn, "system_metric_samples").usable is True
