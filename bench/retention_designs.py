@@ -9,7 +9,8 @@ computed from (fingerprint: count and per-row hash of every read column) and tha
 independent recomputation: recomputed there, or verified by the rollup's own read and recorded in the ledger
 as the row's hash (then retention reads the fingerprint and that hash only). This measures what each way of proving it costs on the same data, so the design
 is chosen from numbers: every design runs on a fresh copy of the samples (copied, indexed, VACUUM ANALYZEd),
-23 days of 166,667 samples, in pieces of 15,000 rows walked by timestamp, one transaction per day:
+23 days of 166,667 samples, one transaction per day, in pieces of 15,000 rows walked by timestamp (the block
+design: ranges of at most 51 heap blocks, so at most 15,000 rows):
 
 - `delete only`: the pieces deleted, nothing proved (the cost of batching alone);
 - `count read, then delete`: a read that touches every row (`count(*)`, `sum("reqCount")`), no hash;
@@ -46,8 +47,13 @@ from bench.measure_retention import copy_for_retention
 from erp_pipelines.demo.generate import default_end_day
 from erp_pipelines.embedded import ensure_database
 from erp_pipelines.retention import block_pieces
-from erp_pipelines.retention import sql as retention_sql
-from erp_pipelines.retention.assets import FINGERPRINT_READ_BATCHES, _delete_day, _read_day, _segments
+from erp_pipelines.retention.assets import (
+    FINGERPRINT_READ_BATCHES,
+    _delete_by_blocks,
+    _delete_day,
+    _read_day,
+    _segments,
+)
 from erp_pipelines.rollups import sql as rollup_sql
 from erp_pipelines.rollups.metric_daily import METRIC_DAILY
 
@@ -65,22 +71,23 @@ RETURNING_HASH = (
 )
 
 
-def _design(name: str, conn: psycopg.Connection) -> Callable[[datetime, datetime], None]:
+def _design(name: str, conn: psycopg.Connection, rows_per_day: int) -> Callable[[datetime, datetime], None]:
     """One day's work of the design `name` (inside the day's transaction). The pieces, the piecewise read and
-    the deletes are retention's own functions (retention/assets.py), so that design is what retention runs."""
+    the deletes are retention's own functions (retention/assets.py), so that design is what retention runs.
+    `rows_per_day`: what the ledger would say of a day (the time slices of the block design are cut from it)."""
     bound = METRIC_DAILY.bind(conn)
     h = bound.fingerprint_sql.as_string(conn).split("sum(", 1)[1].rsplit("), 0)", 1)[0]
 
-    delete_blocks = retention_sql.compose(retention_sql.DELETE_BLOCKS, "system_metric_samples", "collected_at", "id")
     facts = block_pieces.block_facts(conn, "system_metric_samples")
 
     def day(a: datetime, b: datetime) -> None:
         params = {"day": a.date(), "day_start": a, "day_end": b}
-        if name == BLOCKS:  # the expected rows: the ledger's count in retention, the day's count here
-            slices = block_pieces.time_slices(a, b, 166_667, FINGERPRINT_READ_BATCHES * BATCH)
+        if name == BLOCKS:  # retention's own deletes, the slices short of their rows walked (_delete_by_blocks)
+            slices = block_pieces.time_slices(a, b, rows_per_day, FINGERPRINT_READ_BATCHES * BATCH)
             spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql, slices)
             conn.execute(rollup_sql.METRIC_AGGREGATE_HASH, params).fetchone()
-            block_pieces.delete_pieces(conn, delete_blocks, block_pieces.plan(spans, facts, BATCH).pieces)
+            deleted, _ = _delete_by_blocks(conn, METRIC_DAILY, spans, facts, BATCH)
+            assert deleted == sum(s.rows for s in spans), (deleted, spans)  # as retention's count check
             return
         pieces = _segments(conn, METRIC_DAILY, a, b, BATCH)
         if name == "count read, then delete":
@@ -124,7 +131,7 @@ def one_round(url: str) -> dict[str, float]:
     seconds: dict[str, float] = {}
     for name in (*DESIGNS, "one plain DELETE"):
         with psycopg.connect(url, autocommit=True) as conn:
-            copy_for_retention(conn, SCHEMA)
+            rows = copy_for_retention(conn, SCHEMA)
         with psycopg.connect(url, prepare_threshold=None) as conn:
             conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(SCHEMA)))
             first = conn.execute("SELECT date_trunc('day', min(collected_at)) FROM system_metric_samples").fetchone()[0]
@@ -135,7 +142,7 @@ def one_round(url: str) -> dict[str, float]:
                              (first + timedelta(days=DAYS),))
                 conn.commit()
             else:
-                day = _design(name, conn)
+                day = _design(name, conn, rows // 30)  # the bench's data: 30 days
                 conn.commit()
                 t0 = time.perf_counter()
                 for i in range(DAYS):

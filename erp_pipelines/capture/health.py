@@ -4,8 +4,7 @@ Why a module: `pipeline_state` re-enables a capture trigger disabled by hand (`A
 TRIGGER`, or `ENABLE REPLICA TRIGGER`, which never fires for the app) and re-creates a dropped one, but it runs
 only with the schema sync. Between two syncs change capture could be off for weeks without a word: the
 late-data sensor would then see no changed day. So every rollup run reads its raw table's triggers here (one
-catalog query, no lock) and its `capture_triggers_enabled` check
-(WARN) says what is off and what to run.
+catalog query, no lock) and its `capture_triggers_enabled` check (WARN) says what is off and what to run.
 
 What counts as off: a trigger of ours present but not firing for the app's sessions (`tgenabled` 'D' or 'R'),
 or missing while its function is installed in our schema (the trigger was dropped by hand). No trigger and no

@@ -106,7 +106,8 @@ class BlockPiece:
 
 @dataclass(frozen=True)
 class DeletePlan:
-    """How a proved day's rows go: by block ranges, and the slices walked by timestamp instead."""
+    """How a proved day's rows go: by block ranges, and the slices planned to be walked by timestamp instead
+    (those have no piece, so `short_slices` walks them with any slice its pieces left rows of)."""
 
     pieces: tuple[BlockPiece, ...]
     walked: tuple[tuple[datetime, datetime], ...]
