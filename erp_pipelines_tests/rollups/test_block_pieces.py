@@ -127,17 +127,25 @@ def _arrange(conn: psycopg.Connection, rows: list[tuple], resources: dict, insta
     roll_up(resources, instance, *days)
 
 
+def _prune_old_day(conn: psycopg.Connection, rows: list[tuple], resources: dict, instance: Any, recent_rows: int,
+                   **config: Any) -> list[tuple[str, int]]:
+    """Roll up OLD and RECENT from `rows`, prune: OLD has no row left, RECENT all of its own; the DELETEs run."""
+    _arrange(conn, rows, resources, instance, OLD, RECENT)
+    with deletes_run() as deletes:
+        result = prune(resources, instance, **config)
+    assert result.success
+    assert retention_metadata(result)["skipped_days"]["system_metric_samples"] == {}
+    assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
+    assert rows_on(conn, "system_metric_samples", "collected_at", RECENT) == recent_rows
+    return deletes
+
+
 def test_days_sharing_blocks_lose_only_the_pruned_days_rows(erp_tables, resources, instance):
     """Rows of an old day and a recent one inserted in turn, so every block holds both: the old day goes by
     block pieces of one block (batch_size 291), the recent day keeps every row."""
     conn = erp_tables
     rows = [(i, 0.5, i % 4, i % 2, at(OLD if i % 2 else RECENT) + timedelta(seconds=i)) for i in range(2000)]
-    _arrange(conn, rows, resources, instance, OLD, RECENT)
-    with deletes_run() as deletes:
-        result = prune(resources, instance, batch_size=291)
-    assert result.success
-    assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
-    assert rows_on(conn, "system_metric_samples", "collected_at", RECENT) == 1000
+    deletes = _prune_old_day(conn, rows, resources, instance, 1000, batch_size=291)
     assert pruned_days(conn, "system_metric_samples") == {OLD: 1000}
     assert {kind for kind, _ in deletes} == {"blocks"}
     assert sum(n for _, n in deletes) == 1000 and max(n for _, n in deletes) <= 291
@@ -151,14 +159,7 @@ def test_a_row_stored_after_other_days_rows_is_found_by_walking_its_slice(erp_ta
     rows = ([(i, 0.5, 1, 0, at(OLD) + timedelta(seconds=100 * i)) for i in range(500)]
             + [(i, 0.5, 1, 0, at(RECENT, i % 24, i % 60)) for i in range(3000)]
             + [(7, 0.5, 1, 0, at(OLD, 12, 30))])
-    _arrange(conn, rows, resources, instance, OLD, RECENT)
-    with deletes_run() as deletes:
-        result = prune(resources, instance)
-    assert result.success
-    assert retention_metadata(result)["skipped_days"]["system_metric_samples"] == {}
-    assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
-    assert rows_on(conn, "system_metric_samples", "collected_at", RECENT) == 3000
-    assert deletes == [("blocks", 500), ("range", 1)]
+    assert _prune_old_day(conn, rows, resources, instance, 3000) == [("blocks", 500), ("range", 1)]
 
 
 def test_rows_tied_with_the_first_and_last_are_all_deleted(erp_tables, resources, instance):
@@ -169,12 +170,7 @@ def test_rows_tied_with_the_first_and_last_are_all_deleted(erp_tables, resources
     rows = ([(i, 0.5, 1, 0, first) for i in range(300)] + [(i, 0.5, 1, 0, at(RECENT, 3)) for i in range(2000)]
             + [(i, 0.5, 1, 0, at(OLD, 1 + i % 20)) for i in range(300)] + [(i, 0.5, 1, 0, last) for i in range(300)]
             + [(i, 0.5, 1, 0, at(RECENT, 4)) for i in range(2000)] + [(i, 0.5, 1, 0, first) for i in range(50)])
-    _arrange(conn, rows, resources, instance, OLD, RECENT)
-    with deletes_run() as deletes:
-        result = prune(resources, instance, batch_size=291)
-    assert result.success
-    assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
-    assert rows_on(conn, "system_metric_samples", "collected_at", RECENT) == 4000
+    deletes = _prune_old_day(conn, rows, resources, instance, 4000, batch_size=291)
     assert sum(n for _, n in deletes) == 950 and max(n for _, n in deletes) <= 291
 
 
@@ -202,13 +198,7 @@ def test_a_day_spread_thin_over_the_table_is_walked(erp_tables, resources, insta
     walked by timestamp as before."""
     conn = erp_tables
     rows = [(i, 0.5, 1, 0, at(OLD if i % 100 == 0 else RECENT) + timedelta(seconds=i)) for i in range(6000)]
-    _arrange(conn, rows, resources, instance, OLD, RECENT)
-    with deletes_run() as deletes:
-        result = prune(resources, instance)
-    assert result.success
-    assert rows_on(conn, "system_metric_samples", "collected_at", OLD) == 0
-    assert rows_on(conn, "system_metric_samples", "collected_at", RECENT) == 5940
-    assert {kind for kind, _ in deletes} == {"range"}
+    assert {kind for kind, _ in _prune_old_day(conn, rows, resources, instance, 5940)} == {"range"}
 
 
 layouts = st.lists(
