@@ -57,6 +57,12 @@ def _guarded(title: str, read: Callable[[], list[str]]) -> Section:
         return Section(title, read())
     except ErpPipelinesError as exc:
         return Section(title, [f"unavailable: {exc.what}"])
+    except psycopg.errors.InsufficientPrivilege as exc:  # e.g. the rollup role, which holds only its grants
+        return Section(title, [
+            f"unavailable: {redact(str(exc)).strip().splitlines()[0]}. This role may not read it: run "
+            "`erp-pipelines status` with ERP_DATABASE_URL set to the schema owner (the role the schema sync "
+            "runs as), which can."
+        ])
     except psycopg.Error as exc:
         return Section(title, [f"unavailable: {redact(str(exc)).strip().splitlines()[0]}"])
 

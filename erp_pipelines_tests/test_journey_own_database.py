@@ -143,7 +143,11 @@ def test_the_documented_path_to_your_own_database_works_as_written_on_pg15(own_d
     status = _ok(run_block(blocks(PRODUCTION, "journey: status")[0], env))
     for section in ("Schema", "Migration history", "Rollup ledger", "Pruned days"):
         assert section in status
-    assert "Pw" not in status
+    assert "Pw" not in status and "unavailable" not in status, status
+    # the rollup role's own status (found walking this path): what it may not read, and what to run instead
+    limited = _ok(run_block(".venv/bin/erp-pipelines status", env))
+    assert "permission denied" in limited and "with ERP_DATABASE_URL set to the schema owner" in limited, limited
+    assert "Rollup ledger" in limited and "Pw" not in limited
     refused = run_block(blocks(PRODUCTION, "journey: refused")[0], env, timeout_s=120)
     assert refused.returncode != 0
     assert "make run" in refused.stderr + refused.stdout
