@@ -382,11 +382,11 @@ def _delete_by_blocks(conn: psycopg.Connection, spec: RollupSpec, spans: list[bl
     """A verified day's deletes: its block pieces (block_pieces.plan), then every slice they left rows of,
     walked by timestamp (the walk sees only the rows this transaction has not deleted); returns (rows
     deleted, DELETE statements)."""
-    plan = block_pieces.plan(spans, facts, batch)
+    pieces = block_pieces.plan(spans, facts, batch)
     delete_blocks = sql.compose(sql.DELETE_BLOCKS, spec.raw_table, spec.ts_column, spec.id_column,
                                 holdable=held_rows.holdable(spec))
-    by_slice = block_pieces.delete_pieces(conn, delete_blocks, plan.pieces)
-    deleted, statements = sum(by_slice.values()), len(plan.pieces)
+    by_slice = block_pieces.delete_pieces(conn, delete_blocks, pieces)
+    deleted, statements = sum(by_slice.values()), len(pieces)
     for from_ts, to_ts in block_pieces.short_slices(spans, by_slice):
         n, k = _delete_day(conn, spec, _segments(conn, spec, from_ts, to_ts, batch), batch)
         deleted, statements = deleted + n, statements + k

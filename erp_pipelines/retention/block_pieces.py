@@ -21,7 +21,7 @@ DELETE_BLOCKS):
   slice when the day's rows are spread evenly over its hours. A day whose rows crowd into a few hours (a
   bulk import) reads more in one statement; a read takes no row lock.
 
-A slice is walked and deleted by timestamp as before (`DeletePlan.walked`) when its rows are spread thin
+A slice gets no block piece, and is walked and deleted by timestamp as before, when its rows are spread thin
 over their blocks (fewer than MIN_ROWS_PER_BLOCK a block: e.g. rows updated long after, which PostgreSQL
 moves to free space anywhere in the table), when its blocks are unknown, when `batch_size` is below one
 page's worth of rows, or when the table cannot be deleted from by block ranges (`BlockFacts`).
@@ -104,15 +104,6 @@ class BlockPiece:
     to_ts: datetime
 
 
-@dataclass(frozen=True)
-class DeletePlan:
-    """How a proved day's rows go: by block ranges, and the slices planned to be walked by timestamp instead
-    (those have no piece, so `short_slices` walks them with any slice its pieces left rows of)."""
-
-    pieces: tuple[BlockPiece, ...]
-    walked: tuple[tuple[datetime, datetime], ...]
-
-
 def time_slices(
     day_start: datetime, day_end: datetime, expected_rows: int, rows_per_read: int
 ) -> list[tuple[datetime, datetime]]:
@@ -146,25 +137,21 @@ def fingerprint(spans: list[Span]) -> Fingerprint:
     return Fingerprint(sum(s.rows for s in spans), Decimal(sum(s.raw_hash for s in spans)))
 
 
-def plan(spans: list[Span], facts: BlockFacts, batch: int) -> DeletePlan:
-    """Block pieces for the slices whose rows are dense in their blocks; the others walked (module docstring).
-    Pure: the plan is data, tested without a database."""
+def plan(spans: list[Span], facts: BlockFacts, batch: int) -> tuple[BlockPiece, ...]:
+    """Block pieces for the slices whose rows are dense in their blocks; a slice without a piece is walked by
+    `short_slices` (module docstring). Pure: the plan is data, tested without a database."""
     per_piece = batch // facts.max_tuples_per_page
     pieces: list[BlockPiece] = []
-    walked: list[tuple[datetime, datetime]] = []
     for span in spans:
-        if span.rows == 0:
-            continue
-        if (not facts.usable or per_piece < 1 or span.first_block is None
+        if (span.rows == 0 or not facts.usable or per_piece < 1 or span.first_block is None
                 or span.rows < MIN_ROWS_PER_BLOCK * span.blocks):
-            walked.append((span.from_ts, span.to_ts))
             continue
         end = span.first_block + span.blocks
         pieces.extend(
             BlockPiece(first, min(first + per_piece, end), span.from_ts, span.to_ts)
             for first in range(span.first_block, end, per_piece)
         )
-    return DeletePlan(tuple(pieces), tuple(walked))
+    return tuple(pieces)
 
 
 def delete_pieces(conn: psycopg.Connection, statement: psql.Composed,
@@ -185,6 +172,6 @@ Slice = tuple[datetime, datetime]
 
 
 def short_slices(spans: list[Span], deleted: dict[Slice, int]) -> list[Slice]:
-    """The slices whose pieces deleted fewer rows than they hold: planned to be walked, rows stored outside
-    the probed blocks, or rows with a NULL key column (kept; the walk finds none of them)."""
+    """The slices whose pieces deleted fewer rows than they hold: those without a piece (`plan`), rows stored
+    outside the probed blocks, or rows with a NULL key column (kept; the walk finds none of them)."""
     return [(s.from_ts, s.to_ts) for s in spans if s.rows and deleted.get((s.from_ts, s.to_ts), 0) < s.rows]
