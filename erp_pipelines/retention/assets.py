@@ -14,10 +14,10 @@ Order and rules:
      the rollup ledger recorded with the aggregate, AND the aggregate must provably equal an independent
      recomputation from those rows. Two proofs:
      - the rollup's write verified the aggregate and the ledger holds its seal (`_prove_verified`): the
-       fingerprint is read alone, in time slices that also return their rows' ctid span, and the row's hash
-       now, sealed with it, must equal that seal. The rows then go by ranges of heap blocks inside those
-       spans, at most `batch_size` rows a statement (retention/block_pieces.py; a slice whose rows are
-       spread thin is walked as below);
+       fingerprint is read alone, in time slices that also probe where their first and last rows in time
+       lie, and the row's hash now, sealed with it, must equal that seal. The rows then go by ranges of heap
+       blocks between those, at most `batch_size` rows a statement (retention/block_pieces.py); a slice they
+       leave rows of, or whose rows are spread thin, is walked as below;
      - otherwise (`_prove_recomputed`) the day is cut into pieces of at most `batch_size` rows walked by
        timestamp (retention/sql.py BATCH_END; `_segments`), and the fingerprint and the recomputation come
        from ONE read of the day (the bound reconciliation statement also sums the per-row hash), in
@@ -347,9 +347,7 @@ def _prove_verified(
     slices = block_pieces.time_slices(params["day_start"], params["day_end"], recorded.raw_rows,
                                       FINGERPRINT_READ_BATCHES * batch)
     # a rollup without the span statement: the same slices without blocks, walked by timestamp
-    spanned = bound.fingerprint_span_sql is not None
-    spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql if spanned else bound.fingerprint_sql, slices,
-                                    with_blocks=spanned)
+    spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql or bound.fingerprint_sql, slices)
     fp = block_pieces.fingerprint(spans)
     _same_rows(conn, spec, day, recorded, fp)
     row = conn.execute(bound.aggregate_hash_sql, params).fetchone()

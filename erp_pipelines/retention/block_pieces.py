@@ -39,6 +39,8 @@ from psycopg import sql as psql
 from erp_pipelines.retention import sql
 from erp_pipelines.rollups.ledger import Fingerprint
 
+Slice = tuple[datetime, datetime]  # [from, to) of one time slice of a day
+
 # Below this many of the slice's rows per block of its span, a block scan reads mostly other rows: walk.
 MIN_ROWS_PER_BLOCK = 8
 # At most this many time slices a day (one a minute); a day is cut evenly in time.
@@ -104,9 +106,8 @@ class BlockPiece:
     to_ts: datetime
 
 
-def time_slices(
-    day_start: datetime, day_end: datetime, expected_rows: int, rows_per_read: int
-) -> list[tuple[datetime, datetime]]:
+def time_slices(day_start: datetime, day_end: datetime, expected_rows: int,
+                rows_per_read: int) -> list[Slice]:
     """The day cut evenly in time into as many slices as `expected_rows` needs at `rows_per_read` a slice."""
     n = min(MAX_SLICES, max(1, -(-expected_rows // max(rows_per_read, 1))))
     step = (day_end - day_start) / n
@@ -119,16 +120,16 @@ def _block(tid: str | None) -> int | None:
     return None if tid is None else int(tid.strip("()").split(",")[0])
 
 
-def read_spans(conn: psycopg.Connection, statement: psql.Composed, slices: list[tuple[datetime, datetime]],
-               with_blocks: bool = True) -> list[Span]:
-    """Each slice's fingerprint, and with `with_blocks` the blocks between its first and last row in time
-    (RollupSpec.fingerprint_sql(span=True)), one statement a slice."""
+def read_spans(conn: psycopg.Connection, statement: psql.Composed, slices: list[Slice]) -> list[Span]:
+    """Each slice's fingerprint, one statement a slice, and the blocks between its first and last row in time
+    when the statement returns them (RollupSpec.fingerprint_sql(span=True); the plain fingerprint: none, so
+    the slice is walked)."""
     spans = []
     for from_ts, to_ts in slices:
-        row = conn.execute(statement, {"day_start": from_ts, "day_end": to_ts}).fetchone()
-        ends = [b for b in (_block(row[2]), _block(row[3])) if b is not None] if with_blocks else []
+        rows, raw_hash, *tids = conn.execute(statement, {"day_start": from_ts, "day_end": to_ts}).fetchone()
+        ends = [b for b in map(_block, tids) if b is not None]
         first, last = min(ends, default=None), max(ends, default=None)
-        spans.append(Span(from_ts, to_ts, int(row[0]), int(row[1]), first, last))
+        spans.append(Span(from_ts, to_ts, int(rows), int(raw_hash), first, last))
     return spans
 
 
@@ -155,9 +156,9 @@ def plan(spans: list[Span], facts: BlockFacts, batch: int) -> tuple[BlockPiece, 
 
 
 def delete_pieces(conn: psycopg.Connection, statement: psql.Composed,
-                  pieces: tuple[BlockPiece, ...]) -> dict[tuple[datetime, datetime], int]:
+                  pieces: tuple[BlockPiece, ...]) -> dict[Slice, int]:
     """Run the plan's block pieces (sql.DELETE_BLOCKS, composed for the raw table); rows deleted per slice."""
-    deleted: dict[tuple[datetime, datetime], int] = {}
+    deleted: dict[Slice, int] = {}
     for piece in pieces:
         n = conn.execute(statement, {
             "from_tid": f"({piece.first_block},0)", "to_tid": f"({piece.end_block},0)",
@@ -166,9 +167,6 @@ def delete_pieces(conn: psycopg.Connection, statement: psql.Composed,
         key = (piece.from_ts, piece.to_ts)
         deleted[key] = deleted.get(key, 0) + n
     return deleted
-
-
-Slice = tuple[datetime, datetime]
 
 
 def short_slices(spans: list[Span], deleted: dict[Slice, int]) -> list[Slice]:

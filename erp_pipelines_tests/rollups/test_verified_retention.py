@@ -325,9 +325,12 @@ def test_the_fingerprint_in_time_slices_equals_the_days_fingerprint(erp_tables, 
         bound = METRIC_DAILY.bind(conn)
         slices = block_pieces.time_slices(day_start, day_end, 47, rows_per_read)
         spans = block_pieces.read_spans(conn, bound.fingerprint_span_sql, slices)
+        plain = block_pieces.read_spans(conn, bound.fingerprint_sql, slices)  # no span: no blocks, walked
         whole = ledger.fingerprint(conn, bound.fingerprint_sql, day_start, day_end)
     assert len(slices) == min(47 // rows_per_read + (47 % rows_per_read > 0), block_pieces.MAX_SLICES)
-    assert block_pieces.fingerprint(spans) == whole and whole.raw_rows == 47
+    assert block_pieces.fingerprint(spans) == block_pieces.fingerprint(plain) == whole and whole.raw_rows == 47
+    assert all(s.first_block is None and s.last_block is None for s in plain)
+    assert any(s.first_block is not None for s in spans)
     assert count(conn, "SELECT count(*) FROM system_metric_samples") == 47
 
 
